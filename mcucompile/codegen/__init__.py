@@ -1,0 +1,152 @@
+"""C code generation: lowered graph + memory plan -> a self-contained C project.
+
+Writes model.h (API and I/O macros), model.c (arena and the fixed schedule of calls),
+weights.c/.h (constants in flash), a copy of the runtime sources the schedule calls, and the
+board's build files (Makefile, harness, startup, linker script) via build.write_build_files.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import numpy as np
+
+from .. import __version__
+from ..ir import Graph, Tensor
+from ..passes.kernel_call import KernelCall
+from ..planner import MemoryPlan
+from ..resources import runtime_dir, templates_dir
+from .c_literals import C_TYPES, array_body, initializer
+
+
+@dataclass
+class Project:
+    out_dir: Path
+    sources: list[str]
+    include_dirs: list[str]
+    input_bytes: int
+    output_bytes: int
+    arena_bytes: int
+    const_bytes: int
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+
+
+class _Consts:
+    """Collects constant arrays, sharing storage between identical ones."""
+
+    def __init__(self):
+        self.items: list[dict] = []
+        self._by_digest: dict[str, str] = {}
+
+    def add(self, data: np.ndarray, name: str, comment: str) -> str:
+        data = np.ascontiguousarray(data)
+        digest = hashlib.sha1(data.dtype.str.encode() + data.tobytes()).hexdigest()
+        if digest in self._by_digest:
+            return self._by_digest[digest]
+        self.items.append(dict(name=name, ctype=C_TYPES[data.dtype.name], count=max(data.size, 1),
+                               body=array_body(data), comment=comment, nbytes=data.nbytes))
+        self._by_digest[digest] = name
+        return name
+
+
+def _io_table(tensors: list[Tensor], plan: MemoryPlan) -> list[dict]:
+    rows, offset = [], 0
+    for t in tensors:
+        scale, zp = t.quant.scalar()
+        rows.append(dict(name=t.name, shape=list(t.shape), bytes=t.nbytes, offset=offset,
+                         scale=repr(scale), zero_point=zp, arena_offset=plan.offset_of(t)))
+        offset += t.nbytes
+    return rows
+
+
+def _runtime_file_index() -> dict[str, Path]:
+    """Map each runtime function to the .c file that defines it."""
+    index = {}
+    for path in sorted((runtime_dir() / "src").rglob("*.c")):
+        for m in re.finditer(r"^void\s+(mcuc_\w+)\s*\(", path.read_text(), re.M):
+            index[m.group(1)] = path
+    return index
+
+
+def _copy_runtime(out_dir: Path, functions: set[str]) -> list[str]:
+    index = _runtime_file_index()
+    rt = out_dir / "runtime"
+    if rt.exists():
+        shutil.rmtree(rt)
+    shutil.copytree(runtime_dir() / "include", rt / "include")
+    sources = []
+    for fn in sorted(functions):
+        src = index.get(fn)
+        if src is None:
+            raise RuntimeError(f"runtime function {fn} has no implementation in runtime_c/src")
+        rel = src.relative_to(runtime_dir() / "src")
+        dest = rt / "src" / rel
+        if not dest.exists():
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            for sibling in src.parent.glob("*.h"):  # private headers of that family
+                shutil.copy(sibling, dest.parent / sibling.name)
+            shutil.copy(src, dest)
+            sources.append(str(Path("runtime/src") / rel))
+    return sorted(set(sources))
+
+
+def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _Consts) -> str:
+    if arg.tensor is not None:
+        return f"mcuc_arena + {plan.offset_of(arg.tensor)}"
+    if arg.const is None:
+        return "NULL"
+    name = f"mcuc_{role_prefix}_{arg.const_name}"
+    return consts.add(arg.const, name, f"op {op_index} {arg.const_name}")
+
+
+def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None) -> Project:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    consts = _Consts()
+    steps, functions = [], set()
+    for op in plan.schedule:
+        calls = []
+        for k, call in enumerate(op.kernel["calls"]):
+            call: KernelCall
+            prefix = f"op{op.index}" + (f"_{k}" if len(op.kernel["calls"]) > 1 else "")
+            args = [_arg_text(a, op.index, prefix, plan, consts) for a in call.args]
+            if call.scratch_bytes:
+                args.append(f"mcuc_arena + {plan.scratch[f'scratch_op{op.index}']}")
+            calls.append(dict(fn=call.fn, params_type=call.params_type,
+                              params_name=f"{prefix}_p", params_init=initializer(call.params),
+                              args=args))
+            functions.add(call.fn)
+        ins = ", ".join(f"{list(t.shape)}" for t in op.inputs if t is not None and not t.is_const)
+        outs = ", ".join(f"{list(t.shape)}" for t in op.outputs)
+        steps.append(dict(op_index=op.index, op_type=op.type, summary=f"{ins} -> {outs}",
+                          calls=calls))
+
+    inputs, outputs = _io_table(graph.inputs, plan), _io_table(graph.outputs, plan)
+    ctx = dict(name=graph.name, version=__version__, source=Path(graph.source).name,
+               arena_bytes=plan.arena_bytes, arena_alloc=max(plan.arena_bytes, 16),
+               lower_bound=plan.lower_bound_bytes, plan_strategy=plan.strategy,
+               inputs=inputs, outputs=outputs, steps=steps, consts=consts.items,
+               input_bytes=sum(r["bytes"] for r in inputs),
+               output_bytes=sum(r["bytes"] for r in outputs))
+    env = _env()
+    for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
+                             ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):
+        (out_dir / target).write_text(env.get_template(template).render(**ctx))
+    sources = ["model.c", "weights.c"] + _copy_runtime(out_dir, functions)
+    include_dirs = [".", "runtime/include"]
+    project = Project(out_dir=out_dir, sources=sources, include_dirs=include_dirs,
+                      input_bytes=ctx["input_bytes"], output_bytes=ctx["output_bytes"],
+                      arena_bytes=plan.arena_bytes,
+                      const_bytes=sum(c["nbytes"] for c in consts.items))
+    if board is not None:
+        from ..build import write_build_files
+        write_build_files(out_dir, board, sources, include_dirs)
+    return project

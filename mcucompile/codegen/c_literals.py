@@ -1,0 +1,31 @@
+"""Python values -> C source text: struct initializers and constant array bodies."""
+from __future__ import annotations
+
+import numpy as np
+
+C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "uint8_t"}
+
+
+def c_int(v) -> str:
+    v = int(v)
+    # INT32_MIN has no literal form in C: write it as an expression.
+    return "(-2147483647 - 1)" if v == -2147483648 else str(v)
+
+
+def initializer(value) -> str:
+    """dict -> designated initializer, list -> brace list, int -> literal."""
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f".{k} = {initializer(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return "{ " + ", ".join(initializer(v) for v in value) + " }"
+    return c_int(value)
+
+
+def array_body(data: np.ndarray, per_line: int = 24) -> str:
+    flat = data.reshape(-1).tolist()
+    if not flat:
+        return "    0"
+    lines = []
+    for i in range(0, len(flat), per_line):
+        lines.append("    " + ", ".join(c_int(v) for v in flat[i:i + per_line]) + ",")
+    return "\n".join(lines)

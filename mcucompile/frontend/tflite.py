@@ -1,0 +1,195 @@
+"""TFLite flatbuffer -> IR.
+
+Reads the file with the flatbuffer schema bindings shipped in the tflite-micro package (not an
+interpreter), checks every index and size against the file before using it, and lowers the
+first subgraph to an ir.Graph. What the compiler cannot run (float/uint8/int16 activations,
+ops without a kernel) is rejected here with the op index and tensor name.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import McucError
+from ..ir import Graph, Op, Quant, Tensor, verify
+from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
+from .ops import SUPPORTED_OPS
+
+_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
+           6: "bool", 7: "int16", 9: "int8", 10: "float64", 15: "uint32", 16: "uint16",
+           17: "int4"}
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as schema
+    return schema
+
+
+def _op_names() -> dict[int, str]:
+    ops = _schema().BuiltinOperator
+    return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def load_tflite(path: str | Path) -> Graph:
+    path = Path(path)
+    try:
+        buf = path.read_bytes()
+    except OSError as e:
+        raise McucError(f"cannot read model: {e.strerror}", str(path)) from None
+    return parse_tflite(buf, str(path))
+
+
+def parse_tflite(buf: bytes, where: str = "<model>") -> Graph:
+    if len(buf) < 16:
+        raise McucError(f"file is too short to be a TFLite model ({len(buf)} bytes)", where)
+    if buf[4:8] != b"TFL3":
+        raise McucError(f"not a TFLite flatbuffer (file identifier is {bytes(buf[4:8])!r}, "
+                        f"expected b'TFL3')", where)
+    root = int.from_bytes(buf[0:4], "little")
+    if root + 4 > len(buf):
+        raise McucError("malformed TFLite file: root table offset points past the end "
+                        "(truncated file?)", where)
+    try:
+        model = _schema().ModelT.InitFromPackedBuf(bytearray(buf), 0)
+    except Exception as e:  # the bindings raise whatever a bad offset trips over
+        raise McucError(f"malformed TFLite file (truncated or corrupt): {type(e).__name__}: {e}",
+                        where) from None
+    return _lower(model, buf, where)
+
+
+def _check_index(i: int, n: int, what: str, where: str) -> int:
+    if not (-1 <= i < n):
+        raise McucError(f"{what} index {i} out of range (0..{n - 1})", where)
+    return i
+
+
+def _buffer_data(model, buf: bytes, index: int, where: str) -> bytes | None:
+    buffers = model.buffers or []
+    _check_index(index, max(len(buffers), 1), "buffer", where)
+    if index <= 0 or index >= len(buffers):
+        return None
+    b = buffers[index]
+    if b.data is not None and len(b.data) > 0:
+        return np.asarray(b.data, dtype=np.uint8).tobytes()
+    if b.offset > 1:  # large-model layout: data stored after the flatbuffer
+        if b.offset + b.size > len(buf):
+            raise McucError(f"buffer {index} points past the end of the file", where)
+        return bytes(buf[b.offset:b.offset + b.size])
+    return None
+
+
+def _quant(tq, t_where: str, shape: tuple) -> Quant | None:
+    if tq is None or tq.scale is None or len(tq.scale) == 0:
+        return None
+    scale = np.asarray(tq.scale, dtype=np.float32)
+    zp = np.asarray(tq.zeroPoint if tq.zeroPoint is not None else [0] * len(scale),
+                    dtype=np.int64)
+    if len(zp) == 1 and len(scale) > 1:
+        zp = np.repeat(zp, len(scale))
+    axis = int(tq.quantizedDimension or 0)
+    if len(scale) == 1:
+        axis = 0  # one scale is per-tensor whatever quantized_dimension says
+    elif len(shape) == 1 and shape[0] == len(scale):
+        axis = 0  # bias vectors: converters leave the filter's dimension here
+    elif not (0 <= axis < len(shape)) or shape[axis] != len(scale):
+        raise McucError(f"per-channel quantization has {len(scale)} scales but dimension "
+                        f"{axis} of shape {list(shape)} does not match", t_where)
+    return Quant(scale=scale, zero_point=zp, axis=axis)
+
+
+def _lower(model, buf: bytes, where: str) -> Graph:
+    if not model.subgraphs:
+        raise McucError("model has no subgraphs", where)
+    if len(model.subgraphs) > 1:
+        raise McucError(f"model has {len(model.subgraphs)} subgraphs; control flow "
+                        "(WHILE/IF/CALL_ONCE) is not supported", where)
+    sg = model.subgraphs[0]
+    names = _op_names()
+    opcodes = model.operatorCodes or []
+
+    tensors: list[Tensor] = []
+    for i, tt in enumerate(sg.tensors or []):
+        name = (tt.name.decode() if isinstance(tt.name, bytes) else tt.name) or f"tensor_{i}"
+        t_where = f"{where}: tensor {i} '{name}'"
+        raw_shape = [] if tt.shape is None else [int(d) for d in tt.shape]
+        if len(raw_shape) > MAX_RANK:
+            raise McucError(f"rank {len(raw_shape)} is more than {MAX_RANK}", t_where)
+        if any(d < 0 for d in raw_shape):
+            raise McucError(f"dynamic or negative shape {raw_shape}", t_where)
+        if float(np.prod(raw_shape, dtype=np.float64)) > MAX_TENSOR_ELEMENTS:
+            raise McucError(f"absurd shape {raw_shape}", t_where)
+        shape = tuple(raw_shape)
+        dtype = _DTYPES.get(tt.type)
+        if dtype is None:
+            raise McucError(f"unknown tensor type code {tt.type}", t_where)
+        data = _buffer_data(model, buf, tt.buffer, t_where)
+        arr = None
+        if data is not None:
+            itemsize = np.dtype(dtype).itemsize if dtype not in ("string", "int4") else 1
+            expected = int(np.prod(shape, dtype=np.int64)) * itemsize
+            if dtype == "int4":
+                raise McucError("int4 (packed) weights are not supported", t_where)
+            if len(data) != expected:
+                raise McucError(f"constant data is {len(data)} bytes, shape {list(shape)} of "
+                                f"{dtype} needs {expected}", t_where)
+            arr = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
+        tensors.append(Tensor(name=name, shape=shape, dtype=dtype,
+                              quant=_quant(tt.quantization, t_where, shape), data=arr, index=i))
+
+    def tensor_at(i: int, what: str) -> Tensor | None:
+        _check_index(i, len(tensors), what, where)
+        return None if i < 0 else tensors[i]
+
+    ops: list[Op] = []
+    for k, to in enumerate(sg.operators or []):
+        _check_index(to.opcodeIndex, len(opcodes), f"op {k} opcode", where)
+        oc = opcodes[to.opcodeIndex]
+        code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
+        op_type = names.get(code, f"builtin_{code}")
+        if op_type == "CUSTOM":
+            custom = oc.customCode.decode() if isinstance(oc.customCode, bytes) else oc.customCode
+            op_type = f"CUSTOM({custom})"
+        inputs = [tensor_at(int(i), f"op {k} input") for i in (to.inputs if to.inputs is not None else [])]
+        outputs = [tensor_at(int(i), f"op {k} output") for i in (to.outputs if to.outputs is not None else [])]
+        if any(o is None for o in outputs):
+            raise McucError(f"op {k} ({op_type}) has an omitted output", where)
+        attrs = dict(vars(to.builtinOptions)) if to.builtinOptions is not None else {}
+        ops.append(Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, index=k))
+
+    g_inputs = [tensor_at(int(i), "graph input") for i in (sg.inputs if sg.inputs is not None else [])]
+    g_outputs = [tensor_at(int(i), "graph output") for i in (sg.outputs if sg.outputs is not None else [])]
+    graph = Graph(name=Path(where).stem, tensors=tensors, ops=ops,
+                  inputs=[t for t in g_inputs if t is not None],
+                  outputs=[t for t in g_outputs if t is not None], source=where)
+    verify(graph)
+    check_supported(graph)
+    return graph
+
+
+def check_supported(graph: Graph) -> None:
+    """Reject what the runtime cannot execute, naming the op and tensor."""
+    where = graph.source or graph.name
+    for t in graph.inputs + graph.outputs:
+        if t.dtype != "int8":
+            kind = "float" if t.dtype.startswith("float") else t.dtype
+            raise McucError(
+                f"graph {'input' if t in graph.inputs else 'output'} '{t.name}' is {t.dtype}; "
+                f"only full-INT8 models are supported ({kind} activations found)", where,
+                hint="convert with inference_input_type=tf.int8 and inference_output_type=tf.int8"
+                     " and a representative dataset")
+    for op in graph.ops:
+        if op.type not in SUPPORTED_OPS:
+            raise McucError(f"unsupported op {op.type}",
+                            f"{where}: {op.where}",
+                            hint="supported: " + ", ".join(sorted(SUPPORTED_OPS)))
+        for t in op.inputs + op.outputs:
+            if t is None or t.is_const:
+                continue
+            if t.dtype != "int8":
+                raise McucError(f"tensor '{t.name}' is {t.dtype}: only int8 activations are "
+                                "supported (float/uint8/int16 models must be quantized to full "
+                                "INT8)", f"{where}: {op.where}")
+            if t.quant is None:
+                raise McucError(f"int8 tensor '{t.name}' has no quantization parameters",
+                                f"{where}: {op.where}")

@@ -1,0 +1,120 @@
+"""The intermediate representation every frontend lowers to and every later stage reads.
+
+A Graph is a list of tensors and a topologically ordered list of ops. Tensors carry shape,
+dtype, quantization (per-tensor or per-channel along `axis`) and, for constants, their data.
+Ops carry a TFLite-style type name, attributes, input/output tensors and the index they had in
+the source model, so any later error can name "op 12 (CONV_2D)". Passes attach the numbers a
+kernel needs (requantisation multipliers, resolved padding ...) in `op.kernel`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Hard caps on what a microcontroller model can be; checked before anything is allocated so a
+# corrupt file with absurd shapes fails fast with a clear error.
+MAX_TENSOR_ELEMENTS = 1 << 28
+MAX_RANK = 6
+
+
+@dataclass
+class Quant:
+    """r = scale * (q - zero_point); per-channel when len(scale) > 1 (along `axis`)."""
+
+    scale: np.ndarray          # float32, shape [1] or [channels]
+    zero_point: np.ndarray     # int64, same length as scale
+    axis: int = 0
+
+    @property
+    def per_channel(self) -> bool:
+        return len(self.scale) > 1
+
+    def scalar(self) -> tuple[float, int]:
+        """(scale, zero_point) of a per-tensor quantization, as TFLM sees them (float32)."""
+        return float(np.float32(self.scale[0])), int(self.zero_point[0])
+
+    def same_as(self, other: "Quant | None") -> bool:
+        return (other is not None and np.array_equal(self.scale, other.scale)
+                and np.array_equal(self.zero_point, other.zero_point))
+
+
+@dataclass(eq=False)
+class Tensor:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str                       # numpy dtype name: "int8", "int32", "float32" ...
+    quant: Quant | None = None
+    data: np.ndarray | None = None   # constant contents, already shaped
+    index: int = -1                  # index in the source model
+    alias_of: "Tensor | None" = None  # set by the aliasing pass: shares that tensor's memory
+
+    @property
+    def is_const(self) -> bool:
+        return self.data is not None
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * np.dtype(self.dtype).itemsize
+
+    def storage(self) -> "Tensor":
+        """The tensor whose memory this one occupies (itself unless aliased)."""
+        t = self
+        while t.alias_of is not None:
+            t = t.alias_of
+        return t
+
+    def __repr__(self) -> str:
+        return f"Tensor({self.name!r}, {list(self.shape)}, {self.dtype})"
+
+
+@dataclass(eq=False)
+class Op:
+    type: str                            # e.g. "CONV_2D"
+    inputs: list[Tensor | None]          # None for an omitted optional input (e.g. bias)
+    outputs: list[Tensor]
+    attrs: dict = field(default_factory=dict)
+    index: int = -1                      # index in the source model's operator list
+    kernel: dict = field(default_factory=dict)  # filled by passes: what the C call needs
+    is_alias: bool = False               # reshape-like op that generates no code
+
+    @property
+    def where(self) -> str:
+        return f"op {self.index} ({self.type})"
+
+    def __repr__(self) -> str:
+        return f"Op({self.index}, {self.type})"
+
+
+@dataclass
+class Graph:
+    name: str
+    tensors: list[Tensor]
+    ops: list[Op]
+    inputs: list[Tensor]
+    outputs: list[Tensor]
+    source: str = ""                     # file the graph came from, for messages
+
+    def consumers(self, t: Tensor) -> list[Op]:
+        return [op for op in self.ops if any(i is t for i in op.inputs)]
+
+    def producer(self, t: Tensor) -> Op | None:
+        for op in self.ops:
+            if any(o is t for o in op.outputs):
+                return op
+        return None
+
+    def activations(self) -> list[Tensor]:
+        """Non-constant tensors used by the graph (what lives in the arena)."""
+        seen: dict[int, Tensor] = {}
+        for t in self.inputs:
+            seen[id(t)] = t
+        for op in self.ops:
+            for t in list(op.inputs) + list(op.outputs):
+                if t is not None and not t.is_const:
+                    seen[id(t)] = t
+        return list(seen.values())

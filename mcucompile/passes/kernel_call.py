@@ -1,0 +1,44 @@
+"""What one runtime call needs: the C function, its params struct and its arguments.
+
+The lowering pass turns every op into one or more KernelCalls; the code generator prints them
+without knowing anything about the op.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir import Tensor
+
+
+@dataclass
+class Arg:
+    """A pointer argument: an activation tensor (in the arena) or a constant array (in flash)."""
+
+    tensor: Tensor | None = None
+    const: np.ndarray | None = None
+    const_name: str = ""        # short role name, e.g. "filter", "bias", "mult"
+    writes: bool = False        # output argument
+
+    @staticmethod
+    def input(t: Tensor) -> "Arg":
+        return Arg(tensor=t)
+
+    @staticmethod
+    def output(t: Tensor) -> "Arg":
+        return Arg(tensor=t, writes=True)
+
+    @staticmethod
+    def constant(name: str, data: np.ndarray | None) -> "Arg":
+        return Arg(const=data, const_name=name)  # data None -> NULL pointer
+
+
+@dataclass
+class KernelCall:
+    fn: str                               # e.g. "mcuc_conv_s8"
+    params_type: str | None               # struct name, passed by const pointer first
+    params: dict = field(default_factory=dict)
+    args: list[Arg] = field(default_factory=list)
+    scratch_bytes: int = 0
+    macs: int = 0

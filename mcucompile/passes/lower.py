@@ -1,0 +1,541 @@
+"""Lowering: every op -> the runtime calls that execute it, with all numbers resolved.
+
+Everything TFLM computes in its Prepare step is computed here, once, at compile time:
+padding, requantisation multipliers and shifts (per channel), activation ranges, broadcast
+strides, slice boxes. Zero points are folded into offsets/biases where the kernel allows.
+The result goes into op.kernel["calls"] as KernelCall objects; shapes are re-derived and
+checked against the model's tensors so a malformed model fails here, not on the device.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import McucError
+from ..ir import Graph, Op, Tensor
+from ..frontend.ops import ALIAS_OPS
+from .kernel_call import Arg, KernelCall
+from .quant_util import activation_range, f32, quantize_multiplier
+
+MAX_DIMS = 6
+
+
+class _LazyParams:
+    """activation_params is imported on first use (it is only needed by those ops)."""
+
+    def __getattr__(self, name):
+        from . import activation_params
+        return getattr(activation_params, name)
+
+
+ap = _LazyParams()
+
+
+def lower(graph: Graph) -> Graph:
+    for op in graph.ops:
+        if op.type in ALIAS_OPS:
+            continue
+        fn = _LOWERINGS[op.type]
+        try:
+            calls = fn(op)
+        except McucError:
+            raise
+        except (ValueError, AssertionError, IndexError) as e:
+            raise McucError(str(e), f"{graph.source}: {op.where}") from None
+        op.kernel["calls"] = calls if isinstance(calls, list) else [calls]
+    return graph
+
+
+# ------------------------------------------------------------------ helpers
+
+def _fail(op: Op, msg: str):
+    raise ValueError(f"{msg}")
+
+
+def _qs(t: Tensor) -> tuple[float, int]:
+    return t.quant.scalar()
+
+
+def _const(op: Op, i: int, what: str) -> np.ndarray:
+    t = op.inputs[i] if i < len(op.inputs) else None
+    if t is None or t.data is None:
+        _fail(op, f"{what} (input {i}) must be a constant tensor")
+    return t.data
+
+
+def _conv_geometry(in_size, k, stride, dil, same: bool):
+    eff = (k - 1) * dil + 1
+    out = (in_size + stride - 1) // stride if same else (in_size - eff + stride) // stride
+    total = max((out - 1) * stride + eff - in_size, 0)
+    return out, total // 2
+
+
+def _per_channel_multipliers(in_scale: float, filt: Tensor, out_scale: float, n: int):
+    scales = filt.quant.scale
+    if len(scales) not in (1, n):
+        raise ValueError(f"filter '{filt.name}' has {len(scales)} scales for {n} output channels")
+    mult, shift = [], []
+    for c in range(n):
+        fs = f32(scales[c if len(scales) > 1 else 0])
+        m, s = quantize_multiplier(f32(in_scale) * fs / f32(out_scale))
+        mult.append(m)
+        shift.append(s)
+    return np.array(mult, np.int32), np.array(shift, np.int32)
+
+
+def _bias(op: Op, i: int, n: int) -> np.ndarray | None:
+    t = op.inputs[i] if len(op.inputs) > i else None
+    if t is None:
+        return None
+    if t.data is None or t.dtype != "int32" or t.size != n:
+        raise ValueError(f"bias '{t.name}' must be a constant int32 vector of {n} values "
+                         f"(is {t.dtype}{list(t.shape)})")
+    return t.data.reshape(-1).astype(np.int32)
+
+
+def _pad6(shape) -> list[int]:
+    shape = list(shape)
+    if len(shape) > MAX_DIMS:
+        raise ValueError(f"rank {len(shape)} > {MAX_DIMS}")
+    return [1] * (MAX_DIMS - len(shape)) + shape
+
+
+def _strides(shape) -> list[int]:
+    st, acc = [], 1
+    for d in reversed(shape):
+        st.append(acc)
+        acc *= d
+    return list(reversed(st))
+
+
+def _act(op: Op, out: Tensor):
+    s, z = _qs(out)
+    return activation_range(int(op.attrs.get("fusedActivationFunction", 0)), s, z, op.where)
+
+
+# ------------------------------------------------------------------ convolution family
+
+def _conv(op: Op) -> KernelCall:
+    x, w = op.inputs[0], op.inputs[1]
+    y = op.outputs[0]
+    if w.data is None:
+        _fail(op, "filter must be constant")
+    if w.dtype != "int8":
+        _fail(op, f"filter '{w.name}' is {w.dtype}; only int8 weights are supported")
+    n, ih, iw, ic = x.shape
+    oc, kh, kw, wc = w.shape
+    if ic % wc != 0:
+        _fail(op, f"input channels {ic} not a multiple of filter channels {wc}")
+    if wc != ic:
+        _fail(op, "grouped convolution is not supported")
+    a = op.attrs
+    same = a.get("padding", 0) == 0
+    oh, pt = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
+    ow, pl = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
+    if tuple(y.shape) != (n, oh, ow, oc):
+        _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, oc]}")
+    in_s, in_z = _qs(x)
+    out_s, out_z = _qs(y)
+    mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
+    lo, hi = _act(op, y)
+    params = dict(batches=n, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
+                  k_h=kh, k_w=kw, stride_h=a["strideH"], stride_w=a["strideW"],
+                  dil_h=a.get("dilationHFactor", 1), dil_w=a.get("dilationWFactor", 1),
+                  pad_top=pt, pad_left=pl, input_offset=-in_z, output_offset=out_z,
+                  act_min=lo, act_max=hi)
+    return KernelCall("mcuc_conv_s8", "mcuc_conv_params", params,
+                      [Arg.input(x), Arg.constant("filter", w.data),
+                       Arg.constant("bias", _bias(op, 2, oc)),
+                       Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
+                      macs=n * oh * ow * oc * kh * kw * ic)
+
+
+def _depthwise(op: Op) -> KernelCall:
+    x, w = op.inputs[0], op.inputs[1]
+    y = op.outputs[0]
+    if w.data is None or w.dtype != "int8":
+        _fail(op, "filter must be a constant int8 tensor")
+    n, ih, iw, ic = x.shape
+    _, kh, kw, oc = w.shape
+    a = op.attrs
+    dm = oc // ic if ic else 0
+    if dm * ic != oc:
+        _fail(op, f"output channels {oc} not a multiple of input channels {ic}")
+    same = a.get("padding", 0) == 0
+    oh, pt = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
+    ow, pl = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
+    if tuple(y.shape) != (n, oh, ow, oc):
+        _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, oc]}")
+    in_s, in_z = _qs(x)
+    out_s, out_z = _qs(y)
+    mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
+    lo, hi = _act(op, y)
+    params = dict(batches=n, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
+                  depth_multiplier=dm, k_h=kh, k_w=kw, stride_h=a["strideH"],
+                  stride_w=a["strideW"], dil_h=a.get("dilationHFactor", 1),
+                  dil_w=a.get("dilationWFactor", 1), pad_top=pt, pad_left=pl,
+                  input_offset=-in_z, output_offset=out_z, act_min=lo, act_max=hi)
+    return KernelCall("mcuc_depthwise_conv_s8", "mcuc_dwconv_params", params,
+                      [Arg.input(x), Arg.constant("filter", w.data),
+                       Arg.constant("bias", _bias(op, 2, oc)),
+                       Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
+                      macs=n * oh * ow * oc * kh * kw)
+
+
+def _fully_connected(op: Op) -> KernelCall:
+    x, w = op.inputs[0], op.inputs[1]
+    y = op.outputs[0]
+    if w.data is None or w.dtype != "int8":
+        _fail(op, "weights must be a constant int8 tensor")
+    if op.attrs.get("weightsFormat", 0) != 0:
+        _fail(op, "shuffled FULLY_CONNECTED weights are not supported")
+    out_d, in_d = w.shape
+    if x.size % in_d:
+        _fail(op, f"input size {x.size} is not a multiple of the weights' depth {in_d}")
+    batches = x.size // in_d
+    if y.size != batches * out_d:
+        _fail(op, f"output shape {list(y.shape)} does not hold {batches}x{out_d} values")
+    in_s, in_z = _qs(x)
+    out_s, out_z = _qs(y)
+    per_channel = w.quant.per_channel
+    if per_channel:
+        mult, shift = _per_channel_multipliers(in_s, w, out_s, out_d)
+    else:
+        m, s = quantize_multiplier(f32(in_s) * f32(w.quant.scale[0]) / f32(out_s))
+        mult, shift = np.array([m], np.int32), np.array([s], np.int32)
+    lo, hi = _act(op, y)
+    params = dict(batches=batches, in_depth=in_d, out_depth=out_d, input_offset=-in_z,
+                  filter_offset=-int(w.quant.zero_point[0]), output_offset=out_z,
+                  per_channel=int(per_channel), act_min=lo, act_max=hi)
+    return KernelCall("mcuc_fully_connected_s8", "mcuc_fc_params", params,
+                      [Arg.input(x), Arg.constant("filter", w.data),
+                       Arg.constant("bias", _bias(op, 2, out_d)),
+                       Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
+                      macs=batches * in_d * out_d)
+
+
+# ------------------------------------------------------------------ pooling and reduction
+
+def _pool(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    a = op.attrs
+    n, ih, iw, c = x.shape
+    same = a.get("padding", 0) == 0
+    oh, pt = _conv_geometry(ih, a["filterHeight"], a["strideH"], 1, same)
+    ow, pl = _conv_geometry(iw, a["filterWidth"], a["strideW"], 1, same)
+    if tuple(y.shape) != (n, oh, ow, c):
+        _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, c]}")
+    if op.type == "AVERAGE_POOL_2D" and not x.quant.same_as(y.quant):
+        _fail(op, "AVERAGE_POOL_2D needs the same input and output quantization")
+    lo, hi = _act(op, y)
+    params = dict(batches=n, in_h=ih, in_w=iw, channels=c, out_h=oh, out_w=ow,
+                  f_h=a["filterHeight"], f_w=a["filterWidth"], stride_h=a["strideH"],
+                  stride_w=a["strideW"], pad_top=pt, pad_left=pl, act_min=lo, act_max=hi)
+    fn = "mcuc_avg_pool_s8" if op.type == "AVERAGE_POOL_2D" else "mcuc_max_pool_s8"
+    return KernelCall(fn, "mcuc_pool_params", params, [Arg.input(x), Arg.output(y)])
+
+
+def _mean(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    axes = [int(v) for v in np.asarray(_const(op, 1, "axis")).reshape(-1)]
+    in_s, in_z = _qs(x)
+    out_s, out_z = _qs(y)
+    params = ap.mean_params(tuple(x.shape), axes, in_s, in_z, out_s, out_z,
+                            bool(op.attrs.get("keepDims", False)))
+    return KernelCall("mcuc_mean_s8", "mcuc_mean_params", params, [Arg.input(x), Arg.output(y)])
+
+
+# ------------------------------------------------------------------ elementwise
+
+def _broadcast(op: Op, a: Tensor, b: Tensor, y: Tensor) -> dict:
+    if tuple(a.shape) == tuple(b.shape) == tuple(y.shape) or (a.size == b.size == y.size):
+        return dict(out_shape=[1] * MAX_DIMS, in1_strides=[0] * MAX_DIMS,
+                    in2_strides=[0] * MAX_DIMS, flat_size=y.size)
+    out = _pad6(y.shape)
+    sa, sb = _pad6(a.shape), _pad6(b.shape)
+    st_a, st_b = _strides(sa), _strides(sb)
+    for k in range(MAX_DIMS):
+        for s, st in ((sa, st_a), (sb, st_b)):
+            if s[k] == 1 and out[k] != 1:
+                st[k] = 0
+            elif s[k] != out[k]:
+                _fail(op, f"shapes {list(a.shape)} and {list(b.shape)} do not broadcast to "
+                          f"{list(y.shape)}")
+    return dict(out_shape=out, in1_strides=st_a, in2_strides=st_b, flat_size=0)
+
+
+def _add_sub(op: Op) -> KernelCall:
+    a, b = op.inputs[0], op.inputs[1]
+    y = op.outputs[0]
+    s1, z1 = _qs(a)
+    s2, z2 = _qs(b)
+    so, zo = _qs(y)
+    left_shift = 20
+    twice_max = 2.0 * f32(max(np.float32(s1), np.float32(s2)))
+    m1, sh1 = quantize_multiplier(f32(s1) / twice_max)
+    m2, sh2 = quantize_multiplier(f32(s2) / twice_max)
+    mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * f32(so)))
+    lo, hi = _act(op, y)
+    params = dict(bc=_broadcast(op, a, b, y), input1_offset=-z1, input2_offset=-z2,
+                  output_offset=zo, left_shift=left_shift, input1_mult=m1, input1_shift=sh1,
+                  input2_mult=m2, input2_shift=sh2, output_mult=mo, output_shift=sho,
+                  act_min=lo, act_max=hi)
+    fn = "mcuc_add_s8" if op.type == "ADD" else "mcuc_sub_s8"
+    return KernelCall(fn, "mcuc_add_params", params, [Arg.input(a), Arg.input(b), Arg.output(y)])
+
+
+def _mul(op: Op) -> KernelCall:
+    a, b = op.inputs[0], op.inputs[1]
+    y = op.outputs[0]
+    s1, z1 = _qs(a)
+    s2, z2 = _qs(b)
+    so, zo = _qs(y)
+    m, sh = quantize_multiplier(f32(s1) * f32(s2) / f32(so))
+    lo, hi = _act(op, y)
+    params = dict(bc=_broadcast(op, a, b, y), input1_offset=-z1, input2_offset=-z2,
+                  output_offset=zo, output_mult=m, output_shift=sh, act_min=lo, act_max=hi)
+    return KernelCall("mcuc_mul_s8", "mcuc_mul_params", params,
+                      [Arg.input(a), Arg.input(b), Arg.output(y)], macs=y.size)
+
+
+# ------------------------------------------------------------------ activations
+
+def _softmax(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    depth = x.shape[-1] if x.shape else 1
+    params = ap.softmax_params(_qs(x)[0], float(op.attrs.get("beta", 1.0)),
+                               x.size // max(depth, 1), depth)
+    _check_out_quant(op, y, 1.0 / 256, -128)
+    return KernelCall("mcuc_softmax_s8", "mcuc_softmax_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
+def _check_out_quant(op: Op, y: Tensor, scale: float, zp: int):
+    s, z = _qs(y)
+    if z != zp or abs(s - scale) > 1e-6 * scale:
+        _fail(op, f"output '{y.name}' must be quantized with scale {scale:g} and zero point "
+                  f"{zp} (is {s:g}, {z})")
+
+
+def _logistic_tanh(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    s, z = _qs(x)
+    if op.type == "LOGISTIC":
+        _check_out_quant(op, y, 1.0 / 256, -128)
+        params, fn = ap.logistic_params(s, z, x.size), "mcuc_logistic_s8"
+    else:
+        _check_out_quant(op, y, 1.0 / 128, 0)
+        params, fn = ap.tanh_params(s, z, x.size), "mcuc_tanh_s8"
+    return KernelCall(fn, "mcuc_sigmoid_params", params, [Arg.input(x), Arg.output(y)])
+
+
+def _hard_swish(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    params = ap.hard_swish_params(*_qs(x), *_qs(y), x.size)
+    return KernelCall("mcuc_hard_swish_s8", "mcuc_hard_swish_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
+def _leaky_relu(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    params = ap.leaky_relu_params(float(op.attrs.get("alpha", 0.2)), *_qs(x), *_qs(y), x.size)
+    return KernelCall("mcuc_leaky_relu_s8", "mcuc_leaky_relu_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
+def _relu_like(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    params = ap.relu_params(op.type, *_qs(x), *_qs(y), x.size)
+    return KernelCall("mcuc_requantize_s8", "mcuc_requant_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
+def _quantize(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    params = ap.quantize_params(*_qs(x), *_qs(y), x.size)
+    return KernelCall("mcuc_requantize_s8", "mcuc_requant_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
+# ------------------------------------------------------------------ data movement
+
+def _copy_call(x: Tensor, y: Tensor, box, in_strides, out_strides, in_off, out_off) -> KernelCall:
+    """A strided copy, with dims merged where both sides are contiguous (fewer loop levels)."""
+    dims = list(zip(box, in_strides, out_strides))
+    dims = [d for d in dims if d[0] != 1] or [(1, 1, 1)]
+    merged = [dims[-1]]
+    for n, si, so in reversed(dims[:-1]):
+        mn, msi, mso = merged[0]
+        if si == mn * msi and so == mn * mso:
+            merged[0] = (n * mn, msi, mso)
+        else:
+            merged.insert(0, (n, si, so))
+    pad = MAX_DIMS - len(merged)
+    params = dict(shape=[1] * pad + [d[0] for d in merged],
+                  in_strides=[0] * pad + [d[1] for d in merged],
+                  out_strides=[0] * pad + [d[2] for d in merged],
+                  in_offset=int(in_off), out_offset=int(out_off))
+    return KernelCall("mcuc_strided_copy_s8", "mcuc_copy_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
+def _same_quant(op: Op, a: Tensor, b: Tensor):
+    if a.quant is not None and not a.quant.same_as(b.quant):
+        _fail(op, f"'{a.name}' and '{b.name}' must have the same quantization "
+                  f"(requantizing {op.type} is not supported)")
+
+
+def _transpose(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    perm = [int(v) for v in np.asarray(_const(op, 1, "perm")).reshape(-1)]
+    if sorted(perm) != list(range(len(x.shape))):
+        _fail(op, f"perm {perm} is not a permutation of {len(x.shape)} dims")
+    out_shape = [x.shape[p] for p in perm]
+    if list(y.shape) != out_shape:
+        _fail(op, f"output shape {list(y.shape)} does not match {out_shape}")
+    st = _strides(x.shape)
+    return _copy_call(x, y, out_shape, [st[p] for p in perm], _strides(out_shape), 0, 0)
+
+
+def _slice_box(op: Op, x: Tensor, begin, end, strides, shrink_mask=0):
+    starts, counts, steps = [], [], []
+    for k, dim in enumerate(x.shape):
+        start, stop, step = slice(begin[k], end[k], strides[k]).indices(dim)
+        n = len(range(start, stop, step))
+        if shrink_mask >> k & 1:
+            n, step = 1, 1
+        starts.append(start)
+        counts.append(n)
+        steps.append(step)
+    return starts, counts, steps
+
+
+def _emit_slice(op, x, y, starts, counts, steps, keep_shape):
+    if int(np.prod(counts)) != y.size:
+        _fail(op, f"slice of {counts} does not match output shape {list(y.shape)}")
+    st = _strides(x.shape)
+    in_off = sum(s * t for s, t in zip(starts, st))
+    return _copy_call(x, y, counts, [t * p for t, p in zip(st, steps)], _strides(counts),
+                      in_off, 0)
+
+
+def _strided_slice(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    a = op.attrs
+    if a.get("ellipsisMask", 0) or a.get("newAxisMask", 0):
+        _fail(op, "STRIDED_SLICE with ellipsis_mask or new_axis_mask is not supported")
+    rank = len(x.shape)
+    b = [int(v) for v in np.asarray(_const(op, 1, "begin")).reshape(-1)]
+    e = [int(v) for v in np.asarray(_const(op, 2, "end")).reshape(-1)]
+    s = [int(v) for v in np.asarray(_const(op, 3, "strides")).reshape(-1)]
+    if not (len(b) == len(e) == len(s) == rank):
+        _fail(op, f"begin/end/strides must have {rank} entries")
+    if any(v == 0 for v in s):
+        _fail(op, "stride 0")
+    begin, end = [], []
+    for k in range(rank):
+        bk, ek = b[k], e[k]
+        if a.get("offset", False):
+            ek = bk + ek
+        begin.append(None if a.get("beginMask", 0) >> k & 1 else bk)
+        end.append(None if a.get("endMask", 0) >> k & 1 else ek)
+        if a.get("shrinkAxisMask", 0) >> k & 1:
+            bk = bk + x.shape[k] if bk < 0 else bk
+            begin[k], end[k] = bk, bk + 1
+    starts, counts, steps = _slice_box(op, x, begin, end, s, a.get("shrinkAxisMask", 0))
+    return _emit_slice(op, x, y, starts, counts, steps, False)
+
+
+def _slice(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    b = [int(v) for v in np.asarray(_const(op, 1, "begin")).reshape(-1)]
+    sz = [int(v) for v in np.asarray(_const(op, 2, "size")).reshape(-1)]
+    counts = [x.shape[k] - b[k] if sz[k] == -1 else sz[k] for k in range(len(x.shape))]
+    return _emit_slice(op, x, y, b, counts, [1] * len(b), True)
+
+
+def _split_common(op: Op, x: Tensor, axis: int, sizes: list[int]) -> list[KernelCall]:
+    axis = axis + len(x.shape) if axis < 0 else axis
+    if sum(sizes) != x.shape[axis] or len(sizes) != len(op.outputs):
+        _fail(op, f"split sizes {sizes} do not cover axis {axis} of {list(x.shape)}")
+    calls, begin = [], 0
+    for y, n in zip(op.outputs, sizes):
+        _same_quant(op, x, y)
+        counts = list(x.shape)
+        counts[axis] = n
+        starts = [0] * len(x.shape)
+        starts[axis] = begin
+        calls.append(_emit_slice(op, x, y, starts, counts, [1] * len(counts), True))
+        begin += n
+    return calls
+
+
+def _split(op: Op):
+    axis = int(np.asarray(_const(op, 0, "axis")).reshape(-1)[0])
+    x = op.inputs[1]
+    ax = axis + len(x.shape) if axis < 0 else axis
+    num = int(op.attrs.get("numSplits", len(op.outputs)))
+    if x.shape[ax] % num:
+        _fail(op, f"axis {axis} of {list(x.shape)} is not divisible into {num}")
+    return _split_common(op, x, axis, [x.shape[ax] // num] * num)
+
+
+def _split_v(op: Op):
+    x = op.inputs[0]
+    sizes = [int(v) for v in np.asarray(_const(op, 1, "size_splits")).reshape(-1)]
+    axis = int(np.asarray(_const(op, 2, "axis")).reshape(-1)[0])
+    ax = axis + len(x.shape) if axis < 0 else axis
+    if sizes.count(-1) == 1:
+        sizes[sizes.index(-1)] = x.shape[ax] - (sum(sizes) + 1)
+    return _split_common(op, x, axis, sizes)
+
+
+def _concat(op: Op) -> list[KernelCall]:
+    y = op.outputs[0]
+    axis = int(op.attrs.get("axis", 0))
+    axis = axis + len(y.shape) if axis < 0 else axis
+    if op.attrs.get("fusedActivationFunction", 0) != 0:
+        _fail(op, "CONCATENATION with a fused activation is not supported")
+    calls, offset = [], 0
+    ost = _strides(y.shape)
+    for x in op.inputs:
+        if x.is_const:
+            _fail(op, f"constant input '{x.name}' to CONCATENATION is not supported")
+        _same_quant(op, x, y)
+        calls.append(_copy_call(x, y, list(x.shape), _strides(x.shape), ost, 0,
+                                offset * ost[axis]))
+        offset += x.shape[axis]
+    if offset != y.shape[axis]:
+        _fail(op, f"inputs cover {offset} of the output's {y.shape[axis]} along axis {axis}")
+    return calls
+
+
+def _pad(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    pads = np.asarray(_const(op, 1, "paddings")).reshape(-1, 2).astype(np.int64)
+    if len(pads) != len(x.shape):
+        _fail(op, f"paddings has {len(pads)} rows for a rank-{len(x.shape)} input")
+    out = [int(d + p[0] + p[1]) for d, p in zip(x.shape, pads)]
+    if out != list(y.shape) or (pads < 0).any():
+        _fail(op, f"padded shape {out} does not match output {list(y.shape)}")
+    _same_quant(op, x, y)
+    value = _qs(y)[1]
+    if op.type == "PADV2" and len(op.inputs) > 2 and op.inputs[2] is not None:
+        value = int(np.asarray(_const(op, 2, "constant_values")).reshape(-1)[0])
+    pad = MAX_DIMS - len(x.shape)
+    params = dict(in_shape=_pad6(x.shape), out_shape=_pad6(out),
+                  before=[0] * pad + [int(p[0]) for p in pads], pad_value=value)
+    return KernelCall("mcuc_pad_s8", "mcuc_pad_params", params, [Arg.input(x), Arg.output(y)])
+
+
+_LOWERINGS = {
+    "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise, "FULLY_CONNECTED": _fully_connected,
+    "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "MEAN": _mean,
+    "ADD": _add_sub, "SUB": _add_sub, "MUL": _mul,
+    "SOFTMAX": _softmax, "LOGISTIC": _logistic_tanh, "TANH": _logistic_tanh,
+    "HARD_SWISH": _hard_swish, "LEAKY_RELU": _leaky_relu,
+    "RELU": _relu_like, "RELU6": _relu_like, "RELU_N1_TO_1": _relu_like,
+    "QUANTIZE": _quantize,
+    "TRANSPOSE": _transpose, "STRIDED_SLICE": _strided_slice, "SLICE": _slice,
+    "SPLIT": _split, "SPLIT_V": _split_v, "CONCATENATION": _concat,
+    "PAD": _pad, "PADV2": _pad,
+}

@@ -1,0 +1,221 @@
+/*
+ * mcucompile runtime: integer kernels called by generated model code.
+ *
+ * Conventions (all kernels):
+ *  - tensors are int8, NHWC, contiguous; shapes and quantization are compile-time constants
+ *    carried in a params struct that the generator emits as `static const`;
+ *  - arithmetic follows TensorFlow Lite Micro's integer reference kernels bit for bit
+ *    (the requantisation helpers live in mcuc_fixedpoint.h);
+ *  - no malloc: a kernel that needs scratch memory takes a pointer into the arena and has a
+ *    matching *_scratch_bytes() function the planner asks at compile time.
+ */
+#ifndef MCUC_RUNTIME_H
+#define MCUC_RUNTIME_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------- convolution family */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;      /* SAME padding resolved at compile time */
+    int32_t input_offset;           /* -input zero point */
+    int32_t output_offset;          /* output zero point */
+    int32_t act_min, act_max;       /* fused activation, quantized */
+} mcuc_conv_params;
+
+/* filter: [out_c][k_h][k_w][in_c]; bias: [out_c] or NULL; mult/shift: per output channel. */
+void mcuc_conv_s8(const mcuc_conv_params *p, const int8_t *input, const int8_t *filter,
+                  const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                  int8_t *output);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;    /* out_c = in_c * depth_multiplier */
+    int32_t depth_multiplier;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;
+    int32_t input_offset;
+    int32_t output_offset;
+    int32_t act_min, act_max;
+} mcuc_dwconv_params;
+
+/* filter: [k_h][k_w][out_c]; bias: [out_c] or NULL; mult/shift: per output channel. */
+void mcuc_depthwise_conv_s8(const mcuc_dwconv_params *p, const int8_t *input,
+                            const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, int8_t *output);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_depth;               /* accumulation depth */
+    int32_t out_depth;
+    int32_t input_offset;
+    int32_t filter_offset;          /* -filter zero point (0 for symmetric weights) */
+    int32_t output_offset;
+    int32_t per_channel;            /* 1: mult/shift have out_depth entries, 0: one entry */
+    int32_t act_min, act_max;
+} mcuc_fc_params;
+
+/* filter: [out_depth][in_depth]; bias: [out_depth] or NULL. */
+void mcuc_fully_connected_s8(const mcuc_fc_params *p, const int8_t *input, const int8_t *filter,
+                             const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                             int8_t *output);
+
+/* ---------------------------------------------------------------- pooling and reduction */
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t f_h, f_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t act_min, act_max;
+} mcuc_pool_params;
+
+void mcuc_avg_pool_s8(const mcuc_pool_params *p, const int8_t *input, int8_t *output);
+void mcuc_max_pool_s8(const mcuc_pool_params *p, const int8_t *input, int8_t *output);
+
+/* MEAN over the axes of a tensor viewed as [outer][reduce][inner] after compile-time
+ * simplification (the generator merges adjacent reduced / kept axes). */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t input_zp, output_zp;
+    int32_t mult, shift;            /* input_scale / output_scale (x reduce count where TFLM does) */
+    int32_t mode;                   /* see mean_s8.c: which TFLM algorithm the op follows */
+} mcuc_mean_params;
+
+void mcuc_mean_s8(const mcuc_mean_params *p, const int8_t *input, int8_t *output);
+
+/* ---------------------------------------------------------------- elementwise */
+
+#define MCUC_MAX_DIMS 6
+
+/* Broadcast description: the output is iterated as a 6-D box (leading dims padded with 1);
+ * in1_strides / in2_strides are element strides, 0 on a broadcast dimension. */
+typedef struct {
+    int32_t out_shape[MCUC_MAX_DIMS];
+    int32_t in1_strides[MCUC_MAX_DIMS];
+    int32_t in2_strides[MCUC_MAX_DIMS];
+    int32_t flat_size;              /* > 0: no broadcast, operate on flat_size elements */
+} mcuc_broadcast;
+
+typedef struct {
+    mcuc_broadcast bc;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t left_shift;
+    int32_t input1_mult, input1_shift;
+    int32_t input2_mult, input2_shift;
+    int32_t output_mult, output_shift;
+    int32_t act_min, act_max;
+} mcuc_add_params;
+
+/* ADD and SUB (out = in1 - in2) share the params layout. */
+void mcuc_add_s8(const mcuc_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void mcuc_sub_s8(const mcuc_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+typedef struct {
+    mcuc_broadcast bc;
+    int32_t input1_offset, input2_offset, output_offset;
+    int32_t output_mult, output_shift;
+    int32_t act_min, act_max;
+} mcuc_mul_params;
+
+void mcuc_mul_s8(const mcuc_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* ---------------------------------------------------------------- requantisation */
+
+/* out = clamp(output_zp + MultiplyByQuantizedMultiplier(in - input_zp, mult, shift)).
+ * Serves QUANTIZE (int8 -> int8) and the quantized RELU / RELU6 / RELU_N1_TO_1. */
+typedef struct {
+    int32_t size;
+    int32_t input_zp, output_zp;
+    int32_t mult, shift;
+    int32_t act_min, act_max;
+} mcuc_requant_params;
+
+void mcuc_requantize_s8(const mcuc_requant_params *p, const int8_t *input, int8_t *output);
+
+/* ---------------------------------------------------------------- nonlinear activations */
+
+typedef struct {
+    int32_t rows, depth;
+    int32_t input_mult, input_left_shift;
+    int32_t diff_min;
+} mcuc_softmax_params;
+
+void mcuc_softmax_s8(const mcuc_softmax_params *p, const int8_t *input, int8_t *output);
+
+/* LOGISTIC and TANH share their parameter layout. */
+typedef struct {
+    int32_t size;
+    int32_t input_zp;
+    int32_t input_range_radius;
+    int32_t input_mult, input_left_shift;
+} mcuc_sigmoid_params;
+
+void mcuc_logistic_s8(const mcuc_sigmoid_params *p, const int8_t *input, int8_t *output);
+void mcuc_tanh_s8(const mcuc_sigmoid_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t size;
+    int32_t input_zp, output_zp;
+    int16_t reluish_mult_fixedpoint_int16;
+    int32_t reluish_mult_exponent;
+    int16_t output_mult_fixedpoint_int16;
+    int32_t output_mult_exponent;
+} mcuc_hard_swish_params;
+
+void mcuc_hard_swish_s8(const mcuc_hard_swish_params *p, const int8_t *input, int8_t *output);
+
+typedef struct {
+    int32_t size;
+    int32_t input_zp, output_zp;
+    int32_t mult_alpha, shift_alpha;     /* alpha * in_scale / out_scale */
+    int32_t mult_identity, shift_identity; /* in_scale / out_scale */
+} mcuc_leaky_relu_params;
+
+void mcuc_leaky_relu_s8(const mcuc_leaky_relu_params *p, const int8_t *input, int8_t *output);
+
+/* ---------------------------------------------------------------- data movement */
+
+/* Strided copy of a box of up to 6 dims: out[o_off + sum i_k*out_strides[k]] =
+ * in[in_off + sum i_k*in_strides[k]]. TRANSPOSE, STRIDED_SLICE, SLICE, SPLIT and
+ * CONCATENATION are all lowered to this at compile time. */
+typedef struct {
+    int32_t shape[MCUC_MAX_DIMS];
+    int32_t in_strides[MCUC_MAX_DIMS];
+    int32_t out_strides[MCUC_MAX_DIMS];
+    int32_t in_offset, out_offset;
+} mcuc_copy_params;
+
+void mcuc_strided_copy_s8(const mcuc_copy_params *p, const int8_t *input, int8_t *output);
+
+/* PAD / PADV2 / MIRROR-free constant pad over up to 6 dims. */
+typedef struct {
+    int32_t in_shape[MCUC_MAX_DIMS];
+    int32_t out_shape[MCUC_MAX_DIMS];
+    int32_t before[MCUC_MAX_DIMS];
+    int32_t pad_value;
+} mcuc_pad_params;
+
+void mcuc_pad_s8(const mcuc_pad_params *p, const int8_t *input, int8_t *output);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MCUC_RUNTIME_H */

@@ -1,0 +1,43 @@
+/* DEPTHWISE_CONV_2D, int8, portable reference path.
+ * Output channel oc = ic * depth_multiplier + m reads input channel ic only. */
+#include "mcuc_runtime.h"
+#include "mcuc_fixedpoint.h"
+
+void mcuc_depthwise_conv_s8(const mcuc_dwconv_params *p, const int8_t *input,
+                            const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, int8_t *output)
+{
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *in_b = input + (size_t)b * p->in_h * p->in_w * p->in_c;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t y0 = oy * p->stride_h - p->pad_top;
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t x0 = ox * p->stride_w - p->pad_left;
+                for (int32_t oc = 0; oc < p->out_c; ++oc) {
+                    const int32_t ic = oc / p->depth_multiplier;
+                    int32_t acc = 0;
+                    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+                        const int32_t y = y0 + ky * p->dil_h;
+                        if (y < 0 || y >= p->in_h) {
+                            continue;
+                        }
+                        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+                            const int32_t x = x0 + kx * p->dil_w;
+                            if (x < 0 || x >= p->in_w) {
+                                continue;
+                            }
+                            int32_t v = in_b[((size_t)y * p->in_w + x) * p->in_c + ic];
+                            int32_t w = filter[((size_t)ky * p->k_w + kx) * p->out_c + oc];
+                            acc += w * (v + p->input_offset);
+                        }
+                    }
+                    if (bias) {
+                        acc += bias[oc];
+                    }
+                    acc = mcuc_mul_by_quantized_mult(acc, mult[oc], shift[oc]) + p->output_offset;
+                    *output++ = (int8_t)mcuc_clamp(acc, p->act_min, p->act_max);
+                }
+            }
+        }
+    }
+}
