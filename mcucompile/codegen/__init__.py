@@ -103,7 +103,7 @@ def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _C
         return f"mcuc_arena + {plan.offset_of(arg.tensor)}"
     if arg.const is None:
         return "NULL"
-    name = f"mcuc_{role_prefix}_{arg.const_name}"
+    name = re.sub(r"\W", "_", f"mcuc_{role_prefix}_{arg.const_name}")
     return consts.add(arg.const, name, f"op {op_index} {arg.const_name}")
 
 

@@ -55,7 +55,12 @@ def parse_tflite(buf: bytes, where: str = "<model>") -> Graph:
     except Exception as e:  # the bindings raise whatever a bad offset trips over
         raise McucError(f"malformed TFLite file (truncated or corrupt): {type(e).__name__}: {e}",
                         where) from None
-    return _lower(model, buf, where)
+    try:
+        return _lower(model, buf, where)
+    except McucError:
+        raise
+    except Exception as e:  # inconsistent fields in a file that still parsed
+        raise McucError(f"malformed TFLite file: {type(e).__name__}: {e}", where) from None
 
 
 def _check_index(i: int, n: int, what: str, where: str) -> int:
@@ -110,7 +115,8 @@ def _lower(model, buf: bytes, where: str) -> Graph:
 
     tensors: list[Tensor] = []
     for i, tt in enumerate(sg.tensors or []):
-        name = (tt.name.decode() if isinstance(tt.name, bytes) else tt.name) or f"tensor_{i}"
+        name = (tt.name.decode(errors="replace") if isinstance(tt.name, bytes) else tt.name) \
+            or f"tensor_{i}"
         t_where = f"{where}: tensor {i} '{name}'"
         raw_shape = [] if tt.shape is None else [int(d) for d in tt.shape]
         if len(raw_shape) > MAX_RANK:
@@ -148,7 +154,7 @@ def _lower(model, buf: bytes, where: str) -> Graph:
         code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         op_type = names.get(code, f"builtin_{code}")
         if op_type == "CUSTOM":
-            custom = oc.customCode.decode() if isinstance(oc.customCode, bytes) else oc.customCode
+            custom = oc.customCode.decode(errors="replace") if isinstance(oc.customCode, bytes) else oc.customCode
             op_type = f"CUSTOM({custom})"
         inputs = [tensor_at(int(i), f"op {k} input") for i in (to.inputs if to.inputs is not None else [])]
         outputs = [tensor_at(int(i), f"op {k} output") for i in (to.outputs if to.outputs is not None else [])]

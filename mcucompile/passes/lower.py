@@ -107,6 +107,11 @@ def _strides(shape) -> list[int]:
     return list(reversed(st))
 
 
+def _in(t: Tensor) -> Arg:
+    """An input argument: from the arena, or from flash when the model made it constant."""
+    return Arg.constant("operand", t.data) if t.is_const else Arg.input(t)
+
+
 def _act(op: Op, out: Tensor):
     s, z = _qs(out)
     return activation_range(int(op.attrs.get("fusedActivationFunction", 0)), s, z, op.where)
@@ -280,7 +285,7 @@ def _add_sub(op: Op) -> KernelCall:
                   input2_mult=m2, input2_shift=sh2, output_mult=mo, output_shift=sho,
                   act_min=lo, act_max=hi)
     fn = "mcuc_add_s8" if op.type == "ADD" else "mcuc_sub_s8"
-    return KernelCall(fn, "mcuc_add_params", params, [Arg.input(a), Arg.input(b), Arg.output(y)])
+    return KernelCall(fn, "mcuc_add_params", params, [_in(a), _in(b), Arg.output(y)])
 
 
 def _mul(op: Op) -> KernelCall:
@@ -294,7 +299,7 @@ def _mul(op: Op) -> KernelCall:
     params = dict(bc=_broadcast(op, a, b, y), input1_offset=-z1, input2_offset=-z2,
                   output_offset=zo, output_mult=m, output_shift=sh, act_min=lo, act_max=hi)
     return KernelCall("mcuc_mul_s8", "mcuc_mul_params", params,
-                      [Arg.input(a), Arg.input(b), Arg.output(y)], macs=y.size)
+                      [_in(a), _in(b), Arg.output(y)], macs=y.size)
 
 
 # ------------------------------------------------------------------ activations

@@ -1,0 +1,120 @@
+"""Run a built model on a batch of input vectors: natively (host board) or under QEMU.
+
+run_vectors() writes the vectors to inputs.bin in a fresh directory, runs the executable there
+(the harness reads inputs.bin and writes outputs.bin; under QEMU through semihosting), kills it
+after `timeout` seconds, and parses the harness's "MCUC ..." lines (see templates/harness.c.j2):
+per-inference instruction counts and stack use on QEMU boards, nothing extra on the host.
+
+Every way a run can go wrong is a McucError with the tail of the log: a timeout, a CPU lockup
+(QEMU exit 134), a fault caught by the startup code, a sanitizer report, a nonzero exit, a
+stack overflow, or an output file of the wrong size.
+"""
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..boards import Board
+from ..errors import McucError
+from . import host, qemu
+
+_INFERENCE = re.compile(r"^MCUC i=(\d+)(?: instructions=(\d+) stack=(\d+)( stack_overflow=1)?)?$", re.M)
+_DONE = re.compile(r"^MCUC done n=(\d+)$", re.M)
+_FAULT = re.compile(r"MCUC fault exception=(\d+) pc=(0x[0-9a-f]+) cfsr=(0x[0-9a-f]+)")
+_HARNESS_ERROR = re.compile(r"^MCUC error (.*)$", re.M)
+_EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: "UsageFault",
+               7: "SecureFault"}
+_STKOF = 1 << 20  # CFSR.UFSR.STKOF: v8-M stack limit (MSPLIM) violation
+
+
+@dataclass
+class RunResult:
+    outputs: np.ndarray  # int8, [N, output_bytes]
+    instructions: list[int] | None  # per inference; None on the host
+    stack_bytes: int | None  # deepest stack use of any inference; None on the host
+    raw_log: str
+
+
+def run_vectors(exe: Path, board: Board, inputs: np.ndarray, output_bytes: int,
+                timeout: float = 60.0) -> RunResult:
+    """Run `exe` (built for `board`) on int8 `inputs` of shape [N, MCUC_INPUT_BYTES]."""
+    inputs = np.asarray(inputs)
+    if inputs.dtype != np.int8 or inputs.ndim != 2:
+        raise McucError(f"inputs must be an int8 array [N, input_bytes], got {inputs.dtype} {inputs.shape}")
+    if board.kind == "qemu":
+        cmd, env = qemu.command(exe, board), None
+    elif board.kind == "host":
+        cmd, env = host.command(exe), host.environment()
+    else:
+        raise McucError(f"board {board.name} is real hardware: running on it is not supported yet")
+    with tempfile.TemporaryDirectory(prefix="mcuc-run-") as tmp:
+        work = Path(tmp)
+        (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
+        try:
+            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            log = _decode(exc.stdout) + _decode(exc.stderr)
+            raise McucError(f"firmware on {board.name} did not finish within {timeout:g}s",
+                            hint="the model may loop forever or need a longer timeout; "
+                                 f"last output:\n{_tail(log)}") from None
+        log = _decode(proc.stdout) + _decode(proc.stderr)
+        _check_exit(proc.returncode, log, board)
+        outputs = (work / "outputs.bin").read_bytes() if (work / "outputs.bin").exists() else b""
+    return _result(log, outputs, inputs.shape[0], output_bytes, board)
+
+
+def _decode(data: bytes | None) -> str:
+    return data.decode("utf-8", errors="replace") if data else ""
+
+
+def _tail(log: str, lines: int = 20) -> str:
+    return "\n".join(log.rstrip().splitlines()[-lines:])
+
+
+def _crash(board: Board, what: str, log: str) -> McucError:
+    return McucError(f"firmware on {board.name} crashed: {what}", hint=f"end of the log:\n{_tail(log)}")
+
+
+def _check_exit(status: int, log: str, board: Board) -> None:
+    fault = _FAULT.search(log)
+    if fault:
+        number, pc, cfsr = int(fault[1]), fault[2], int(fault[3], 16)
+        name = _EXCEPTIONS.get(number, f"exception {number}")
+        extra = ", stack overflow (MSPLIM)" if cfsr & _STKOF else ""
+        raise _crash(board, f"{name} at pc={pc} (CFSR=0x{cfsr:08x}{extra})", log)
+    if board.kind == "host" and host.sanitizer_report(log):
+        raise _crash(board, "sanitizer report", log)
+    error = _HARNESS_ERROR.search(log)
+    if error:
+        raise McucError(f"harness on {board.name}: {error[1]}", hint=_tail(log))
+    if status < 0:
+        raise _crash(board, f"killed by signal {signal.Signals(-status).name}", log)
+    if status != 0:
+        reason = qemu.crash_reason(status) if board.kind == "qemu" else None
+        raise _crash(board, reason or f"exit status {status}", log)
+
+
+def _result(log: str, outputs: bytes, count: int, output_bytes: int, board: Board) -> RunResult:
+    done = _DONE.search(log)
+    lines = _INFERENCE.findall(log)
+    if not done or int(done[1]) != count or len(lines) != count:
+        raise _crash(board, f"expected {count} inferences, the log does not show them all", log)
+    if len(outputs) != count * output_bytes:
+        raise McucError(f"outputs.bin has {len(outputs)} bytes, expected {count} x {output_bytes}",
+                        hint="output_bytes must equal MCUC_OUTPUT_BYTES in model.h")
+    result = RunResult(np.frombuffer(outputs, np.int8).reshape(count, output_bytes).copy(),
+                       None, None, log)
+    if board.kind == "host":
+        return result
+    if any(overflow for *_, overflow in lines):
+        raise McucError(f"stack overflow on {board.name}: the model used all {board.stack_bytes} "
+                        "bytes of the stack reserve", hint=f"raise stack_bytes in boards/{board.name}.toml")
+    result.instructions = [int(instr) for _, instr, _, _ in lines]
+    result.stack_bytes = max((int(stack) for *_, stack, _ in lines), default=0)
+    return result
