@@ -1,0 +1,27 @@
+"""`pip install .` (not editable) must ship templates/, runtime_c/ and boards/ in the wheel,
+and the installed package must find them there rather than in the source tree."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_non_editable_install_finds_its_data(tmp_path):
+    target = tmp_path / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
+                    "--no-build-isolation", "--target", str(target), str(REPO)],
+                   check=True, capture_output=True, cwd=tmp_path)
+    probe = ("import mcucompile.resources as r, mcucompile.boards as b;"
+             "print(r.templates_dir()); print(r.runtime_dir()); print(r.boards_dir());"
+             "print(len(b.list_boards()))")
+    out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
+                         text=True, cwd=tmp_path, env={"PYTHONPATH": str(target)}).stdout.split()
+    for d in out[:3]:
+        assert Path(d).is_dir() and str(target) in d, d
+    assert (Path(out[1]) / "include" / "mcuc_runtime.h").exists()
+    assert any(Path(out[1]).rglob("conv_s8.c"))
+    assert (Path(out[0]) / "model.c.j2").exists()
+    assert int(out[3]) >= 6
