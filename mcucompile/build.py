@@ -25,7 +25,7 @@ from .resources import boards_dir, templates_dir
 
 BOARD_DIR = "board"  # inside out_dir: startup code and linker script of a cross board
 _REGION_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
-_ERROR_LINE = re.compile(r"error:|undefined reference|multiple definition|No such file|\*\*\*|fatal")
+_ERROR_LINE = re.compile(r"error:|undefined reference|multiple definition|No such file|not found")
 
 
 def _environment() -> jinja2.Environment:
@@ -112,6 +112,7 @@ def _build_error(log: str, out_dir: Path, board: Board) -> McucError:
             hint = (f"RAM holds the arena and other static data plus a {board.stack_bytes}-byte "
                     f"stack and a {board.heap_bytes}-byte minimum heap (boards/{board.name}.toml)")
         return McucError(f"model does not fit {board.name}: " + "; ".join(parts), hint=hint)
-    lines = [line for line in log.splitlines() if _ERROR_LINE.search(line)]
-    lines = lines[:20] or log.splitlines()[-20:]
+    lines = [line for line in log.splitlines()
+             if _ERROR_LINE.search(line) and not line.startswith("make")]
+    lines = lines[:20] or log.splitlines()[-20:]  # no recognisable error line: show the end
     return McucError(f"build for {board.name} failed:\n" + "\n".join(lines), where=str(out_dir))

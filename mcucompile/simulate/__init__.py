@@ -26,11 +26,11 @@ from . import host, qemu
 
 _INFERENCE = re.compile(r"^MCUC i=(\d+)(?: instructions=(\d+) stack=(\d+)( stack_overflow=1)?)?$", re.M)
 _DONE = re.compile(r"^MCUC done n=(\d+)$", re.M)
-_FAULT = re.compile(r"MCUC fault exception=(\d+) pc=(0x[0-9a-f]+) cfsr=(0x[0-9a-f]+)")
+_FAULT = re.compile(r"MCUC fault exception=(\d+) pc=(0x[0-9a-f]+) cfsr=(0x[0-9a-f]+) "
+                    r"mmfar=(0x[0-9a-f]+) stack_overflow=([01])")
 _HARNESS_ERROR = re.compile(r"^MCUC error (.*)$", re.M)
 _EXCEPTIONS = {2: "NMI", 3: "HardFault", 4: "MemManage fault", 5: "BusFault", 6: "UsageFault",
                7: "SecureFault"}
-_STKOF = 1 << 20  # CFSR.UFSR.STKOF: v8-M stack limit (MSPLIM) violation
 
 
 @dataclass
@@ -81,13 +81,19 @@ def _crash(board: Board, what: str, log: str) -> McucError:
     return McucError(f"firmware on {board.name} crashed: {what}", hint=f"end of the log:\n{_tail(log)}")
 
 
+def _stack_overflow(board: Board, how: str, log: str) -> McucError:
+    return McucError(f"stack overflow on {board.name}: the model needs more than the "
+                     f"{board.stack_bytes}-byte stack reserve ({how})",
+                     hint=f"raise stack_bytes in boards/{board.name}.toml; end of the log:\n{_tail(log)}")
+
+
 def _check_exit(status: int, log: str, board: Board) -> None:
     fault = _FAULT.search(log)
+    if fault and fault[5] == "1":
+        raise _stack_overflow(board, "the stack guard faulted", log)
     if fault:
-        number, pc, cfsr = int(fault[1]), fault[2], int(fault[3], 16)
-        name = _EXCEPTIONS.get(number, f"exception {number}")
-        extra = ", stack overflow (MSPLIM)" if cfsr & _STKOF else ""
-        raise _crash(board, f"{name} at pc={pc} (CFSR=0x{cfsr:08x}{extra})", log)
+        name = _EXCEPTIONS.get(int(fault[1]), f"exception {fault[1]}")
+        raise _crash(board, f"{name} at pc={fault[2]} (CFSR={fault[3]}, MMFAR={fault[4]})", log)
     if board.kind == "host" and host.sanitizer_report(log):
         raise _crash(board, "sanitizer report", log)
     error = _HARNESS_ERROR.search(log)
@@ -113,8 +119,7 @@ def _result(log: str, outputs: bytes, count: int, output_bytes: int, board: Boar
     if board.kind == "host":
         return result
     if any(overflow for *_, overflow in lines):
-        raise McucError(f"stack overflow on {board.name}: the model used all {board.stack_bytes} "
-                        "bytes of the stack reserve", hint=f"raise stack_bytes in boards/{board.name}.toml")
+        raise _stack_overflow(board, "its lowest usable word was overwritten", log)
     result.instructions = [int(instr) for _, instr, _, _ in lines]
     result.stack_bytes = max((int(stack) for *_, stack, _ in lines), default=0)
     return result

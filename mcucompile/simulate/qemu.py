@@ -24,7 +24,7 @@ def command(exe: Path, board: Board) -> list[str]:
     return [
         binary, "-M", board.qemu_machine, "-display", "none", "-monitor", "none",
         "-serial", "null", "-semihosting-config", "enable=on,target=native",
-        "-icount", f"shift={board.icount_shift},sleep=off", "-kernel", str(exe),
+        "-icount", f"shift={board.icount_shift},sleep=off", "-kernel", str(Path(exe).resolve()),
     ]
 
 

@@ -1,0 +1,205 @@
+"""The board registry: one TOML file per board in boards/, loaded into a frozen `Board`.
+
+A board says how to compile for it (gcc flags, CPU features the code generator may use), what
+memory it really has (the linker script enforces these sizes, so a model that does not fit
+fails at link time), and how to run it: natively ("host"), under QEMU ("qemu", with the
+machine name and the guest-readable counter used to count instructions), or later on a real
+board ("hardware": memory and UART, no QEMU machine).
+
+The TOML is checked strictly (unknown or missing keys are errors naming the file), because a
+typo in a memory size would otherwise only show up as a wrong answer much later.
+"""
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from .errors import McucError
+from .resources import boards_dir
+
+KINDS = ("host", "qemu", "hardware")
+STACK_ALIGN = 256  # the stack guard size in boards/common/link.ld.j2
+
+
+@dataclass(frozen=True)
+class Features:
+    dsp: bool  # Armv7E-M DSP instructions (SMLAD, SXTB16, ...)
+    fpu: bool
+    mve: bool  # Helium / M-profile vector extension
+
+
+@dataclass(frozen=True)
+class Uart:
+    type: str  # "cmsdk-apb-uart", "stm32-usart", ...
+    base: int
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A free-running 32-bit up-counter the firmware reads to time one inference."""
+
+    address: int
+    ns_per_tick: int  # virtual nanoseconds per tick (QEMU: instructions via icount)
+    init: tuple[tuple[int, int], ...]  # (address, value) register writes that start it
+    # Optional slow 32-bit counter read around the fast one to count the fast one's wraps.
+    coarse_address: int | None = None
+    coarse_ns_per_tick: int | None = None
+
+
+@dataclass(frozen=True)
+class Board:
+    name: str
+    description: str
+    kind: str  # "host" | "qemu" | "hardware"
+    cpu: str
+    cflags: tuple[str, ...]
+    features: Features
+    path: Path
+    default: bool = False
+    clock_hz: int | None = None
+    # Memory (None on host): the real sizes, enforced by the linker script.
+    flash_origin: int | None = None
+    flash_size: int | None = None
+    sram_origin: int | None = None
+    sram_size: int | None = None
+    stack_bytes: int | None = None  # reserved at the top of SRAM
+    heap_bytes: int | None = None  # minimum heap, for newlib's stdio buffers
+    vector_table: int | None = None  # where the core reads the vector table at reset
+    startup: str = "common/startup.c"  # relative to boards/
+    linker_script: str = "common/link.ld.j2"
+    uart: Uart | None = None
+    qemu_machine: str | None = None
+    icount_shift: int | None = None
+    counter: Counter | None = None
+
+    @property
+    def is_cross(self) -> bool:
+        return self.kind != "host"
+
+
+class _Table:
+    """Reads keys out of one TOML table, remembering which were used to reject unknown ones."""
+
+    def __init__(self, data: dict, where: str, name: str = ""):
+        self.data, self.where, self.name, self.used = data, where, name, set()
+
+    def get(self, key: str, kind: type | tuple, required: bool = True, default=None):
+        self.used.add(key)
+        label = f"{self.name}.{key}" if self.name else key
+        if key not in self.data:
+            if required:
+                typo = difflib.get_close_matches(key, list(self.data), n=1)
+                extra = f" (is '{typo[0]}' a typo?)" if typo else ""
+                raise McucError(f"missing key '{label}'{extra}", where=self.where)
+            return default
+        value = self.data[key]
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise McucError(f"'{label}' has the wrong type ({type(value).__name__})", where=self.where)
+        return value
+
+    def table(self, key: str, required: bool = True) -> _Table | None:
+        data = self.get(key, dict, required)
+        return None if data is None else _Table(data, self.where, key)
+
+    def done(self) -> None:
+        unknown = sorted(set(self.data) - self.used)
+        if unknown:
+            prefix = f"{self.name}." if self.name else ""
+            raise McucError(f"unknown key(s): {', '.join(prefix + k for k in unknown)}", where=self.where)
+
+
+def load_board(path: Path) -> Board:
+    """Parse and check one board file."""
+    where = str(path)
+    try:
+        top = _Table(tomllib.loads(path.read_text()), where)
+    except tomllib.TOMLDecodeError as exc:
+        raise McucError(f"invalid TOML: {exc}", where=where) from None
+    kind = top.get("kind", str)
+    if kind not in KINDS:
+        raise McucError(f"kind must be one of {', '.join(KINDS)}, not '{kind}'", where=where)
+    cross = kind != "host"
+    fields = dict(
+        name=top.get("name", str), description=top.get("description", str), kind=kind,
+        cpu=top.get("cpu", str), cflags=tuple(top.get("cflags", list)), path=path,
+        default=top.get("default", bool, False, False),
+        clock_hz=top.get("clock_hz", int, cross),
+    )
+    if fields["name"] != path.stem:
+        raise McucError(f"board name '{fields['name']}' must match the file name", where=where)
+    feats = top.table("features")
+    fields["features"] = Features(feats.get("dsp", bool), feats.get("fpu", bool), feats.get("mve", bool))
+    feats.done()
+    if cross:
+        mem = top.table("memory")
+        for key in ("flash_origin", "flash_size", "sram_origin", "sram_size", "stack_bytes", "heap_bytes"):
+            fields[key] = mem.get(key, int)
+        mem.done()
+        if fields["stack_bytes"] + fields["heap_bytes"] >= fields["sram_size"]:
+            raise McucError("stack_bytes + heap_bytes leave no SRAM for the model", where=where)
+        if fields["stack_bytes"] % STACK_ALIGN or (fields["sram_origin"] + fields["sram_size"]) % STACK_ALIGN:
+            raise McucError(f"stack_bytes and the end of SRAM must be multiples of {STACK_ALIGN} "
+                            "(the stack guard region must be aligned)", where=where)
+        start = top.table("startup")
+        fields["vector_table"] = start.get("vector_table", int)
+        fields["startup"] = start.get("source", str, False, Board.startup)
+        fields["linker_script"] = start.get("linker_script", str, False, Board.linker_script)
+        start.done()
+        uart = top.table("uart", required=False)
+        if uart:
+            fields["uart"] = Uart(uart.get("type", str), uart.get("base", int))
+            uart.done()
+    qemu = top.table("qemu", required=kind == "qemu")
+    if qemu:
+        if kind != "qemu":
+            raise McucError(f"a '{kind}' board cannot have a [qemu] table", where=where)
+        fields["qemu_machine"], fields["icount_shift"] = qemu.get("machine", str), qemu.get("icount_shift", int)
+        qemu.done()
+    counter = top.table("counter", required=kind == "qemu")
+    if counter:
+        init = counter.get("init", list)
+        if not all(isinstance(w, list) and len(w) == 2 and all(type(v) is int for v in w) for w in init):
+            raise McucError("counter.init must be a list of [address, value] pairs", where=where)
+        fields["counter"] = Counter(counter.get("address", int), counter.get("ns_per_tick", int),
+                                    tuple((a, v) for a, v in init),
+                                    counter.get("coarse_address", int, False),
+                                    counter.get("coarse_ns_per_tick", int, False))
+        coarse = fields["counter"].coarse_ns_per_tick
+        if (coarse is None) != (fields["counter"].coarse_address is None):
+            raise McucError("counter.coarse_address and coarse_ns_per_tick go together", where=where)
+        if coarse is not None and coarse // fields["counter"].ns_per_tick >= 1 << 28:
+            raise McucError("counter.coarse_ns_per_tick is too coarse to count wraps", where=where)
+        counter.done()
+    top.done()
+    return Board(**fields)
+
+
+@cache
+def _registry() -> dict[str, Board]:
+    boards = [load_board(p) for p in sorted(boards_dir().glob("*.toml"))]
+    defaults = [b.name for b in boards if b.default]
+    if len(defaults) != 1:
+        raise McucError(f"exactly one board must have 'default = true', found {defaults or 'none'}",
+                        where=str(boards_dir()))
+    return {b.name: b for b in boards}
+
+
+def list_boards() -> list[Board]:
+    """All known boards, sorted by name."""
+    return list(_registry().values())
+
+
+def get_board(name: str) -> Board:
+    """The board called `name`; an unknown name is a McucError listing the known ones."""
+    boards = _registry()
+    if name not in boards:
+        raise McucError(f"unknown board '{name}'", hint=f"known boards: {', '.join(boards)}")
+    return boards[name]
+
+
+def default_board() -> Board:
+    """The board used when none is named (the one marked `default = true`)."""
+    return next(b for b in _registry().values() if b.default)

@@ -1,0 +1,72 @@
+/*
+ * SOFTMAX int8 -> int8 (output scale 1/256, zero point -128), TFLM reference arithmetic:
+ * per row, input differences to the row maximum are rescaled to Q5.26 by input_mult /
+ * input_left_shift, exponentiated in fixed point, summed in Q12.19, and every exp is
+ * multiplied by the fixed-point reciprocal of the sum. Differences below diff_min are
+ * treated as exp() == 0.
+ */
+#include "mcuc_runtime.h"
+#include "mcuc_gemmlowp.h"
+
+#define MCUC_SOFTMAX_DIFF_INT_BITS 5
+#define MCUC_SOFTMAX_ACCUM_INT_BITS 12
+
+/* exp(diff * beta * scale) in Q0.31 for a non-positive input difference. */
+static int32_t mcuc_softmax_exp(const mcuc_softmax_params *p, int32_t diff)
+{
+    /* x * 2^left_shift cannot overflow: |diff| <= |diff_min| keeps it below 2^31 */
+    const int32_t scaled = mcuc_sat_rounding_doubling_high_mul(
+        (int32_t)((uint32_t)diff << p->input_left_shift), p->input_mult);
+    return mcuc_gl_exp_on_negative_values(scaled, MCUC_SOFTMAX_DIFF_INT_BITS);
+}
+
+void mcuc_softmax_s8(const mcuc_softmax_params *p, const int8_t *input, int8_t *output)
+{
+    int32_t r;
+    for (r = 0; r < p->rows; ++r) {
+        const int8_t *in = input + (size_t)r * (size_t)p->depth;
+        int8_t *out = output + (size_t)r * (size_t)p->depth;
+        int32_t max_in_row = INT8_MIN;
+        int32_t sum_of_exps = 0; /* Q12.19 */
+        int32_t reciprocal;
+        int num_bits_over_unit;
+        int exponent;
+        int32_t c;
+
+        for (c = 0; c < p->depth; ++c) {
+            if (in[c] > max_in_row) {
+                max_in_row = in[c];
+            }
+        }
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = (int32_t)in[c] - max_in_row;
+            if (diff >= p->diff_min) {
+                const int32_t e = mcuc_softmax_exp(p, diff);
+                sum_of_exps = mcuc_gl_add(
+                    sum_of_exps, mcuc_gl_rescale(e, 0, MCUC_SOFTMAX_ACCUM_INT_BITS));
+            }
+        }
+
+        reciprocal = mcuc_gl_reciprocal(sum_of_exps, MCUC_SOFTMAX_ACCUM_INT_BITS,
+                                        &num_bits_over_unit);
+        /* output has 8 bits: keep the top 8 of the Q0.31 probability */
+        exponent = num_bits_over_unit + 31 - 8;
+        /* TFLM aborts (TFLITE_CHECK) when the sum of exps reaches 2^9, i.e. exponent > 31;
+         * clamp so that such a row still has defined behaviour here. */
+        if (exponent > 31) {
+            exponent = 31;
+        }
+
+        for (c = 0; c < p->depth; ++c) {
+            const int32_t diff = (int32_t)in[c] - max_in_row;
+            if (diff >= p->diff_min) {
+                const int32_t e = mcuc_softmax_exp(p, diff);
+                const int32_t unsat =
+                    mcuc_gl_rdivpot(mcuc_gl_mul(reciprocal, e), exponent);
+                out[c] = (int8_t)mcuc_clamp(unsat + INT8_MIN, INT8_MIN, INT8_MAX);
+            } else {
+                out[c] = INT8_MIN;
+            }
+        }
+    }
+}
