@@ -5,11 +5,16 @@ Every ``*_params`` function returns a dict whose keys are the field names of the
 struct in ``runtime_c/include/mcuc_runtime.h``; it raises ``ValueError`` where TFLM would reject
 the op (or would abort / run into undefined behaviour at run time for every input).
 
-Precision rules (TFLM keeps ``params.scale`` as float32):
-  * a product or quotient written in C++ on two floats is evaluated in float32 and only then
-    widened to double (hard swish, leaky relu, RELU6's "six", activation bounds);
-  * where TFLM casts each scale to double first, the arithmetic is done in double (QUANTIZE,
-    RELU, MEAN, softmax, logistic, tanh);
+Precision rules (TFLM keeps ``params.scale`` and builtin options such as beta / alpha as
+float32; "the pinned TFLM" is the tflite-micro wheel the tests run, and every float-vs-double
+choice below is pinned down by tests/test_activation_kernels.py with quantisations where the
+two choices give different bytes):
+  * multiplier ratios are formed in double from the float32 values: QUANTIZE, RELU, MEAN,
+    SOFTMAX (beta * scale), LEAKY_RELU (both ratios), HARD_SWISH (both ratios); older TFLM
+    sources divide leaky-relu / hard-swish scales in float32 -- the pinned one does not;
+  * quantising a float constant (RELU6's "six", activation bounds) divides in float32;
+  * RELU_N1_TO_1 has no TFLM kernel; it follows TFLite, which divides in float32;
+  * LOGISTIC / TANH use frexp(double(scale) * 2^27) directly (exact);
   * rounding is std::round / roundf: half away from zero.
 """
 from __future__ import annotations
@@ -236,7 +241,7 @@ def leaky_relu_params(alpha: float, in_scale: float, in_zp: int, out_scale: floa
     a = _f32(alpha)
     if not np.isfinite(a):
         raise ValueError(f"LEAKY_RELU: alpha must be finite (got {alpha!r})")
-    alpha_real = float(np.float32(np.float32(_f32(in_scale) * a) / _f32(out_scale)))
+    alpha_real = _d(in_scale) * float(a) / _d(out_scale)
     ident_real = _d(in_scale) / _d(out_scale)
     m_a, s_a = quantize_multiplier(alpha_real)
     m_i, s_i = quantize_multiplier(ident_real)

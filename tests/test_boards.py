@@ -1,0 +1,104 @@
+"""The board registry: every board file loads and is consistent; bad names and files are clear errors."""
+from pathlib import Path
+
+import pytest
+
+from mcucompile.boards import default_board, get_board, list_boards, load_board
+from mcucompile.errors import McucError
+
+EXPECTED = {"host", "mps2-an385", "mps2-an386", "mps2-an500", "mps3-an547", "netduinoplus2"}
+
+
+def test_every_board_loads():
+    boards = {b.name: b for b in list_boards()}
+    assert EXPECTED <= set(boards)
+    assert default_board().name == "mps2-an386"
+    for board in boards.values():
+        assert get_board(board.name) is board
+        if board.kind == "host":
+            assert board.sram_size is None and board.qemu_machine is None
+            continue
+        assert any(flag.startswith("-mcpu=") for flag in board.cflags)
+        assert "-mthumb" in board.cflags
+        assert board.flash_size > 0 and board.sram_size > board.stack_bytes + board.heap_bytes
+        assert board.clock_hz > 0
+        if board.kind == "qemu":
+            assert board.qemu_machine and board.counter is not None
+            # Exact counts need at least two counter ticks per instruction (or exactly one).
+            ticks_per_instruction = 2 ** board.icount_shift / board.counter.ns_per_tick
+            assert ticks_per_instruction >= 2 or ticks_per_instruction == 1
+
+
+def test_board_features_and_memory():
+    assert get_board("mps2-an385").features.dsp is False
+    assert get_board("mps2-an385").features.fpu is False
+    assert "-mfloat-abi=soft" in get_board("mps2-an385").cflags
+    m55 = get_board("mps3-an547")
+    assert m55.features.mve and m55.features.dsp and "-mfloat-abi=hard" in m55.cflags
+    assert get_board("mps2-an500").cpu == "cortex-m7"
+    stm = get_board("netduinoplus2")
+    assert (stm.flash_origin, stm.flash_size) == (0x08000000, 1 << 20)
+    assert (stm.sram_origin, stm.sram_size) == (0x20000000, 128 << 10)  # contiguous SRAM only
+    assert get_board("mps2-an386").sram_size == 4 << 20
+
+
+def test_unknown_board_lists_known_ones():
+    with pytest.raises(McucError) as info:
+        get_board("arduino-uno")
+    text = str(info.value)
+    assert "unknown board 'arduino-uno'" in text
+    assert all(name in text for name in EXPECTED)
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+HARDWARE = """
+name = "myboard"
+description = "a real board"
+kind = "hardware"
+cpu = "cortex-m33"
+cflags = ["-mcpu=cortex-m33", "-mthumb"]
+clock_hz = 64_000_000
+[features]
+dsp = true
+fpu = true
+mve = false
+[memory]
+flash_origin = 0x0
+flash_size = 0x100000
+sram_origin = 0x20000000
+sram_size = 0x40000
+stack_bytes = 8192
+heap_bytes = 4096
+[startup]
+vector_table = 0x0
+[uart]
+type = "nrf-uarte"
+base = 0x40002000
+"""
+
+
+def test_hardware_board_needs_no_qemu(tmp_path):
+    board = load_board(_write(tmp_path, "myboard", HARDWARE))
+    assert board.kind == "hardware" and board.qemu_machine is None and board.counter is None
+    assert board.uart.base == 0x40002000
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace("sram_size = 0x40000", "sram_sise = 0x40000"), "'memory.sram_size' (is 'sram_sise' a typo?)"),
+    (lambda t: t.replace("[features]", "cpu_mhz = 64\n[features]"), "unknown key(s): cpu_mhz"),
+    (lambda t: t.replace('kind = "hardware"', 'kind = "fpga"'), "kind must be one of"),
+    (lambda t: t.replace("clock_hz = 64_000_000", 'clock_hz = "fast"'), "'clock_hz' has the wrong type"),
+    (lambda t: t.replace('name = "myboard"', 'name = "other"'), "must match the file name"),
+    (lambda t: t + '[qemu]\nmachine = "x"\nicount_shift = 7\n', "cannot have a [qemu] table"),
+    (lambda t: t.replace("[startup]\nvector_table = 0x0\n", ""), "missing key 'startup'"),
+])
+def test_bad_board_files_are_clear_errors(tmp_path, edit, message):
+    path = _write(tmp_path, "myboard", edit(HARDWARE))
+    with pytest.raises(McucError) as info:
+        load_board(path)
+    assert message in str(info.value) and str(path) in str(info.value)
