@@ -66,7 +66,7 @@ def _conv_geometry(in_size, k, stride, dil, same: bool):
     eff = (k - 1) * dil + 1
     out = (in_size + stride - 1) // stride if same else (in_size - eff + stride) // stride
     total = max((out - 1) * stride + eff - in_size, 0)
-    return out, total // 2
+    return out, total // 2, total
 
 
 def _per_channel_multipliers(in_scale: float, filt: Tensor, out_scale: float, n: int):
@@ -80,6 +80,18 @@ def _per_channel_multipliers(in_scale: float, filt: Tensor, out_scale: float, n:
         mult.append(m)
         shift.append(s)
     return np.array(mult, np.int32), np.array(shift, np.int32)
+
+
+def _fold_zero_point(params: dict, bias: np.ndarray | None, filter_sums: np.ndarray):
+    """Zero-point folding: sum_i w_i (x_i + off) + b == sum_i w_i x_i + (b + off sum_i w_i).
+    Exact in integers, so allowed only where every tap reads a real input (no padding); the
+    kernel then skips one add per MAC. Returns the new bias (params updated in place)."""
+    folded = (np.zeros(len(filter_sums), np.int64) if bias is None else bias.astype(np.int64))
+    folded = folded + params["input_offset"] * filter_sums.astype(np.int64)
+    if np.abs(folded).max(initial=0) >= 2**31:
+        return bias
+    params["input_offset"] = 0
+    return folded.astype(np.int32)
 
 
 def _bias(op: Op, i: int, n: int) -> np.ndarray | None:
@@ -134,8 +146,8 @@ def _conv(op: Op) -> KernelCall:
         _fail(op, "grouped convolution is not supported")
     a = op.attrs
     same = a.get("padding", 0) == 0
-    oh, pt = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
-    ow, pl = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
+    oh, pt, pad_h = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
+    ow, pl, pad_w = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
     if tuple(y.shape) != (n, oh, ow, oc):
         _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, oc]}")
     in_s, in_z = _qs(x)
@@ -147,9 +159,12 @@ def _conv(op: Op) -> KernelCall:
                   dil_h=a.get("dilationHFactor", 1), dil_w=a.get("dilationWFactor", 1),
                   pad_top=pt, pad_left=pl, input_offset=-in_z, output_offset=out_z,
                   act_min=lo, act_max=hi)
+    bias = _bias(op, 2, oc)
+    if pad_h == 0 and pad_w == 0:
+        bias = _fold_zero_point(params, bias, w.data.astype(np.int64).sum(axis=(1, 2, 3)))
     return KernelCall("mcuc_conv_s8", "mcuc_conv_params", params,
                       [Arg.input(x), Arg.constant("filter", w.data),
-                       Arg.constant("bias", _bias(op, 2, oc)),
+                       Arg.constant("bias", bias),
                        Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
                       macs=n * oh * ow * oc * kh * kw * ic)
 
@@ -166,8 +181,8 @@ def _depthwise(op: Op) -> KernelCall:
     if dm * ic != oc:
         _fail(op, f"output channels {oc} not a multiple of input channels {ic}")
     same = a.get("padding", 0) == 0
-    oh, pt = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
-    ow, pl = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
+    oh, pt, pad_h = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
+    ow, pl, pad_w = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
     if tuple(y.shape) != (n, oh, ow, oc):
         _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, oc]}")
     in_s, in_z = _qs(x)
@@ -179,9 +194,12 @@ def _depthwise(op: Op) -> KernelCall:
                   stride_w=a["strideW"], dil_h=a.get("dilationHFactor", 1),
                   dil_w=a.get("dilationWFactor", 1), pad_top=pt, pad_left=pl,
                   input_offset=-in_z, output_offset=out_z, act_min=lo, act_max=hi)
+    bias = _bias(op, 2, oc)
+    if pad_h == 0 and pad_w == 0:
+        bias = _fold_zero_point(params, bias, w.data.astype(np.int64).sum(axis=(0, 1, 2)))
     return KernelCall("mcuc_depthwise_conv_s8", "mcuc_dwconv_params", params,
                       [Arg.input(x), Arg.constant("filter", w.data),
-                       Arg.constant("bias", _bias(op, 2, oc)),
+                       Arg.constant("bias", bias),
                        Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
                       macs=n * oh * ow * oc * kh * kw)
 
@@ -211,9 +229,12 @@ def _fully_connected(op: Op) -> KernelCall:
     params = dict(batches=batches, in_depth=in_d, out_depth=out_d, input_offset=-in_z,
                   filter_offset=-int(w.quant.zero_point[0]), output_offset=out_z,
                   per_channel=int(per_channel), act_min=lo, act_max=hi)
+    bias = _bias(op, 2, out_d)
+    if params["filter_offset"] == 0:
+        bias = _fold_zero_point(params, bias, w.data.astype(np.int64).sum(axis=1))
     return KernelCall("mcuc_fully_connected_s8", "mcuc_fc_params", params,
                       [Arg.input(x), Arg.constant("filter", w.data),
-                       Arg.constant("bias", _bias(op, 2, out_d)),
+                       Arg.constant("bias", bias),
                        Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
                       macs=batches * in_d * out_d)
 
@@ -225,8 +246,8 @@ def _pool(op: Op) -> KernelCall:
     a = op.attrs
     n, ih, iw, c = x.shape
     same = a.get("padding", 0) == 0
-    oh, pt = _conv_geometry(ih, a["filterHeight"], a["strideH"], 1, same)
-    ow, pl = _conv_geometry(iw, a["filterWidth"], a["strideW"], 1, same)
+    oh, pt, _ = _conv_geometry(ih, a["filterHeight"], a["strideH"], 1, same)
+    ow, pl, _ = _conv_geometry(iw, a["filterWidth"], a["strideW"], 1, same)
     if tuple(y.shape) != (n, oh, ow, c):
         _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, c]}")
     if op.type == "AVERAGE_POOL_2D" and not x.quant.same_as(y.quant):
