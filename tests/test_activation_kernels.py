@@ -29,7 +29,6 @@ The last tests rebuild every case into a standalone C driver under
 from __future__ import annotations
 
 import ctypes
-import importlib.util
 import os
 import re
 import shutil
@@ -73,16 +72,7 @@ KERNELS = {
 }
 
 
-def _load_params_module():
-    """Load activation_params.py by path: independent of the rest of mcucompile.passes."""
-    path = ROOT / "mcucompile" / "passes" / "activation_params.py"
-    spec = importlib.util.spec_from_file_location("_mcuc_activation_params", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-ap = _load_params_module()
+from mcucompile.passes import activation_params as ap  # noqa: E402
 
 
 # ------------------------------------------------------------------ C structs from the header

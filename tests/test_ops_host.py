@@ -7,7 +7,6 @@ import pytest
 import modelgen
 from conftest import assert_bit_exact, write_model
 from mcucompile.api import simulate
-from mcucompile.frontend import load_model
 
 CASES = {
     # convolution: odd channels, stride 2, SAME/VALID, dilation, per-tensor weights, no bias

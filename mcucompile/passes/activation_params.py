@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .quant_util import quantize_multiplier, round_half_away  # noqa: F401 (re-exported)
+
 INT8_MIN, INT8_MAX = -128, 127
 INT16_MIN, INT16_MAX = -32768, 32767
 INT32_MAX = (1 << 31) - 1
@@ -49,14 +51,7 @@ def _d(x) -> float:
     return float(np.float32(x))
 
 
-def _round_half_away(x: float) -> int:
-    """std::round / roundf / TfLiteRound on a double (exact, no x + 0.5 double rounding)."""
-    if not math.isfinite(x):
-        raise ValueError(f"cannot round non-finite value {x!r}")
-    a = abs(x)
-    whole = math.floor(a)
-    r = int(whole) + (1 if a - whole >= 0.5 else 0)
-    return r if x >= 0 else -r
+_round_half_away = round_half_away
 
 
 def _check_scale(name: str, scale) -> None:
@@ -77,27 +72,6 @@ def _check_size(size) -> int:
     if n != size or n < 0 or n > INT32_MAX:
         raise ValueError(f"size must be a non-negative int32 (got {size!r})")
     return n
-
-
-def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLM QuantizeMultiplier (double-rounding build): real = mult * 2^(shift - 31).
-
-    frexp, mantissa rounded half away from zero to Q31; a mantissa that rounds up to 2^31 is
-    halved with shift + 1; shifts below -31 flush the multiplier to (0, 0).
-    """
-    real = float(real)
-    if real == 0.0:
-        return 0, 0
-    if not math.isfinite(real):
-        raise ValueError(f"cannot quantize non-finite multiplier {real!r}")
-    q, shift = math.frexp(real)
-    q_fixed = _round_half_away(q * float(1 << 31))
-    if q_fixed == (1 << 31):
-        q_fixed //= 2
-        shift += 1
-    if shift < -31:
-        shift, q_fixed = 0, 0
-    return int(q_fixed), int(shift)
 
 
 def _downscale_to_int16(mult32: int) -> int:

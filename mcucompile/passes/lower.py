@@ -39,7 +39,7 @@ def lower(graph: Graph) -> Graph:
             calls = fn(op)
         except McucError:
             raise
-        except (ValueError, AssertionError, IndexError) as e:
+        except (ValueError, AssertionError, IndexError, KeyError, TypeError) as e:
             raise McucError(str(e), f"{graph.source}: {op.where}") from None
         op.kernel["calls"] = calls if isinstance(calls, list) else [calls]
     return graph
@@ -48,7 +48,7 @@ def lower(graph: Graph) -> Graph:
 # ------------------------------------------------------------------ helpers
 
 def _fail(op: Op, msg: str):
-    raise ValueError(f"{msg}")
+    raise ValueError(msg)
 
 
 def _qs(t: Tensor) -> tuple[float, int]:
@@ -428,7 +428,7 @@ def _slice_box(op: Op, x: Tensor, begin, end, strides, shrink_mask=0):
     return starts, counts, steps
 
 
-def _emit_slice(op, x, y, starts, counts, steps, keep_shape):
+def _emit_slice(op, x, y, starts, counts, steps):
     if int(np.prod(counts)) != y.size:
         _fail(op, f"slice of {counts} does not match output shape {list(y.shape)}")
     st = _strides(x.shape)
@@ -461,7 +461,7 @@ def _strided_slice(op: Op) -> KernelCall:
             bk = bk + x.shape[k] if bk < 0 else bk
             begin[k], end[k] = bk, bk + 1
     starts, counts, steps = _slice_box(op, x, begin, end, s, a.get("shrinkAxisMask", 0))
-    return _emit_slice(op, x, y, starts, counts, steps, False)
+    return _emit_slice(op, x, y, starts, counts, steps)
 
 
 def _slice(op: Op) -> KernelCall:
@@ -469,7 +469,7 @@ def _slice(op: Op) -> KernelCall:
     b = [int(v) for v in np.asarray(_const(op, 1, "begin")).reshape(-1)]
     sz = [int(v) for v in np.asarray(_const(op, 2, "size")).reshape(-1)]
     counts = [x.shape[k] - b[k] if sz[k] == -1 else sz[k] for k in range(len(x.shape))]
-    return _emit_slice(op, x, y, b, counts, [1] * len(b), True)
+    return _emit_slice(op, x, y, b, counts, [1] * len(b))
 
 
 def _split_common(op: Op, x: Tensor, axis: int, sizes: list[int]) -> list[KernelCall]:
@@ -483,7 +483,7 @@ def _split_common(op: Op, x: Tensor, axis: int, sizes: list[int]) -> list[Kernel
         counts[axis] = n
         starts = [0] * len(x.shape)
         starts[axis] = begin
-        calls.append(_emit_slice(op, x, y, starts, counts, [1] * len(counts), True))
+        calls.append(_emit_slice(op, x, y, starts, counts, [1] * len(counts)))
         begin += n
     return calls
 

@@ -13,15 +13,28 @@ INT8_MIN, INT8_MAX = -128, 127
 
 
 def round_half_away(x: float) -> int:
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
+    """std::round / TfLiteRound: half away from zero, exact (no x + 0.5 double rounding)."""
+    if not math.isfinite(x):
+        raise ValueError(f"cannot round non-finite value {x!r}")
+    a = abs(x)
+    whole = math.floor(a)
+    r = int(whole) + (1 if a - whole >= 0.5 else 0)
+    return r if x >= 0 else -r
 
 
 def quantize_multiplier(real: float) -> tuple[int, int]:
-    """TFLM QuantizeMultiplier: frexp, round to Q31, multipliers below 2^-31 become 0."""
+    """TFLM QuantizeMultiplier (double-rounding build): real = mult * 2^(shift - 31).
+
+    frexp, mantissa rounded half away from zero to Q31; a mantissa that rounds up to 2^31 is
+    halved with shift + 1; shifts below -31 flush the multiplier to (0, 0).
+    """
+    real = float(real)
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        raise ValueError(f"cannot quantize non-finite multiplier {real!r}")
     q, shift = math.frexp(real)
-    q_fixed = round_half_away(q * (1 << 31))
+    q_fixed = round_half_away(q * float(1 << 31))
     if q_fixed == (1 << 31):
         q_fixed //= 2
         shift += 1
