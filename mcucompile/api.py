@@ -38,13 +38,19 @@ class Compiled:
 
 
 def compile_model(model: str | Path, board: str | Board = "host", out_dir: str | Path | None = None,
-                  progress: Progress = _quiet) -> Compiled:
+                  progress: Progress = _quiet, kernels: str = "auto", patch: str = "off",
+                  sram: int | None = None, max_overhead: float = 20.0) -> Compiled:
+    """kernels: "auto" (fastest bit-exact kernels for the board) or "portable" (plain C).
+    patch: "off", "auto" or "NxN@LAYER"; sram: arena budget in bytes (default: what the
+    board's SRAM leaves after stack, heap and I/O buffers); max_overhead: % extra MACs."""
     board = get_board(board) if isinstance(board, str) else board
     progress(f"reading {Path(model).name}")
     graph = load_model(model)
     progress(f"lowering {len(graph.ops)} ops")
-    graph = run_passes(graph)
-    plan = plan_memory(graph)
+    graph = run_passes(graph, board, kernels)
+    progress("planning memory" + (f" (patches: {patch})" if patch != "off" else ""))
+    plan = plan_memory(graph, patch, arena_budget(graph, board, sram), max_overhead,
+                       _budget_what(board, sram))
     check_plan(plan)
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="mcuc_"))
@@ -53,12 +59,42 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     return Compiled(graph, plan, project, board)
 
 
+def arena_budget(graph: Graph, board: Board | None, sram: int | None) -> int | None:
+    """Bytes the arena may take: --sram if given, else the board's SRAM less its stack and
+    heap reserves, the harness's I/O buffers and 2 KB for other static data (None on host)."""
+    if sram is not None:
+        return sram
+    if board is None or not board.sram_size:
+        return None
+    io = sum(t.nbytes for t in graph.inputs) + sum(t.nbytes for t in graph.outputs)
+    return board.sram_size - (board.stack_bytes or 0) - (board.heap_bytes or 0) - io - 2048
+
+
+def _budget_what(board: Board | None, sram: int | None) -> str:
+    if sram is not None or board is None or not board.sram_size:
+        return ""
+    return (f"{board.name} ({board.sram_size:,} bytes of SRAM less a {board.stack_bytes or 0:,}"
+            f"-byte stack, {board.heap_bytes or 0:,}-byte heap and the I/O buffers)")
+
+
+def plan_model(model: str | Path, board: str | Board = "host", patch: str = "off",
+               sram: int | None = None, max_overhead: float = 20.0, kernels: str = "auto"):
+    """(graph, plan) without generating code: what `mcucompile plan` shows."""
+    board = get_board(board) if isinstance(board, str) else board
+    graph = run_passes(load_model(model), board, kernels)
+    plan = plan_memory(graph, patch, arena_budget(graph, board, sram), max_overhead,
+                       _budget_what(board, sram))
+    check_plan(plan)
+    return graph, plan
+
+
 def op_macs(op) -> int:
     return sum(c.macs for c in op.kernel.get("calls", []))
 
 
-def model_info(model: str | Path) -> dict:
-    graph = run_passes(load_model(model))
+def model_info(model: str | Path, board: str | Board | None = None) -> dict:
+    board = get_board(board) if isinstance(board, str) else board
+    graph = run_passes(load_model(model), board)
     rows = []
     for op in graph.ops:
         weights = sum(t.nbytes for t in op.inputs if t is not None and t.is_const)
@@ -151,6 +187,8 @@ class SimulationReport:
     outputs: np.ndarray = field(repr=False, default=None)
     reference: np.ndarray = field(repr=False, default=None)
     first_mismatch: dict | None = None
+    patch: dict | None = None
+    extra_macs_pct: float = 0.0
 
     @property
     def peak_sram_bytes(self) -> int | None:
@@ -169,18 +207,21 @@ class SimulationReport:
                     instructions=(ins[0] if ins else None),
                     instructions_per_vector=ins,
                     instructions_per_mac=(round(ins[0] / self.macs, 3) if ins and self.macs else None),
+                    patch=self.patch, extra_macs_pct=self.extra_macs_pct,
                     first_mismatch=self.first_mismatch, build_dir=self.build_dir)
 
 
 def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path | None = None,
              count: int = 3, seed: int = 0, sanitize: bool = False, timeout: float = 120.0,
-             out_dir: str | Path | None = None, progress: Progress = _quiet) -> SimulationReport:
+             out_dir: str | Path | None = None, progress: Progress = _quiet,
+             kernels: str = "auto", patch: str = "off", sram: int | None = None,
+             max_overhead: float = 20.0) -> SimulationReport:
     from .build import build_project
     from .elfinfo import sizes
     from .reference import reference_outputs
     from .simulate import run_vectors
 
-    compiled = compile_model(model, board, out_dir, progress)
+    compiled = compile_model(model, board, out_dir, progress, kernels, patch, sram, max_overhead)
     graph, board = compiled.graph, compiled.board
     vectors = load_vectors(graph, inputs, count, seed)
     progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))
@@ -205,4 +246,5 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
         flash_bytes=size.get("flash_bytes"), ram_bytes=size.get("ram_bytes"),
         stack_bytes=run.stack_bytes, instructions=run.instructions,
         macs=sum(op_macs(op) for op in graph.ops), build_dir=str(compiled.project.out_dir),
-        outputs=run.outputs, reference=ref, first_mismatch=first)
+        outputs=run.outputs, reference=ref, first_mismatch=first,
+        patch=compiled.plan.patch, extra_macs_pct=getattr(compiled.plan, "extra_macs_pct", 0.0))

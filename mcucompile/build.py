@@ -38,10 +38,11 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def executable_path(out_dir: Path, board: Board, sanitize: bool = False) -> Path:
+def executable_path(out_dir: Path, board: Board, sanitize: bool = False,
+                    profile: bool = False) -> Path:
     """Where `make` puts the executable (the Makefile uses the same names)."""
     if board.is_cross:
-        return Path(out_dir) / "build" / "firmware.elf"
+        return Path(out_dir) / "build" / ("profile" if profile else "") / "firmware.elf"
     return Path(out_dir) / "build" / ("asan" if sanitize else "default") / "model_runner"
 
 
@@ -82,8 +83,10 @@ def _compiler(board: Board) -> str:
     return "arm-none-eabi-gcc" if board.is_cross else "gcc"
 
 
-def build_project(out_dir: Path, board: Board, sanitize: bool = False) -> Path:
-    """Run make in out_dir; return the executable (ELF for a cross board)."""
+def build_project(out_dir: Path, board: Board, sanitize: bool = False,
+                  profile: bool = False) -> Path:
+    """Run make in out_dir; return the executable (ELF for a cross board). `profile`: the
+    build that reports per-step instruction counts (cross boards only)."""
     out_dir = Path(out_dir)
     if sanitize and board.is_cross:
         raise McucError(f"sanitizers only run on the host board, not on {board.name}")
@@ -91,11 +94,14 @@ def build_project(out_dir: Path, board: Board, sanitize: bool = False) -> Path:
         if shutil.which(tool) is None:
             raise McucError(f"'{tool}' is not installed", hint="apt-get install make gcc "
                             "gcc-arm-none-eabi libnewlib-arm-none-eabi")
-    command = ["make", f"-j{os.cpu_count() or 1}"] + (["SANITIZE=1"] if sanitize else [])
+    if profile and not board.is_cross:
+        raise McucError(f"per-op profiles need a QEMU board (instruction counter), not {board.name}")
+    command = ["make", f"-j{os.cpu_count() or 1}"] + (["SANITIZE=1"] if sanitize else []) \
+        + (["PROFILE=1"] if profile else [])
     proc = subprocess.run(command, cwd=out_dir, capture_output=True, text=True)
     if proc.returncode != 0:
         raise _build_error(proc.stdout + proc.stderr, out_dir, board)
-    return executable_path(out_dir, board, sanitize)
+    return executable_path(out_dir, board, sanitize, profile)
 
 
 def _build_error(log: str, out_dir: Path, board: Board) -> McucError:

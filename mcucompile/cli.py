@@ -1,4 +1,5 @@
-"""Command line: `mcucompile {info,compile,simulate,boards,demo}`. A thin layer over api.py.
+"""Command line: `mcucompile {info,compile,simulate,profile,boards,demo}`. A thin layer over
+api.py (and profile.py).
 
 Errors a user can cause print one clear message (no traceback) and exit 1; `--json` prints one
 JSON object on stdout for scripting, progress goes to stderr.
@@ -18,6 +19,7 @@ EPILOG = """examples:
   mcucompile compile model.tflite --board mps2-an386 -o build/
   mcucompile simulate model.tflite --board host --count 5
   mcucompile simulate model.tflite --board mps2-an386 --inputs vectors.npy --json
+  mcucompile profile model.tflite --board mps2-an386
   mcucompile boards
   mcucompile demo
 """
@@ -58,7 +60,9 @@ def cmd_info(args) -> int:
 
 def cmd_compile(args) -> int:
     from .api import compile_model
-    c = compile_model(args.model, args.board, args.output, _progress(not args.json))
+    c = compile_model(args.model, args.board, args.output, _progress(not args.json),
+                      kernels=args.kernels,
+                      patch=args.patch, sram=args.sram, max_overhead=args.max_overhead)
     result = dict(model=args.model, board=c.board.name, output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
                                for p in c.project.out_dir.rglob("*") if p.is_file()),
@@ -77,7 +81,8 @@ def cmd_compile(args) -> int:
 def cmd_simulate(args) -> int:
     from .api import simulate
     rep = simulate(args.model, args.board, args.inputs, args.count, args.seed, args.sanitize,
-                   args.timeout, args.output, _progress(not args.json))
+                   args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
+                   patch=args.patch, sram=args.sram, max_overhead=args.max_overhead)
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
     else:
@@ -88,6 +93,9 @@ def cmd_simulate(args) -> int:
             f"first {rep.first_mismatch}")
         print(f"result     {verdict}")
         print(f"arena      {rep.arena_bytes:,} bytes (lower bound {rep.lower_bound_bytes:,})")
+        if rep.patch:
+            print(f"patches    {rep.patch['grid']} up to op {rep.patch['split_op_index']} "
+                  f"({rep.patch['split_op_type']}), +{rep.extra_macs_pct}% MACs")
         if rep.instructions:
             print(f"instr.     {rep.instructions[0]:,} per inference "
                   f"({j['instructions_per_mac']} per MAC, {rep.macs:,} MACs)")
@@ -96,6 +104,71 @@ def cmd_simulate(args) -> int:
             print(f"sram       {rep.peak_sram_bytes:,} bytes peak (static {rep.ram_bytes:,} "
                   f"+ stack {_fmt_int(rep.stack_bytes)})")
     return 0 if rep.bit_exact else 2
+
+
+def cmd_profile(args) -> int:
+    from .profile import profile
+    rep = profile(args.model, args.board, args.kernels, args.seed, args.output, args.timeout,
+                  _progress(not args.json))
+    if args.json:
+        print(json.dumps(rep.to_json(), indent=2))
+        return 0
+    print(f"{Path(rep.model).name} on {rep.board} ({rep.kernels} kernels): "
+          f"{rep.instructions:,} instructions, {rep.macs:,} MACs, "
+          f"{rep.instructions_per_mac} per MAC")
+    print(f"{'#':>3}  {'op':<18} {'output':<16} {'kernel':<34} {'instructions':>12} "
+          f"{'MACs':>11} {'per MAC':>8} {'share':>6}")
+    for r in rep.rows:
+        out = " ".join(str(s) for s in r["outputs"]).replace(" ", "")
+        per = "-" if r["instructions_per_mac"] is None else f"{r['instructions_per_mac']:.2f}"
+        print(f"{r['index']:>3}  {r['type']:<18} {out:<16} {','.join(r['kernels'])[:34]:<34} "
+              f"{r['instructions']:>12,} {r['macs']:>11,} {per:>8} {100 * r['share']:>5.1f}%")
+    ops = sum(r["instructions"] for r in rep.rows)
+    print(f"     {'ops total':<18} {'':<16} {'':<34} {ops:>12,} {rep.macs:>11,}")
+    return 0
+
+
+def cmd_plan(args) -> int:
+    from .api import plan_model
+    from .planner.report import plan_summary, plot_plan
+    graph, plan = plan_model(args.model, args.board, args.patch, args.sram, args.max_overhead)
+    summary = plan_summary(graph, plan)
+    if args.plot:
+        plot_plan(graph, plan, args.plot)
+        summary["plot"] = args.plot
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"{Path(args.model).name} on {args.board}: arena {plan.arena_bytes:,} bytes "
+          f"(lower bound {plan.lower_bound_bytes:,}, without patches "
+          f"{summary['unpatched_arena_bytes']:,}), packing '{plan.strategy}', "
+          f"order '{summary['order']}'")
+    if plan.patch:
+        p = plan.patch
+        print(f"patches: {p['grid']} grid over the output of op {p['split_op_index']} "
+              f"({p['split_op_type']}), +{summary['extra_macs_pct']}% MACs")
+    print(f"{'step':>4} {'op':>4} {'type':<18} {'live bytes':>10}  buffers (name@offset:bytes)")
+    for r in summary["steps"]:
+        mark = " <- peak" if r["step"] == summary["peak_step"] else ""
+        inplace = " (in place)" if r["in_place"] else ""
+        bufs = " ".join(f"{b['name']}@{b['offset']}:{b['bytes']}" for b in r["live"])
+        print(f"{r['step']:>4} {r['op_index']:>4} {r['op_type'] + inplace:<18} "
+              f"{r['live_bytes']:>10,}  {bufs}{mark}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
+def _memory_args(s) -> None:
+    s.add_argument("--patch", default="off", metavar="off|auto|NxN@LAYER",
+                   help="patch-based inference of the first stage: off (default), auto (choose "
+                        "split op and grid), or e.g. 4x4@5 (4x4 patches up to op 5)")
+    s.add_argument("--sram", type=int, metavar="BYTES",
+                   help="arena budget in bytes (default: the board's SRAM less stack, heap "
+                        "and I/O buffers); with --patch auto, the fewest extra MACs that fit")
+    s.add_argument("--max-overhead", type=float, default=20.0, metavar="PCT",
+                   help="with --patch auto and no budget: most extra MACs allowed, in percent "
+                        "(default 20)")
 
 
 def cmd_boards(args) -> int:
@@ -123,6 +196,11 @@ def cmd_demo(args) -> int:
     return run_demo(board=args.board, json_out=args.json)
 
 
+KERNELS_ARG = dict(choices=["auto", "portable"], default="auto",
+                   help="auto: fastest bit-exact kernels for the board's CPU (DSP, Helium); "
+                        "portable: plain C (default auto)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mcucompile",
@@ -140,6 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="INT8 .tflite model")
     s.add_argument("--board", default="mps2-an386", help="target board (see `mcucompile boards`)")
     s.add_argument("-o", "--output", required=True, help="output directory")
+    _memory_args(s)
+    s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_compile)
 
@@ -158,8 +238,31 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=120.0,
                    help="seconds before a hung firmware is killed (default 120)")
     s.add_argument("-o", "--output", help="keep the generated project in this directory")
+    s.add_argument("--kernels", **KERNELS_ARG)
+    _memory_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_simulate)
+
+    s = sub.add_parser("profile", help="per-op instructions on a QEMU board (exact counts), "
+                                       "MACs and instructions per MAC, sorted by cost")
+    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("--board", default="mps2-an386", help="a QEMU board (default mps2-an386)")
+    s.add_argument("--kernels", **KERNELS_ARG)
+    s.add_argument("--seed", type=int, default=0, help="seed of the random input vector")
+    s.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds before a hung firmware is killed (default 120)")
+    s.add_argument("-o", "--output", help="keep the generated project in this directory")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(fn=cmd_profile)
+
+    s = sub.add_parser("plan", help="memory plan: schedule, live buffers and offsets per "
+                                    "step, peak, patch choice; optional PNG")
+    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("--board", default="host", help="board (its SRAM is the default budget)")
+    _memory_args(s)
+    s.add_argument("--plot", metavar="FILE.png", help="draw memory over the schedule")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(fn=cmd_plan)
 
     s = sub.add_parser("boards", help="list the boards with CPU, memory and features")
     s.add_argument("--json", action="store_true", help="print JSON")

@@ -28,4 +28,4 @@ def test_model_too_large_for_board(tmp_path):
     with pytest.raises(McucError) as e:
         simulate(path, "netduinoplus2", count=1, out_dir=tmp_path / "prj")
     msg = str(e.value)
-    assert "does not fit netduinoplus2" in msg and "overflowed by" in msg
+    assert "does not fit netduinoplus2" in msg and "over by" in msg

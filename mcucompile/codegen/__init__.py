@@ -19,6 +19,7 @@ from .. import __version__
 from ..ir import Graph, Tensor
 from ..passes.kernel_call import KernelCall
 from ..planner import MemoryPlan
+from ..planner.arena import scratch_name
 from ..resources import runtime_dir, templates_dir
 from .c_literals import C_TYPES, array_body, initializer
 
@@ -98,6 +99,29 @@ def _copy_runtime(out_dir: Path, functions: set[str]) -> list[str]:
     return sorted(set(sources))
 
 
+def _write_generated(out_dir: Path, generated: dict) -> list[str]:
+    """Kernels specialised at compile time: one file each in kernels/, plus the runtime
+    headers they include (copied under runtime/src, which goes on the include path)."""
+    kernels = out_dir / "kernels"
+    if kernels.exists():
+        shutil.rmtree(kernels)
+    kernels.mkdir()
+    sources = []
+    for fn, g in sorted(generated.items()):
+        (kernels / f"{fn}.c").write_text(g.text)
+        sources.append(f"kernels/{fn}.c")
+        for rel in g.runtime_files:
+            dest = out_dir / "runtime" / "src" / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(runtime_dir() / "src" / rel, dest)
+    return sources
+
+
+def _scratch_offset(plan: MemoryPlan, op) -> int:
+    """Offset of an op's kernel scratch buffer (the planner names it; see planner/arena.py)."""
+    return plan.scratch[scratch_name(op)]
+
+
 def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _Consts) -> str:
     if arg.tensor is not None:
         return f"mcuc_arena + {plan.offset_of(arg.tensor)}"
@@ -111,19 +135,24 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None) -> Proje
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     consts = _Consts()
-    steps, functions = [], set()
-    for op in plan.schedule:
+    steps, functions, generated = [], set(), {}
+    for step, op in enumerate(plan.schedule):
         calls = []
         for k, call in enumerate(op.kernel["calls"]):
             call: KernelCall
-            prefix = f"op{op.index}" + (f"_{k}" if len(op.kernel["calls"]) > 1 else "")
+            # Named by step: a patch-based schedule runs the same op once per patch.
+            tag = f"op{op.index}" if op.index >= 0 else op.type.lower()
+            prefix = f"s{step}_{tag}" + (f"_{k}" if len(op.kernel["calls"]) > 1 else "")
             args = [_arg_text(a, op.index, prefix, plan, consts) for a in call.args]
             if call.scratch_bytes:
-                args.append(f"mcuc_arena + {plan.scratch[f'scratch_op{op.index}']}")
+                args.append(f"mcuc_arena + {_scratch_offset(plan, op)}")
             calls.append(dict(fn=call.fn, params_type=call.params_type,
                               params_name=f"{prefix}_p", params_init=initializer(call.params),
                               args=args))
-            functions.add(call.fn)
+            if call.generated is not None:
+                generated[call.fn] = call.generated
+            else:
+                functions.add(call.fn)
         ins = ", ".join(f"{list(t.shape)}" for t in op.inputs if t is not None and not t.is_const)
         outs = ", ".join(f"{list(t.shape)}" for t in op.outputs)
         steps.append(dict(op_index=op.index, op_type=op.type, summary=f"{ins} -> {outs}",
@@ -135,13 +164,17 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None) -> Proje
                lower_bound=plan.lower_bound_bytes, plan_strategy=plan.strategy,
                inputs=inputs, outputs=outputs, steps=steps, consts=consts.items,
                input_bytes=sum(r["bytes"] for r in inputs),
-               output_bytes=sum(r["bytes"] for r in outputs))
+               output_bytes=sum(r["bytes"] for r in outputs),
+               prototypes=[g.prototype for g in generated.values()])
     env = _env()
     for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                              ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):
         (out_dir / target).write_text(env.get_template(template).render(**ctx))
     sources = ["model.c", "weights.c"] + _copy_runtime(out_dir, functions)
     include_dirs = [".", "runtime/include"]
+    if generated:
+        sources += _write_generated(out_dir, generated)
+        include_dirs.append("runtime/src")
     project = Project(out_dir=out_dir, sources=sources, include_dirs=include_dirs,
                       input_bytes=ctx["input_bytes"], output_bytes=ctx["output_bytes"],
                       arena_bytes=plan.arena_bytes,

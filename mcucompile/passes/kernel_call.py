@@ -35,6 +35,18 @@ class Arg:
 
 
 @dataclass
+class GeneratedKernel:
+    """C source of a kernel specialised for one call at compile time (see passes/select_kernels).
+
+    `text` defines the call's function; `prototype` declares it for model.c; `runtime_files`
+    are runtime_c/src-relative headers the text includes (copied into the project)."""
+
+    text: str
+    prototype: str
+    runtime_files: tuple[str, ...] = ()
+
+
+@dataclass
 class KernelCall:
     fn: str                               # e.g. "mcuc_conv_s8"
     params_type: str | None               # struct name, passed by const pointer first
@@ -42,3 +54,4 @@ class KernelCall:
     args: list[Arg] = field(default_factory=list)
     scratch_bytes: int = 0
     macs: int = 0
+    generated: GeneratedKernel | None = None  # None: fn is a runtime_c function

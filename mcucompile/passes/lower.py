@@ -42,6 +42,9 @@ def lower(graph: Graph) -> Graph:
         except (ValueError, AssertionError, IndexError, KeyError, TypeError) as e:
             raise McucError(str(e), f"{graph.source}: {op.where}") from None
         op.kernel["calls"] = calls if isinstance(calls, list) else [calls]
+        # The portable calls stay available (patch-based inference re-tiles them) even after
+        # select_kernels swaps "calls" for a board's optimised kernels.
+        op.kernel["portable"] = list(op.kernel["calls"])
     return graph
 
 

@@ -1,2 +1,105 @@
-"""Memory planning: tensor lifetimes over the schedule and offsets in one static arena."""
-from .arena import MemoryPlan, check_plan, plan_memory  # noqa: F401
+"""Memory planning: execution order, in-place ops, optional patch-based first stage, and
+offsets in one static arena. `plan_memory` ties the pieces together:
+
+1. choose the execution order with the smallest peak (schedule.py);
+2. optionally replace the first stage by a patch-based schedule (patches.py);
+3. pack every buffer of the chosen schedule into the arena (arena.py).
+"""
+from __future__ import annotations
+
+from ..errors import McucError
+from ..ir import Graph
+from .arena import MemoryPlan, check_plan, lower_bound, plan_schedule  # noqa: F401
+from .patches import (build_patch_schedule, grids, parse_patch_spec, stage_ends,
+                      total_macs)
+from .schedule import candidate_orders
+
+DEFAULT_MAX_OVERHEAD = 20.0   # percent extra MACs allowed for patches without a budget
+
+
+def _best_order(graph: Graph) -> MemoryPlan:
+    ops = [op for op in graph.ops if not op.is_alias]
+    best = None
+    for name, order in candidate_orders(graph, ops).items():
+        plan = plan_schedule(graph, order)
+        plan.order = name
+        if best is None or plan.arena_bytes < best.arena_bytes:
+            best = plan
+    return best
+
+
+def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None,
+                max_overhead: float = DEFAULT_MAX_OVERHEAD, budget_what: str = "") -> MemoryPlan:
+    """Plan the arena. `patch`: "off", "auto" or "NxN@LAYER" (LAYER = op index of the split
+    op). `sram_budget`: bytes the arena may use; with "auto", the patch schedule with the
+    fewest extra MACs that fits is chosen. Raises McucError when nothing fits."""
+    where = graph.source or graph.name
+    base = _best_order(graph)
+    base.extra_macs = 0
+    base_macs = total_macs(base.schedule)
+    try:
+        fixed = parse_patch_spec(patch) if patch != "off" else None
+    except ValueError as e:
+        raise McucError(str(e)) from None
+
+    if patch == "off":
+        chosen = base
+    elif fixed is not None:
+        n, layer = fixed
+        ends = {base.schedule[k].index: k for k in stage_ends(graph, base.schedule)}
+        if layer not in ends:
+            raise McucError(f"op {layer} cannot end a patch stage (patchable split ops: "
+                            f"{sorted(ends) or 'none'})", where)
+        choice = build_patch_schedule(graph, base.schedule, ends[layer], n)
+        chosen = _with_patch(graph, choice)
+    else:
+        chosen = _auto(graph, base, base_macs, sram_budget, max_overhead)
+
+    if sram_budget is not None and chosen.arena_bytes > sram_budget:
+        peak = max(range(len(chosen.schedule) + 1),
+                   key=lambda s: sum(b.size for b in chosen.live_at(s)))
+        op = chosen.schedule[min(peak, len(chosen.schedule) - 1)]
+        best_patched = None if patch == "off" else chosen.arena_bytes
+        raise McucError(
+            (f"model does not fit {budget_what}: " if budget_what else "")
+            + f"activations need {base.arena_bytes:,} bytes without patches"
+            + (f" and {best_patched:,} with the best patch schedule" if best_patched else "")
+            + f" but the SRAM budget is {sram_budget:,} bytes (over by "
+              f"{chosen.arena_bytes - sram_budget:,}); the peak is at {op.where}", where,
+            hint=None if patch != "off" else "try --patch auto")
+    chosen.base_arena_bytes = base.arena_bytes
+    chosen.extra_macs_pct = round(100.0 * chosen.extra_macs / base_macs, 2) if base_macs else 0.0
+    return chosen
+
+
+def _with_patch(graph: Graph, choice) -> MemoryPlan:
+    plan = plan_schedule(graph, choice.schedule)
+    plan.patch = choice.describe()
+    plan.extra_macs = choice.extra_macs
+    plan.order = "patched"
+    return plan
+
+
+def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead) -> MemoryPlan:
+    candidates = []
+    for k in stage_ends(graph, base.schedule):
+        h = base.schedule[k].outputs[0].shape[1]
+        for n in grids(h):
+            choice = build_patch_schedule(graph, base.schedule, k, n)
+            pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
+            if budget is None and pct > max_overhead:
+                continue
+            candidates.append((choice, pct))
+    best = base
+    for choice, pct in sorted(candidates, key=lambda c: c[0].extra_macs):
+        if budget is not None and base.arena_bytes <= budget:
+            break  # fits without patches: no extra MACs at all
+        plan = _with_patch(graph, choice)
+        if budget is not None:
+            if plan.arena_bytes <= budget:
+                return plan
+            if plan.arena_bytes < best.arena_bytes:
+                best = plan
+        elif plan.arena_bytes < best.arena_bytes:
+            best = plan
+    return best

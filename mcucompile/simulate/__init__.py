@@ -26,6 +26,7 @@ from . import host, qemu
 
 _INFERENCE = re.compile(r"^MCUC i=(\d+)(?: instructions=(\d+) stack=(\d+)( stack_overflow=1)?)?$", re.M)
 _DONE = re.compile(r"^MCUC done n=(\d+)$", re.M)
+_STEP = re.compile(r"^MCUC step i=(\d+) s=(\d+) instructions=(\d+)$", re.M)
 _FAULT = re.compile(r"MCUC fault exception=(\d+) pc=(0x[0-9a-f]+) cfsr=(0x[0-9a-f]+) "
                     r"mmfar=(0x[0-9a-f]+) stack_overflow=([01])")
 _HARNESS_ERROR = re.compile(r"^MCUC error (.*)$", re.M)
@@ -39,6 +40,7 @@ class RunResult:
     instructions: list[int] | None  # per inference; None on the host
     stack_bytes: int | None  # deepest stack use of any inference; None on the host
     raw_log: str
+    steps: list[list[int]] | None = None  # per inference, instructions per step (profile build)
 
 
 def run_vectors(exe: Path, board: Board, inputs: np.ndarray, output_bytes: int,
@@ -98,7 +100,11 @@ def _check_exit(status: int, log: str, board: Board) -> None:
         raise _crash(board, "sanitizer report", log)
     error = _HARNESS_ERROR.search(log)
     if error:
-        raise McucError(f"harness on {board.name}: {error[1]}", hint=_tail(log))
+        hint = _tail(log)
+        if board.is_cross and "cannot" in error[1]:
+            hint = ("newlib's fopen needs semihosting and a few KB of heap "
+                    f"(heap_bytes in boards/{board.name}.toml)\n" + hint)
+        raise McucError(f"harness on {board.name}: {error[1]}", hint=hint)
     if status < 0:
         raise _crash(board, f"killed by signal {signal.Signals(-status).name}", log)
     if status != 0:
@@ -122,4 +128,7 @@ def _result(log: str, outputs: bytes, count: int, output_bytes: int, board: Boar
         raise _stack_overflow(board, "its lowest usable word was overwritten", log)
     result.instructions = [int(instr) for _, instr, _, _ in lines]
     result.stack_bytes = max((int(stack) for *_, stack, _ in lines), default=0)
+    steps = _STEP.findall(log)
+    if steps:
+        result.steps = [[int(n) for i, _, n in steps if int(i) == k] for k in range(count)]
     return result

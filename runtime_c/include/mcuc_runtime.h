@@ -136,6 +136,18 @@ typedef struct {
 
 void mcuc_mul_s8(const mcuc_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* ADD / SUB of same-shape inputs on Armv7E-M DSP cores: t1, t2 are the compile-time tables of
+ * each input's rescaled value per int8 code (indexed by the code as uint8); the output is
+ * requantised as in mcuc_dsp.h. */
+typedef struct {
+    int32_t size;
+    int32_t out_mult, out_rnd, out_rsh, out_sgn;
+    int32_t act_min, act_max;
+} mcuc_add_dsp_params;
+
+void mcuc_add_s8_dsp(const mcuc_add_dsp_params *p, const int8_t *in1, const int8_t *in2,
+                     const int32_t *t1, const int32_t *t2, int8_t *out);
+
 /* ---------------------------------------------------------------- requantisation */
 
 /* out = clamp(output_zp + MultiplyByQuantizedMultiplier(in - input_zp, mult, shift)).

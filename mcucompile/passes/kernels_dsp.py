@@ -1,0 +1,200 @@
+"""Armv7E-M DSP variants (Cortex-M4/M7/M33) of CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED.
+
+Each builder takes the portable KernelCall the lowering produced and returns a KernelCall to a
+kernel generated for that layer (templates/kernels/*_dsp.c.j2 around the bodies in
+runtime_c/src/conv/*_dsp.h), with weights and requantisation records packed at compile time
+(pack.py) and the scratch the kernel needs; or None when the layer is outside what the kernel
+handles exactly (it then keeps the portable kernel).
+
+    CONV_2D, FULLY_CONNECTED                                   -> im2col + 2x2-blocked GEMM
+    DEPTHWISE_CONV_2D (a stride 1 or 2, no dilation)           -> planar bands + tap pairs
+      (other depthwise layers on one input channel             -> as a GEMM)
+    ADD / SUB without broadcasting                              -> per-input tables
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Op
+from .kernel_call import Arg, GeneratedKernel, KernelCall
+from .pack import (add_tables, conv_k_order, conv_weights_dsp, dw_weights_dsp, folded_bias,
+                   pad_records, requant_records)
+from .templates import render
+
+GEO_KEYS = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
+            "stride_h", "stride_w", "dil_h", "dil_w", "pad_top", "pad_left")
+SIGNATURE = ("void {fn}(const int8_t *input, const int16_t *weights, const int32_t *quant, "
+             "int8_t *output, int8_t *scratch)")
+DW_SCRATCH_BUDGET = 16 * 1024  # bytes of planar band the depthwise kernel aims for
+DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
+
+
+def _generated(template: str, fn: str, ctx: dict, header: str) -> GeneratedKernel:
+    prototype = SIGNATURE.format(fn=fn)
+    text = render(template, fn=fn, prototype=prototype, **ctx)
+    return GeneratedKernel(text=text, prototype=prototype + ";",
+                           runtime_files=(header,))
+
+
+def _needs_bounds(p: dict) -> int:
+    y_max = (p["out_h"] - 1) * p["stride_h"] - p["pad_top"] + (p["k_h"] - 1) * p["dil_h"]
+    x_max = (p["out_w"] - 1) * p["stride_w"] - p["pad_left"] + (p["k_w"] - 1) * p["dil_w"]
+    return int(p["pad_top"] > 0 or p["pad_left"] > 0 or y_max >= p["in_h"] or x_max >= p["in_w"])
+
+
+def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult, shift,
+               input_offset: int, what: str) -> KernelCall | None:
+    """A layer as im2col + GEMM: geo has the conv geometry (in_c = channels per tap)."""
+    p = call.params
+    sums = w2d.astype(np.int64).sum(axis=1)
+    bias_f = folded_bias(bias, input_offset, sums)
+    rq = requant_records(bias_f, mult, shift, p["output_offset"],
+                         np.abs(w2d.astype(np.int64)).sum(axis=1))
+    if rq is None:
+        return None
+    order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"])
+    weights = conv_weights_dsp(w2d, rq.scale, order)
+    k2 = (w2d.shape[1] + 1) // 2
+    fn = f"mcuc_conv_s8_dsp_op{op.index}"
+    x, y = call.args[0].tensor, call.args[-1].tensor
+    ctx = dict(geo, what=what, op_index=op.index, check_bounds=_needs_bounds(geo),
+               pad_value=int(op.inputs[0].quant.zero_point[0]), e0=int(rq.e0),
+               act_min=p["act_min"], act_max=p["act_max"])
+    return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w16", weights),
+                                     Arg.constant("quant", pad_records(rq.records, 4)),
+                                     Arg.output(y)],
+                      scratch_bytes=8 * k2, macs=call.macs,
+                      generated=_generated("kernels/conv_s8_dsp.c.j2", fn, ctx,
+                                           "conv/conv_s8_dsp.h"))
+
+
+def _conv_args(call: KernelCall):
+    _, filt, bias, mult, shift, _ = call.args
+    return filt.const, bias.const, mult.const, shift.const
+
+
+def conv(op: Op, call: KernelCall) -> KernelCall | None:
+    p = call.params
+    filt, bias, mult, shift = _conv_args(call)
+    geo = {k: p[k] for k in GEO_KEYS}
+    w2d = filt.reshape(filt.shape[0], -1)
+    return _gemm_call(op, call, geo, w2d, bias, mult, shift, p["input_offset"],
+                      f"CONV_2D {p['k_h']}x{p['k_w']} stride {p['stride_h']}")
+
+
+def fully_connected(op: Op, call: KernelCall) -> KernelCall | None:
+    p = call.params
+    if p["filter_offset"] != 0:
+        return None
+    filt, bias, mult, shift = _conv_args(call)
+    b = p["batches"]
+    geo = dict(batches=1, in_h=1, in_w=b, in_c=p["in_depth"], out_h=1, out_w=b,
+               out_c=p["out_depth"], k_h=1, k_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1,
+               pad_top=0, pad_left=0)
+    return _gemm_call(op, call, geo, filt, bias, mult, shift, p["input_offset"],
+                      "FULLY_CONNECTED")
+
+
+def _one_channel_gemm(op: Op, call: KernelCall) -> KernelCall | None:
+    """A depthwise layer on one input channel the depthwise kernel does not take (dilation):
+    every output channel is a full one-channel convolution, i.e. a GEMM."""
+    p = call.params
+    if p["in_c"] != 1:
+        return None
+    filt, bias, mult, shift = _conv_args(call)
+    geo = {k: p[k] for k in GEO_KEYS}
+    w2d = filt[0].transpose(2, 0, 1).reshape(p["out_c"], -1)
+    return _gemm_call(op, call, geo, w2d, bias, mult, shift, p["input_offset"],
+                      f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} on one channel as a GEMM")
+
+
+def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
+    p = call.params
+    filt, bias, mult, shift = _conv_args(call)       # filter [1, k_h, k_w, out_c]
+    if p["dil_h"] != 1 or p["dil_w"] != 1 or (p["in_c"] == 1 and p["k_h"] * p["k_w"] > 16):
+        return _one_channel_gemm(op, call)   # (large one-channel kernels: better as a GEMM)
+    # Rows run along x normally; along y ("transposed") when that makes rows longer or is the
+    # only way to get a column stride of 1 or 2.
+    normal_ok, transposed_ok = p["stride_w"] in (1, 2), p["stride_h"] in (1, 2)
+    transposed = transposed_ok and (not normal_ok or p["out_h"] > p["out_w"])
+    if not (normal_ok or transposed_ok) or max(p["k_h"], p["k_w"]) > DW_MAX_KC:
+        return _one_channel_gemm(op, call)
+    c, oc = p["in_c"], p["out_c"]
+    w = filt[0]                                      # [k_h, k_w, out_c]
+    sums = w.astype(np.int64).sum(axis=(0, 1))
+    bias_f = folded_bias(bias, p["input_offset"], sums)
+    rq = requant_records(bias_f, mult, shift, p["output_offset"],
+                         np.abs(w.astype(np.int64)).sum(axis=(0, 1)))
+    if rq is None:
+        return None
+    if transposed:
+        w = w.transpose(1, 0, 2)
+        geo = dict(in_rows=p["in_w"], in_cols=p["in_h"], in_rs=c, in_cs=p["in_w"] * c,
+                   out_rows=p["out_w"], out_cols=p["out_h"], out_rs=oc, out_cs=p["out_w"] * oc,
+                   stride_r=p["stride_w"], stride_c=p["stride_h"], k_r=p["k_w"], k_c=p["k_h"],
+                   pad_r=p["pad_left"], pad_c=p["pad_top"])
+    else:
+        geo = dict(in_rows=p["in_h"], in_cols=p["in_w"], in_rs=p["in_w"] * c, in_cs=c,
+                   out_rows=p["out_h"], out_cols=p["out_w"], out_rs=p["out_w"] * oc, out_cs=oc,
+                   stride_r=p["stride_h"], stride_c=p["stride_w"], k_r=p["k_h"], k_c=p["k_w"],
+                   pad_r=p["pad_top"], pad_c=p["pad_left"])
+    # Channels grouped by right shift (a literal in the generated code), records
+    # {bias2, mult, rnd, c_out} and weights in that order.
+    rsh = rq.records[:, 3]
+    order = np.lexsort((np.arange(oc), rsh))
+    records = np.concatenate([rq.records[order, :3], order[:, None]], axis=1).astype(np.int32)
+    weights = dw_weights_dsp(w[:, :, order], rq.scale[order])
+    groups, start = [], 0
+    for value in sorted(set(rsh.tolist())):
+        count = int((rsh == value).sum())
+        groups.append(dict(start=start, count=count, rsh=int(value)))
+        start += count
+    k_r, k_c, sr, sc = geo["k_r"], geo["k_c"], geo["stride_r"], geo["stride_c"]
+    cols_even = geo["out_cols"] + (geo["out_cols"] & 1)
+    plane_w = (cols_even - 2) * sc + k_c + 3
+    plane_w += plane_w & 1
+    row_bytes = c * plane_w * 2
+    band = max(1, min(geo["out_rows"], (DW_SCRATCH_BUDGET // row_bytes - k_r) // sr + 1))
+    band_rows = (band - 1) * sr + k_r
+    fn = f"mcuc_depthwise_conv_s8_dsp_op{op.index}"
+    x, y = call.args[0].tensor, call.args[-1].tensor
+    ctx = dict(geo, what=f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} stride "
+                         f"{p['stride_h']}x{p['stride_w']}", op_index=op.index,
+               transposed=transposed, batches=p["batches"], in_batch=p["in_h"] * p["in_w"] * c,
+               out_batch=p["out_h"] * p["out_w"] * oc, in_c=c,
+               depth_multiplier=p["depth_multiplier"],
+               pad_value=int(op.inputs[0].quant.zero_point[0]), band=band, band_rows=band_rows,
+               plane_w=plane_w, groups=groups, words=len(weights) // 2 // oc,
+               act_min=p["act_min"], act_max=p["act_max"])
+    return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w16", weights),
+                                     Arg.constant("quant", records), Arg.output(y)],
+                      scratch_bytes=row_bytes * band_rows, macs=call.macs,
+                      generated=_generated("kernels/depthwise_conv_s8_dsp.c.j2", fn, ctx,
+                                           "conv/depthwise_conv_s8_dsp.h"))
+
+
+def add_sub(op: Op, call: KernelCall) -> KernelCall | None:
+    p = call.params
+    if p["bc"]["flat_size"] <= 0:
+        return None                                  # broadcasting: portable kernel
+    tables = add_tables(p, subtract=call.fn == "mcuc_sub_s8")
+    if tables is None:
+        return None
+    t1, t2, rq = tables
+    rec = rq.records[0]
+    params = dict(size=p["bc"]["flat_size"], out_mult=int(rec[1]), out_rnd=int(rec[2]),
+                  out_rsh=int(rec[3]), out_sgn=int(rec[4]) if rq.e0 else -1,
+                  act_min=p["act_min"], act_max=p["act_max"])
+    a, b, y = call.args
+    return KernelCall("mcuc_add_s8_dsp", "mcuc_add_dsp_params", params,
+                      [a, b, Arg.constant("table1", t1), Arg.constant("table2", t2), y],
+                      macs=call.macs)
+
+
+BUILDERS = {
+    "mcuc_add_s8": add_sub,
+    "mcuc_sub_s8": add_sub,
+    "mcuc_conv_s8": conv,
+    "mcuc_fully_connected_s8": fully_connected,
+    "mcuc_depthwise_conv_s8": depthwise,
+}

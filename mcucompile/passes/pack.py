@@ -1,0 +1,222 @@
+"""Compile-time data layouts for the fast kernels: weights reordered into the order the kernel
+reads them, and per-channel requantisation records.
+
+Everything here is exact integer arithmetic on the numbers the lowering pass produced; a
+layout that cannot represent a layer exactly returns None and the layer keeps the portable
+kernel.
+
+Requantisation records:
+    DSP (runtime_c/include/mcuc_dsp.h): {bias2, mult, rnd, rsh[, sgn]} per output channel,
+    where the accumulator is scaled by 2^(left+1) through the weights, rsh = right shift,
+    rnd = 2^(rsh-1) + out_zp * 2^rsh;
+    MVE (runtime_c/include/mcuc_mve.h): vectors of bias, mult, -rsh and left per lane.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+INT32_LIMIT = 2**31
+INT16_MAX = 32767
+MAX_INPUT = 128  # |int8 input value|
+
+
+@dataclass
+class Requant:
+    records: np.ndarray      # int32 [channels, width]
+    scale: np.ndarray        # int64 [channels]: factor the weights are multiplied by
+    e0: bool                 # some channel has no right shift (width 5 records)
+
+
+def folded_bias(bias: np.ndarray | None, input_offset: int, filter_sums: np.ndarray) -> np.ndarray:
+    """bias + input_offset * sum(w): the input offset folded in (padding then reads the zero
+    point itself, whose product with the offset-corrected weight is 0)."""
+    b = np.zeros(len(filter_sums), np.int64) if bias is None else bias.astype(np.int64)
+    return b + int(input_offset) * filter_sums.astype(np.int64)
+
+
+def requant_records(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int,
+                    abs_weight_sums: np.ndarray, doubled: bool = True) -> Requant | None:
+    """Records for accumulators `bias + sum w x` with |x| <= 128. `doubled`: the kernel's
+    multiply is SMMULR-like (needs the accumulator times 2, folded into the weights);
+    MVE's VQRDMULH already doubles, so it takes scale 2^left."""
+    n = len(bias)
+    mult = np.broadcast_to(np.asarray(mult, np.int64), (n,))
+    shift = np.broadcast_to(np.asarray(shift, np.int64), (n,))
+    left = np.maximum(shift, 0)
+    rsh = np.maximum(-shift, 0)
+    scale = np.left_shift(np.int64(1), left + (1 if doubled else 0))
+    bound = (np.abs(bias) + MAX_INPUT * abs_weight_sums.astype(np.int64)) * scale
+    if (bound >= INT32_LIMIT).any() or (128 * scale > INT16_MAX + 1).any():
+        return None
+    e0 = bool((rsh == 0).any())
+    rnd = np.where(rsh > 0, np.left_shift(np.int64(1), np.maximum(rsh - 1, 0)), 0) \
+        + np.int64(out_zp) * np.left_shift(np.int64(1), rsh)
+    cols = [bias * scale, mult, rnd, rsh]
+    if e0:
+        cols.append(np.where(rsh > 0, -1, 0))
+    return Requant(np.stack(cols, axis=1).astype(np.int32), scale, e0)
+
+
+def mul_by_quantized_mult(x, mult: int, shift: int) -> np.ndarray:
+    """TFLM's MultiplyByQuantizedMultiplier (double rounding) on int32 values, exactly as
+    runtime_c/include/mcuc_fixedpoint.h computes it (vectorised, int64 intermediates)."""
+    x = np.asarray(x, np.int64)
+    left, right = max(shift, 0), max(-shift, 0)
+    shifted = ((x << left) + 2**31) % 2**32 - 2**31            # int32 wrap, as the C does
+    ab = shifted * int(mult)
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    num = ab + nudge
+    high = np.where(num >= 0, num >> 31, -((-num) >> 31))       # division truncating to 0
+    mask = (1 << right) - 1
+    threshold = (mask >> 1) + (high < 0)
+    return (high >> right) + ((high & mask) > threshold)
+
+
+def add_tables(params: dict, subtract: bool) -> tuple[np.ndarray, np.ndarray, Requant] | None:
+    """ADD / SUB via tables: each input's rescaled value for all 256 int8 codes (TFLM's
+    left shift + MultiplyByQuantizedMultiplier per input), the second negated for SUB, both
+    pre-multiplied by the output requantisation's 2^(left+1); and the output record."""
+    q = np.arange(256, dtype=np.int64)
+    q = np.where(q >= 128, q - 256, q)                           # index = code as uint8
+    t1 = mul_by_quantized_mult((q + params["input1_offset"]) << params["left_shift"],
+                               params["input1_mult"], params["input1_shift"])
+    t2 = mul_by_quantized_mult((q + params["input2_offset"]) << params["left_shift"],
+                               params["input2_mult"], params["input2_shift"])
+    if subtract:
+        t2 = -t2
+    shift = params["output_shift"]
+    scale = 1 << (max(shift, 0) + 1)
+    bound = (np.abs(t1).max() + np.abs(t2).max()) * scale
+    if bound >= INT32_LIMIT:
+        return None
+    rq = requant_records(np.zeros(1, np.int64), params["output_mult"], shift,
+                         params["output_offset"], np.zeros(1, np.int64))
+    return (t1 * scale).astype(np.int32), (t2 * scale).astype(np.int32), rq
+
+
+def conv_k_order(k_h: int, k_w: int, in_c: int) -> np.ndarray:
+    """Order of the K = k_h*k_w*in_c products in the DSP kernels' im2col rows: natural, except
+    that with in_c % 4 == 0 each 4 channels (c0 c1 c2 c3) go as (c0 c2 c1 c3), the order
+    SXTB16 / SXTB16 ROR 8 produce them from one word."""
+    k = np.arange(k_h * k_w * in_c)
+    if in_c % 4 == 0:
+        k = k.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)
+    return k
+
+
+def conv_weights_dsp(w2d: np.ndarray, scale: np.ndarray, order: np.ndarray,
+                     group: int = 4) -> np.ndarray:
+    """[OC, K] int8 weights -> int16 words for the DSP GEMM: K reordered, padded to even,
+    channels in groups of `group`, for each pair of products j the words
+    {a: w[2j], w[2j+1]}, {b: ...}, ...; missing channels of the last group all zero."""
+    oc, k = w2d.shape
+    w = w2d[:, order].astype(np.int64) * scale[:, None]
+    k2 = (k + 1) // 2
+    ng = (oc + group - 1) // group
+    padded = np.zeros((ng * group, k2 * 2), np.int64)
+    padded[:oc, :k] = w
+    # [g, channel, j, 2] -> [g, j, channel, 2]
+    out = padded.reshape(ng, group, k2, 2).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(out).reshape(-1).astype(np.int16)
+
+
+def pad_records(records: np.ndarray, group: int) -> np.ndarray:
+    """Records padded to a whole number of channel groups with copies of the last one."""
+    n = len(records)
+    extra = (-n) % group
+    return np.concatenate([records, np.repeat(records[-1:], extra, axis=0)]) if extra else records
+
+
+def dw_weights_dsp(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """[k_r, k_c, OC] int8 depthwise weights (rows as the kernel walks them) -> int16 words,
+    per output channel: k_r rows of k_c // 2 tap pairs (w[c], w[c+1]), then, for odd k_c,
+    the odd last taps of the rows two per word (row 2i bottom, row 2i+1 top)."""
+    k_r, k_c, oc = w.shape
+    ws = w.transpose(2, 0, 1).astype(np.int64) * scale[:, None, None]     # [OC, k_r, k_c]
+    kcp = k_c // 2
+    parts = [ws[:, :, :2 * kcp].reshape(oc, -1)]
+    if k_c % 2:
+        tails = np.zeros((oc, 2 * ((k_r + 1) // 2)), np.int64)
+        tails[:, :k_r] = ws[:, :, k_c - 1]
+        parts.append(tails)
+    return np.concatenate(parts, axis=1).reshape(-1).astype(np.int16)
+
+
+@dataclass
+class MveRequant:
+    bias: np.ndarray         # int32 per channel (input offset folded in, wrapped like int32)
+    mult: np.ndarray
+    neg_rsh: np.ndarray
+    left: np.ndarray
+    has_left: bool           # some channel shifts left (multiplier >= 1)
+    all_shift: bool          # every channel shifts right
+
+
+def wrap32(x) -> np.ndarray:
+    """int64 values reduced to int32 the way two's-complement int32 arithmetic wraps."""
+    return ((np.asarray(x, np.int64) + 2**31) % 2**32 - 2**31).astype(np.int32)
+
+
+def mve_requant(bias: np.ndarray, mult, shift, n: int) -> MveRequant:
+    """Requantisation vectors for VQRDMULH-based kernels. No bound check is needed: the
+    kernels accumulate and shift in wrapping int32 like TFLM, and folding the offset into the
+    bias changes no int32 result (both sides are equal modulo 2^32)."""
+    mult = np.broadcast_to(np.asarray(mult, np.int64), (n,))
+    shift = np.broadcast_to(np.asarray(shift, np.int64), (n,))
+    rsh = np.maximum(-shift, 0)
+    left = np.maximum(shift, 0)
+    return MveRequant(wrap32(bias), mult.astype(np.int32), (-rsh).astype(np.int32),
+                      left.astype(np.int32), bool((left > 0).any()), bool((rsh > 0).all()))
+
+
+def mve_pair_records(rq: MveRequant) -> np.ndarray:
+    """Per pair of channels (a, b): {bias, mult, -rsh, left} each as lanes (a, b, a, b)."""
+    n = len(rq.bias)
+    n2 = (n + 1) // 2
+    out = np.zeros((n2, 4, 4), np.int64)
+    for k, v in enumerate((rq.bias, rq.mult, rq.neg_rsh, rq.left)):
+        padded = np.zeros(2 * n2, np.int64)
+        padded[:n] = v
+        if n % 2:
+            padded[n] = v[-1]                   # a harmless copy for the missing channel
+        pairs = padded.reshape(n2, 2)
+        out[:, k, :] = np.concatenate([pairs, pairs], axis=1)
+    return out.reshape(-1).astype(np.int32)
+
+
+def mve_quad_records(rq: MveRequant) -> np.ndarray:
+    """Per group of four channels: {bias x4, mult x4, -rsh x4, left x4}, padded."""
+    n = len(rq.bias)
+    n4 = (n + 3) // 4
+    out = np.zeros((n4, 4, 4), np.int64)
+    for k, v in enumerate((rq.bias, rq.mult, rq.neg_rsh, rq.left)):
+        padded = np.full(4 * n4, v[-1], np.int64)
+        padded[:n] = v
+        out[:, k, :] = padded.reshape(n4, 4)
+    return out.reshape(-1).astype(np.int32)
+
+
+def conv_weights_mve(w2d: np.ndarray) -> np.ndarray:
+    """[OC, K] int8 -> for each pair of channels and chunk of 16 products, 16 bytes of channel
+    a then 16 of channel b (K zero-padded to whole chunks, an odd last channel with zeros)."""
+    oc, k = w2d.shape
+    nk = (k + 15) // 16
+    oc2 = (oc + 1) // 2
+    padded = np.zeros((2 * oc2, 16 * nk), np.int8)
+    padded[:oc, :k] = w2d
+    out = padded.reshape(oc2, 2, nk, 16).transpose(0, 2, 1, 3)
+    return np.ascontiguousarray(out).reshape(-1)
+
+
+def dw_weights_mve(w: np.ndarray) -> np.ndarray:
+    """[k_h, k_w, OC] int8 -> per output channel (padded to a multiple of 4) the taps in
+    (kx, ky) order, zero-padded to whole chunks of 16."""
+    k_h, k_w, oc = w.shape
+    taps = k_h * k_w
+    nch = (taps + 15) // 16
+    oc4 = (oc + 3) // 4 * 4
+    out = np.zeros((oc4, 16 * nch), np.int8)
+    out[:oc, :taps] = w.transpose(2, 1, 0).reshape(oc, taps)
+    return out.reshape(-1)

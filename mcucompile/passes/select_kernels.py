@@ -1,0 +1,54 @@
+"""Kernel selection: each op's portable KernelCalls -> the fastest bit-exact variant the
+board's CPU can run.
+
+    board.features.mve  (Cortex-M55)          -> Helium kernels (kernels_mve), else as dsp
+    board.features.dsp  (Cortex-M4/M7/M33)    -> Armv7E-M DSP kernels (kernels_dsp)
+    neither (Cortex-M3, host), or kernels="portable" -> the portable calls, unchanged
+
+A variant builder sees the portable call (all quantisation numbers already resolved by the
+lowering pass), may repack weights at compile time and returns a new call, usually to a kernel
+generated for that layer, with the scratch it needs (the planner allocates it); or None, and
+the portable call stays. Selection never changes results: every variant is bit-exact with the
+portable kernel (tests/test_fast_kernels.py checks each against TFLM on every QEMU board).
+"""
+from __future__ import annotations
+
+from ..ir import Graph
+from . import kernels_dsp, kernels_mve
+
+KERNEL_SETS = ("auto", "portable")
+
+
+def variant_builders(board, kernels: str = "auto") -> list[dict]:
+    """Builder tables to try in order for this board (empty: portable only)."""
+    if kernels not in KERNEL_SETS:
+        raise ValueError(f"kernels must be one of {KERNEL_SETS}, not {kernels!r}")
+    if board is None or kernels == "portable":
+        return []
+    tables = []
+    if board.features.mve:
+        tables.append(kernels_mve.BUILDERS)
+    if board.features.dsp:
+        tables.append(kernels_dsp.BUILDERS)
+    return tables
+
+
+def select_kernels(graph: Graph, board, kernels: str = "auto") -> Graph:
+    tables = variant_builders(board, kernels)
+    if not tables:
+        return graph
+    for op in graph.ops:
+        calls = op.kernel.get("calls")
+        if not calls:
+            continue
+        chosen = []
+        for call in calls:
+            new = None
+            for table in tables:
+                builder = table.get(call.fn)
+                new = builder(op, call) if builder else None
+                if new is not None:
+                    break
+            chosen.append(new or call)
+        op.kernel["calls"] = chosen
+    return graph

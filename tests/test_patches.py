@@ -1,0 +1,72 @@
+"""Memory planner features: patch-based first stage (bit-exact, much smaller arena), in-place
+elementwise ops, SRAM budgets and their errors, and the `plan` command."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import modelgen
+from conftest import assert_bit_exact, shared_model, write_model
+from mcucompile.api import plan_model, simulate
+from mcucompile.cli import main
+from mcucompile.errors import McucError
+
+
+def test_person_detect_patched_host_bit_exact(tmp_path):
+    model = shared_model("person_detect")
+    _, unpatched = plan_model(model, "host")
+    report = simulate(model, "host", count=3, sanitize=True, patch="auto",
+                      out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    assert report.patch is not None
+    assert report.arena_bytes * 2 <= unpatched.arena_bytes
+    assert 0 < report.extra_macs_pct <= 20
+
+
+def test_explicit_patch_spec_on_qemu(tmp_path):
+    report = simulate(shared_model("person_detect"), "mps2-an386", count=2, patch="3x3@5",
+                      out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    assert report.patch["grid"] == "3x3" and report.patch["split_op_index"] == 5
+
+
+def test_mobilenet_patched_fits_small_board(tmp_path):
+    """138 KB of activations unpatched; with patches it runs on the STM32F405's 128 KB."""
+    path = write_model(tmp_path, modelgen.mobilenet_v2(0.35, 96), "mnv2")
+    report = simulate(path, "netduinoplus2", count=1, patch="auto", out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    assert report.patch is not None
+
+
+def test_budget_error_names_peak_and_sizes():
+    with pytest.raises(McucError) as e:
+        plan_model(shared_model("person_detect"), "host", patch="auto", sram=8000)
+    msg = str(e.value)
+    assert "without patches" in msg and "with the best patch schedule" in msg
+    assert "8,000" in msg and "peak is at op" in msg
+
+
+def test_bad_patch_spec():
+    with pytest.raises(McucError, match="NxN@LAYER"):
+        plan_model(shared_model("person_detect"), "host", patch="3x4@5")
+    with pytest.raises(McucError, match="cannot end a patch stage"):
+        plan_model(shared_model("person_detect"), "host", patch="2x2@30")
+
+
+def test_residual_add_runs_in_place(tmp_path):
+    path = write_model(tmp_path, modelgen.residual_block((1, 8, 8, 4), 3), "res")
+    graph, plan = plan_model(path, "host")
+    assert [op.type for op in plan.in_place] == ["ADD"]
+    assert_bit_exact(simulate(path, "host", count=3, sanitize=True, out_dir=tmp_path / "prj"))
+
+
+def test_plan_cli_json_and_plot(tmp_path, capsys):
+    png = tmp_path / "plan.png"
+    assert main(["plan", str(shared_model("person_detect")), "--patch", "auto", "--json",
+                 "--plot", str(png)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("arena_bytes", "lower_bound_bytes", "patch", "extra_macs_pct", "steps"):
+        assert key in out
+    assert out["arena_bytes"] >= out["lower_bound_bytes"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
