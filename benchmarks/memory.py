@@ -1,0 +1,90 @@
+"""Memory benchmark: activation memory of mcucompile against TFLM, per model.
+
+Prints one table row per model:
+  TFLM arena     smallest arena_size the tflite-micro interpreter accepts (binary search;
+                 it includes TFLM's own bookkeeping, which is what a TFLM user must reserve)
+  lower bound    layer-by-layer: max over ops of the bytes that must be live at that op
+                 (model order, no in-place reuse)
+  ours           mcucompile's arena, portable kernels (no scratch), no patches
+  patched        with --patch auto (no budget, at most 20% extra MACs) and the grid chosen
+  extra MACs     of the patched schedule
+  plan time      frontend + passes + planning with patches, seconds
+
+Run: python benchmarks/memory.py [--quick]   (--quick skips MobileNetV2 1.0 at 224x224)
+"""
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "tests"))
+
+from mcucompile.api import plan_model  # noqa: E402
+from mcucompile.frontend import load_model  # noqa: E402
+from mcucompile.passes import run_passes  # noqa: E402
+from mcucompile.planner import plan_schedule  # noqa: E402
+
+SHARED = REPO.parent / "shared" / "models"
+_PROBE = ("import sys; from tflite_micro.python.tflite_micro import runtime;"
+          "runtime.Interpreter.from_bytes(open(sys.argv[1],'rb').read(), arena_size=int(sys.argv[2]))")
+
+
+def tflm_arena(path: Path) -> int:
+    """Smallest arena TFLM accepts, to 16 bytes (each probe in its own process: TFLM may abort)."""
+    def ok(n: int) -> bool:
+        r = subprocess.run([sys.executable, "-c", _PROBE, str(path), str(n)],
+                           capture_output=True)
+        return r.returncode == 0
+    lo, hi = 0, 1 << 16
+    while not ok(hi):
+        lo, hi = hi, hi * 2
+    while hi - lo > 16:
+        mid = (lo + hi) // 2
+        lo, hi = (lo, mid) if ok(mid) else (mid, hi)
+    return hi
+
+
+def layer_lower_bound(path: Path) -> int:
+    graph = run_passes(load_model(path))
+    order = [op for op in graph.ops if not op.is_alias]
+    return plan_schedule(graph, order, in_place=False).lower_bound_bytes
+
+
+def models(quick: bool) -> list[tuple[str, Path]]:
+    import modelgen
+    out = [(p.stem, p) for p in sorted(SHARED.glob("*.tflite"))]
+    tmp = Path(tempfile.mkdtemp(prefix="mcuc_bench_"))
+    variants = [(0.35, 96), (0.35, 144)] + ([] if quick else [(1.0, 224)])
+    for alpha, size in variants:
+        p = tmp / f"mobilenet_v2_{alpha}_{size}.tflite"
+        p.write_bytes(modelgen.mobilenet_v2(alpha, size))
+        out.append((p.stem, p))
+    return out
+
+
+def main() -> None:
+    quick = "--quick" in sys.argv
+    header = (f"{'model':<26} {'TFLM arena':>11} {'lower bnd':>10} {'ours':>9} {'patched':>9} "
+              f"{'x less':>7} {'grid@op':>9} {'extra MACs':>10} {'plan s':>7}")
+    print(header)
+    print("-" * len(header))
+    for name, path in models(quick):
+        t0 = time.time()
+        _, patched = plan_model(path, "host", patch="auto")
+        plan_s = time.time() - t0
+        _, plain = plan_model(path, "host")
+        grid = (f"{patched.patch['grid']}@{patched.patch['split_op_index']}"
+                if patched.patch else "-")
+        print(f"{name:<26} {tflm_arena(path):>11,} {layer_lower_bound(path):>10,} "
+              f"{plain.arena_bytes:>9,} {patched.arena_bytes:>9,} "
+              f"{plain.arena_bytes / patched.arena_bytes:>7.2f} {grid:>9} "
+              f"{patched.extra_macs_pct:>9.1f}% {plan_s:>7.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
