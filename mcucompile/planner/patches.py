@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from ..ir import Graph, Op, Tensor
 from ..passes.kernel_call import Arg, KernelCall
-from ..passes.lower import _copy_call, _strides
+from ..passes.lower import _copy_call
 
 WINDOW_FNS = {"mcuc_conv_s8", "mcuc_depthwise_conv_s8", "mcuc_avg_pool_s8", "mcuc_max_pool_s8"}
 UNARY_FNS = {"mcuc_requantize_s8", "mcuc_logistic_s8", "mcuc_tanh_s8", "mcuc_hard_swish_s8",
@@ -137,7 +137,9 @@ def _window_copy(src: Tensor, src_region: Region, dst: Tensor, dst_region: Regio
 def _tile_call(call: KernelCall, tiles_in: list[Tensor], regions_in: list[Region],
                tile_out: Tensor, region_out: Region) -> KernelCall:
     new = copy.copy(call)
-    new.params = copy.deepcopy(call.params)
+    new.params = dict(call.params)           # only top-level fields and "bc" change
+    if "bc" in new.params:
+        new.params["bc"] = dict(new.params["bc"])
     p = new.params
     y0, y1, x0, x1 = region_out
     if call.fn in WINDOW_FNS:
