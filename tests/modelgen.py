@@ -37,7 +37,6 @@ load and run).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import inspect
@@ -272,40 +271,8 @@ def _configure(conv, shapes, seed, input_range, per_channel, quantize=True):
     return conv
 
 
-@contextlib.contextmanager
-def _silenced():
-    """Send fd 1/2 (TF C++ logs, Keras' SavedModel signature print) to a temp
-    file while converting; replay it to stderr if an exception escapes."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # pragma: no cover
-            pass
-    try:
-        saved = [os.dup(1), os.dup(2)]
-    except OSError:  # pragma: no cover
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 1)
-        os.dup2(tmp.fileno(), 2)
-        ok = False
-        try:
-            yield
-            ok = True
-        finally:
-            for stream in (sys.stdout, sys.stderr):
-                try:
-                    stream.flush()
-                except Exception:  # pragma: no cover
-                    pass
-            os.dup2(saved[0], 1)
-            os.dup2(saved[1], 2)
-            os.close(saved[0])
-            os.close(saved[1])
-            if not ok:
-                tmp.seek(0)
-                sys.stderr.write(tmp.read().decode("utf-8", "replace"))
+# Quiet TF/Keras conversions: the same fd-level silencer the demo uses.
+from mcucompile.demo_model import _silenced  # noqa: E402
 
 
 def _convert_quiet(conv) -> bytes:
