@@ -52,7 +52,8 @@ def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str =
 
     board = get_board(board) if isinstance(board, str) else board
     if board.kind != "qemu":
-        raise McucError(f"per-op profiles need a QEMU board (instruction counter), not {board.name}",
+        raise McucError(f"per-op profiles need a QEMU board (instruction counter), "
+                        f"not {board.name}",
                         hint="e.g. --board mps2-an386 (see `mcucompile boards`)")
     compiled = compile_model(model, board, out_dir, progress, kernels)
     progress(f"building the profiling firmware for {board.name}")

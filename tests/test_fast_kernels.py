@@ -46,7 +46,9 @@ CASES = {
     "fc_odd_relu": (lambda: modelgen.dense(33, 7, activation="relu"), "conv_s8"),
     "fc_per_tensor": (lambda: modelgen.dense(20, 6, per_channel=False), "conv_s8"),
     "fc_rows": (lambda: modelgen.dense_3d(8, 6, 5), "conv_s8"),
-    # elementwise
+    # pooling, elementwise
+    "avg_pool_global": (lambda: modelgen.avg_pool((1, 5, 7, 8), (5, 7), (1, 1), "valid"), "avg_pool_s8"),
+    "avg_pool_same_3x3": (lambda: modelgen.avg_pool((1, 7, 9, 4), (3, 3), (2, 2), "same"), "avg_pool_s8"),
     "add": (lambda: modelgen.add((1, 5, 5, 3), (1, 5, 5, 3)), "add_s8"),
     "add_relu": (lambda: modelgen.add((1, 4, 4, 8), (1, 4, 4, 8), activation="relu"), "add_s8"),
 }
@@ -99,3 +101,32 @@ def test_fast_path_is_much_faster(tmp_path):
     assert_bit_exact(fast)
     assert_bit_exact(slow)
     assert fast.instructions[0] * 4 < slow.instructions[0]
+
+
+def test_requant_algebra_matches_tflm():
+    """The DSP requantisation (SMMLAR on the accumulator scaled through the weights, rounding
+    constant with the output zero point folded in) and the MVE one (VQRDMULH, fixup, VRSHL)
+    equal TFLM's MultiplyByQuantizedMultiplier for every shift, including multipliers >= 1
+    (left shifts) and >= 0.5 (no right shift), which the test models do not reach."""
+    import numpy as np
+    from mcucompile.passes.pack import mul_by_quantized_mult, mve_requant, requant_records
+
+    rng = np.random.default_rng(5)
+    acc = np.concatenate([rng.integers(-2**20, 2**20, 4000), np.arange(-600, 600)])
+    for shift in range(-14, 5):
+        mult = int(rng.integers(2**30, 2**31))
+        zp = int(rng.integers(-128, 128))
+        want = mul_by_quantized_mult(acc, mult, shift) + zp
+        rq = requant_records(np.zeros(1, np.int64), mult, shift, zp, np.full(1, 2**20 // 256))
+        _, m, rnd, rsh, *sgn = (int(v) for v in rq.records[0])
+        a = acc * int(rq.scale[0])
+        h = (a * m + 2**31) >> 32                                  # SMMLAR without addend
+        got = (h + rnd + ((a >> 31) & (sgn[0] if sgn else -1))) >> rsh
+        assert np.array_equal(got, want), shift
+        v = mve_requant(np.zeros(1, np.int64), mult, shift, 1)
+        x = acc << int(v.left[0])
+        h = (2 * x * m + 2**31) >> 32                              # VQRDMULH (no saturation here)
+        e = -int(v.neg_rsh[0])
+        fix = np.where((h < 0) & (e > 0), -1, 0)
+        got = ((h + fix + ((1 << e) >> 1)) >> e) + zp              # VRSHL by -e, + zero point
+        assert np.array_equal(got, want), shift

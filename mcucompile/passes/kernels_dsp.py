@@ -10,6 +10,7 @@ handles exactly (it then keeps the portable kernel).
     DEPTHWISE_CONV_2D (a stride 1 or 2, no dilation)           -> planar bands + tap pairs
       (other depthwise layers on one input channel             -> as a GEMM)
     ADD / SUB without broadcasting                              -> per-input tables
+    AVERAGE_POOL_2D (channels % 4 == 0, <= 256 taps)            -> 4 channels per load
 """
 from __future__ import annotations
 
@@ -17,15 +18,15 @@ import numpy as np
 
 from ..ir import Op
 from .kernel_call import Arg, GeneratedKernel, KernelCall
-from .pack import (add_tables, conv_k_order, conv_weights_dsp, dw_weights_dsp, folded_bias,
-                   pad_records, requant_records)
+from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, dw_weights_dsp,
+                   folded_bias, pad_records, requant_records)
 from .templates import render
 
 GEO_KEYS = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
             "stride_h", "stride_w", "dil_h", "dil_w", "pad_top", "pad_left")
 SIGNATURE = ("void {fn}(const int8_t *input, const int16_t *weights, const int32_t *quant, "
              "int8_t *output, int8_t *scratch)")
-DW_SCRATCH_BUDGET = 16 * 1024  # bytes of planar band the depthwise kernel aims for
+DW_SCRATCH_BUDGET = 4 * 1024   # planar band bytes the depthwise kernel may always use
 DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
 
 
@@ -52,13 +53,15 @@ def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult,
                          np.abs(w2d.astype(np.int64)).sum(axis=1))
     if rq is None:
         return None
-    order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"])
+    perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
+    order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
     weights = conv_weights_dsp(w2d, rq.scale, order)
     k2 = (w2d.shape[1] + 1) // 2
     fn = f"mcuc_conv_s8_dsp_op{op.index}"
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=what, op_index=op.index, check_bounds=_needs_bounds(geo),
-               pad_value=int(op.inputs[0].quant.zero_point[0]), e0=int(rq.e0),
+               pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
+               e0=int(rq.e0),
                act_min=p["act_min"], act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w16", weights),
                                      Arg.constant("quant", pad_records(rq.records, 4)),
@@ -154,7 +157,8 @@ def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
     plane_w = (cols_even - 2) * sc + k_c + 3
     plane_w += plane_w & 1
     row_bytes = c * plane_w * 2
-    band = max(1, min(geo["out_rows"], (DW_SCRATCH_BUDGET // row_bytes - k_r) // sr + 1))
+    budget = max(DW_SCRATCH_BUDGET, op.kernel.get("scratch_budget", 0))
+    band = max(1, min(geo["out_rows"], (budget // row_bytes - k_r) // sr + 1))
     band_rows = (band - 1) * sr + k_r
     fn = f"mcuc_depthwise_conv_s8_dsp_op{op.index}"
     x, y = call.args[0].tensor, call.args[-1].tensor
@@ -191,7 +195,16 @@ def add_sub(op: Op, call: KernelCall) -> KernelCall | None:
                       macs=call.macs)
 
 
+def avg_pool(op: Op, call: KernelCall) -> KernelCall | None:
+    p = call.params
+    if p["channels"] % 4 or p["f_h"] * p["f_w"] > 256:
+        return None                                  # 16-bit lane sums: at most 256 taps
+    return KernelCall("mcuc_avg_pool_s8_dsp", call.params_type, call.params, call.args,
+                      macs=call.macs)
+
+
 BUILDERS = {
+    "mcuc_avg_pool_s8": avg_pool,
     "mcuc_add_s8": add_sub,
     "mcuc_sub_s8": add_sub,
     "mcuc_conv_s8": conv,

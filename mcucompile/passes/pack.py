@@ -96,12 +96,17 @@ def add_tables(params: dict, subtract: bool) -> tuple[np.ndarray, np.ndarray, Re
     return (t1 * scale).astype(np.int32), (t2 * scale).astype(np.int32), rq
 
 
-def conv_k_order(k_h: int, k_w: int, in_c: int) -> np.ndarray:
-    """Order of the K = k_h*k_w*in_c products in the DSP kernels' im2col rows: natural, except
-    that with in_c % 4 == 0 each 4 channels (c0 c1 c2 c3) go as (c0 c2 c1 c3), the order
-    SXTB16 / SXTB16 ROR 8 produce them from one word."""
+def conv_perm4(k_w: int, in_c: int, dil_w: int) -> bool:
+    """Whether the DSP im2col copies a kernel row (k_w * in_c values without dilation, in_c
+    with) in whole words: then the products go in the SXTB16 order (conv_k_order)."""
+    return (k_w * in_c if dil_w == 1 else in_c) % 4 == 0
+
+
+def conv_k_order(k_h: int, k_w: int, in_c: int, perm4: bool) -> np.ndarray:
+    """Order of the K = k_h*k_w*in_c products in the DSP kernels' im2col rows: natural, or
+    with perm4 each aligned group of 4 (k0 k1 k2 k3) as (k0 k2 k1 k3)."""
     k = np.arange(k_h * k_w * in_c)
-    if in_c % 4 == 0:
+    if perm4:
         k = k.reshape(-1, 4)[:, [0, 2, 1, 3]].reshape(-1)
     return k
 

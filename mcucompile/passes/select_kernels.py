@@ -8,7 +8,9 @@ board's CPU can run.
 A variant builder sees the portable call (all quantisation numbers already resolved by the
 lowering pass), may repack weights at compile time and returns a new call, usually to a kernel
 generated for that layer, with the scratch it needs (the planner allocates it); or None, and
-the portable call stays. Selection never changes results: every variant is bit-exact with the
+the portable call stays (the portable calls of a changed op stay in op.kernel["portable"],
+for later stages that derive calls of their own, e.g. patch-based tiles). Selection never
+changes results: every variant is bit-exact with the
 portable kernel (tests/test_fast_kernels.py checks each against TFLM on every QEMU board).
 """
 from __future__ import annotations
@@ -33,14 +35,24 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
     return tables
 
 
+def _io_bytes(op) -> int:
+    return sum(t.nbytes for t in list(op.inputs) + list(op.outputs)
+               if t is not None and not t.is_const)
+
+
 def select_kernels(graph: Graph, board, kernels: str = "auto") -> Graph:
     tables = variant_builders(board, kernels)
     if not tables:
         return graph
+    # Scratch an op may use without raising the arena: the largest inputs+outputs of any op
+    # bound the arena from below, so up to that minus the op's own tensors is free (builders
+    # that can trade scratch for speed read op.kernel["scratch_budget"]).
+    peak = max((_io_bytes(op) for op in graph.ops if op.kernel.get("calls")), default=0)
     for op in graph.ops:
         calls = op.kernel.get("calls")
         if not calls:
             continue
+        op.kernel["scratch_budget"] = peak - _io_bytes(op)
         chosen = []
         for call in calls:
             new = None
@@ -50,5 +62,7 @@ def select_kernels(graph: Graph, board, kernels: str = "auto") -> Graph:
                 if new is not None:
                     break
             chosen.append(new or call)
+        if any(a is not b for a, b in zip(chosen, calls)):
+            op.kernel["portable"] = calls   # kept for passes that re-derive calls (patches)
         op.kernel["calls"] = chosen
     return graph

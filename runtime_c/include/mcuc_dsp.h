@@ -35,6 +35,22 @@ MCUC_INLINE uint32_t mcuc_sxtb16_ror8(uint32_t v)
     return r;
 }
 
+/* Halfword packing, one instruction each (gcc 12's arm_acle.h has no __pkhbt, and gcc
+ * builds these from 2-3 logic instructions). */
+MCUC_INLINE uint32_t mcuc_pkhbt16(uint32_t a, uint32_t b) /* (a & 0xFFFF) | (b << 16) */
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+MCUC_INLINE uint32_t mcuc_pkhtb16(uint32_t a, uint32_t b) /* (a & 0xFFFF0000) | (b >> 16) */
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
 /* (a * m + 2^31) / 2^32 + c, rounded down; one SMMLAR. */
 MCUC_INLINE int32_t mcuc_smmlar(int32_t a, int32_t m, int32_t c)
 {

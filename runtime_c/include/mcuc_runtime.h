@@ -88,6 +88,8 @@ typedef struct {
 
 void mcuc_avg_pool_s8(const mcuc_pool_params *p, const int8_t *input, int8_t *output);
 void mcuc_max_pool_s8(const mcuc_pool_params *p, const int8_t *input, int8_t *output);
+/* Armv7E-M DSP cores, channels % 4 == 0 and f_h * f_w <= 256 only. */
+void mcuc_avg_pool_s8_dsp(const mcuc_pool_params *p, const int8_t *input, int8_t *output);
 
 /* MEAN over the axes of a tensor viewed as [outer][reduce][inner] after compile-time
  * simplification (the generator merges adjacent reduced / kept axes). */

@@ -7,9 +7,10 @@
  *
  * Data layout (prepared by passes/pack.py):
  *   - K = k_h * k_w * in_c products per output, taken in pairs j = 0 .. K2-1 (K2 = ceil(K/2));
- *     within a tap, channels go in the tap's natural order, except that when in_c % 4 == 0
- *     each group of 4 channels (c0 c1 c2 c3) is paired as (c0, c2), (c1, c3): that is the order
- *     SXTB16 produces from one 32-bit load, so im2col needs no repacking.
+ *     natural (ky, kx, c) order, except with perm4 (a kernel row's run of values, k_w * in_c
+ *     without dilation, else in_c, is a multiple of 4): then each aligned group of 4 products
+ *     (k0 k1 k2 k3) is paired as (k0, k2), (k1, k3), the order SXTB16 produces from one
+ *     32-bit load, so im2col copies whole words without repacking.
  *   - weights: int16, times 2^(left+1) (see mcuc_dsp.h), for each group of four output
  *     channels (a, b, c, d) and each j the four words {a: w[2j] w[2j+1], b: ..., c, d};
  *     missing channels of the last group are all-zero (padding: records of the last real one).
@@ -32,71 +33,84 @@
 
 
 
-/* Copy the in_c channels of one input pixel (or the zero point, for padding) into the
- * im2col slots starting at product index k (halfword index ((k >> 1) << 2) + (k & 1) + 2 s). */
-MCUC_INLINE void mcuc_im2col_tap(int16_t *col, int32_t k, const int8_t *src, int32_t in_c,
-                                 int32_t pad_value)
+/* Halfword index in the im2col buffer (slot 0) of product k. With perm4 the products of each
+ * aligned group of 4 sit in the order SXTB16 makes them: (k0 k2) in one pair, (k1 k3) in the
+ * next. */
+MCUC_INLINE int32_t mcuc_col_index(int32_t k, int32_t perm4)
 {
-    if (in_c % 4 == 0) {
-        uint32_t *dst = (uint32_t *)(col + ((k >> 1) << 2));
-        if (src) {
-            for (int32_t c = 0; c < in_c; c += 4) {
-                uint32_t v;
-                memcpy(&v, src + c, 4);
-                dst[0] = __sxtb16(v);
-                dst[2] = mcuc_sxtb16_ror8(v);
-                dst += 4;
+    if (perm4) {
+        k = (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1);
+    }
+    return ((k >> 1) << 2) + (k & 1);
+}
+
+/* Copy n int8 values (or the zero point, src == NULL) into the im2col slots of products
+ * k .. k+n-1. Fast paths: n % 4 == 0 at k % 4 == 0 (one load, two SXTB16: the perm4 order),
+ * n % 2 == 0 at even k without perm4 (one halfword per pair); otherwise one value at a time. */
+MCUC_INLINE void mcuc_im2col_run(int16_t *col, int32_t k, const int8_t *src, int32_t n,
+                                 int32_t pad_value, int32_t perm4)
+{
+    uint32_t *dst = (uint32_t *)(void *)(col + ((k >> 1) << 2));
+    if (!src) {                                       /* zero point: order does not matter */
+        const uint32_t pad2 = (uint32_t)(pad_value & 0xFFFF) * 0x10001u;
+        if (n % 2 == 0 && k % 2 == 0) {
+            for (int32_t c = 0; c < n; c += 2, dst += 2) {
+                dst[0] = pad2;
             }
         } else {
-            const uint32_t pad2 = (uint32_t)(pad_value & 0xFFFF) * 0x10001u;
-            for (int32_t c = 0; c < in_c; c += 4) {
-                dst[0] = pad2;
-                dst[2] = pad2;
-                dst += 4;
+            for (int32_t c = 0; c < n; ++c) {
+                col[mcuc_col_index(k + c, perm4)] = (int16_t)pad_value;
             }
         }
-    } else if (in_c % 2 == 0) {
-        uint32_t *dst = (uint32_t *)(col + ((k >> 1) << 2));
-        if (src) {
-            for (int32_t c = 0; c < in_c; c += 2) {
-                uint16_t h;
-                memcpy(&h, src + c, 2);
-                /* bytes [c0 c1 0 0] | [0 c0 c1 0]: SXTB16 reads bytes 0 and 2 = (c0, c1) */
-                dst[0] = __sxtb16((uint32_t)h | ((uint32_t)h << 8));
-                dst += 2;
-            }
-        } else {
-            const uint32_t pad2 = (uint32_t)(pad_value & 0xFFFF) * 0x10001u;
-            for (int32_t c = 0; c < in_c; c += 2) {
-                dst[0] = pad2;
-                dst += 2;
-            }
+    } else if (n % 4 == 0 && perm4) {
+        for (int32_t c = 0; c < n; c += 4, dst += 4) {
+            uint32_t v;
+            memcpy(&v, src + c, 4);
+            dst[0] = __sxtb16(v);
+            dst[2] = mcuc_sxtb16_ror8(v);
+        }
+    } else if (n % 2 == 0 && !perm4) {
+        for (int32_t c = 0; c < n; c += 2, dst += 2) {
+            uint16_t h;
+            memcpy(&h, src + c, 2);
+            /* bytes [c0 c1 0 0] | [0 c0 c1 0]: SXTB16 reads bytes 0 and 2 = (c0, c1) */
+            dst[0] = __sxtb16((uint32_t)h | ((uint32_t)h << 8));
         }
     } else {
-        for (int32_t c = 0; c < in_c; ++c, ++k) {
-            col[((k >> 1) << 2) + (k & 1)] = (int16_t)(src ? src[c] : pad_value);
+        for (int32_t c = 0; c < n; ++c) {
+            col[mcuc_col_index(k + c, perm4)] = (int16_t)src[c];
         }
     }
 }
 
-/* im2col of output pixel (oy, ox) into slot s (0 or 1) of the interleaved buffer. */
+/* im2col of output pixel (oy, ox) into slot s (0 or 1) of the interleaved buffer. A kernel
+ * row without dilation whose taps are all inside the input is one run of k_w * in_c values;
+ * rows at the borders go tap by tap (the zero point for taps in the padding). */
 MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, int32_t oy,
                                    int32_t ox, int32_t in_h, int32_t in_w, int32_t in_c,
                                    int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
                                    int32_t dil_h, int32_t dil_w, int32_t pad_top,
-                                   int32_t pad_left, int32_t check_bounds, int32_t pad_value)
+                                   int32_t pad_left, int32_t check_bounds, int32_t pad_value,
+                                   int32_t perm4)
 {
     col += 2 * s;
-    int32_t k = 0;
+    const int32_t x0 = ox * stride_w - pad_left;
+    const int row_inside = !check_bounds || (x0 >= 0 && x0 + (k_w - 1) * dil_w < in_w);
     for (int32_t ky = 0; ky < k_h; ++ky) {
         const int32_t y = oy * stride_h - pad_top + ky * dil_h;
-        for (int32_t kx = 0; kx < k_w; ++kx, k += in_c) {
-            const int32_t x = ox * stride_w - pad_left + kx * dil_w;
-            const int8_t *src = in + ((size_t)y * in_w + x) * in_c;
-            if (check_bounds && (y < 0 || y >= in_h || x < 0 || x >= in_w)) {
-                src = 0;
+        const int32_t k = ky * k_w * in_c;
+        const int8_t *row = in + ((size_t)y * in_w + x0) * in_c;
+        if (check_bounds && (y < 0 || y >= in_h)) {
+            mcuc_im2col_run(col, k, 0, k_w * in_c, pad_value, perm4);
+        } else if (dil_w == 1 && row_inside) {
+            mcuc_im2col_run(col, k, row, k_w * in_c, pad_value, perm4);
+        } else {
+            for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int32_t x = x0 + kx * dil_w;
+                const int inside = !check_bounds || (x >= 0 && x < in_w);
+                mcuc_im2col_run(col, k + kx * in_c, inside ? row + kx * dil_w * in_c : 0,
+                                in_c, pad_value, perm4);
             }
-            mcuc_im2col_tap(col, k, src, in_c, pad_value);
         }
     }
 }
@@ -174,8 +188,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weigh
                                        int32_t out_c, int32_t k_h, int32_t k_w,
                                        int32_t stride_h, int32_t stride_w, int32_t dil_h,
                                        int32_t dil_w, int32_t pad_top, int32_t pad_left,
-                                       int32_t check_bounds, int32_t pad_value, int32_t e0,
-                                       int32_t act_min, int32_t act_max)
+                                       int32_t check_bounds, int32_t pad_value, int32_t perm4,
+                                       int32_t e0, int32_t act_min, int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
     const int32_t qw = e0 ? 5 : 4;
@@ -188,7 +202,7 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weigh
             const int32_t b = n / per_image, r = n % per_image;
             mcuc_im2col_pixel(col, s, input + (size_t)b * in_h * in_w * in_c, r / out_w,
                               r % out_w, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w,
-                              dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value);
+                              dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4);
         }
         int8_t *out_p = output + (size_t)p * out_c;
         int8_t *out_q = output + (size_t)q * out_c;

@@ -48,22 +48,30 @@ MCUC_INLINE void mcuc_mve_copy(int8_t *dst, const int8_t *src, int32_t n, int32_
     }
 }
 
+/* im2col of one output pixel: a kernel row without dilation whose taps are all inside the
+ * input is one run of k_w * in_c bytes; rows at the borders go tap by tap. */
 MCUC_INLINE void mcuc_mve_im2col(int8_t *col, const int8_t *in, int32_t oy, int32_t ox,
                                  int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h,
                                  int32_t k_w, int32_t stride_h, int32_t stride_w, int32_t dil_h,
                                  int32_t dil_w, int32_t pad_top, int32_t pad_left,
                                  int32_t check_bounds, int32_t pad_value)
 {
-    for (int32_t ky = 0; ky < k_h; ++ky) {
+    const int32_t x0 = ox * stride_w - pad_left;
+    const int row_inside = !check_bounds || (x0 >= 0 && x0 + (k_w - 1) * dil_w < in_w);
+    for (int32_t ky = 0; ky < k_h; ++ky, col += k_w * in_c) {
         const int32_t y = oy * stride_h - pad_top + ky * dil_h;
-        for (int32_t kx = 0; kx < k_w; ++kx) {
-            const int32_t x = ox * stride_w - pad_left + kx * dil_w;
-            const int8_t *src = in + ((size_t)y * in_w + x) * in_c;
-            if (check_bounds && (y < 0 || y >= in_h || x < 0 || x >= in_w)) {
-                src = 0;
+        const int8_t *row = in + ((size_t)y * in_w + x0) * in_c;
+        if (check_bounds && (y < 0 || y >= in_h)) {
+            mcuc_mve_copy(col, 0, k_w * in_c, pad_value);
+        } else if (dil_w == 1 && row_inside) {
+            mcuc_mve_copy(col, row, k_w * in_c, pad_value);
+        } else {
+            for (int32_t kx = 0; kx < k_w; ++kx) {
+                const int32_t x = x0 + kx * dil_w;
+                const int inside = !check_bounds || (x >= 0 && x < in_w);
+                mcuc_mve_copy(col + kx * in_c, inside ? row + kx * dil_w * in_c : 0, in_c,
+                              pad_value);
             }
-            mcuc_mve_copy(col, src, in_c, pad_value);
-            col += in_c;
         }
     }
 }

@@ -95,8 +95,8 @@ MCUC_INLINE void mcuc_dw_planes(int16_t *planes, const int8_t *in, int32_t r0, i
                     uint32_t p0, p1;
                     memcpy(&p0, s + ch, 4);
                     memcpy(&p1, s + in_cs + ch, 4);
-                    const uint32_t ab = (p0 & 0xFFFFu) | (p1 << 16);
-                    const uint32_t cd = (p0 >> 16) | (p1 & 0xFFFF0000u);
+                    const uint32_t ab = mcuc_pkhbt16(p0, p1);   /* [a0 b0 a1 b1] */
+                    const uint32_t cd = mcuc_pkhtb16(p1, p0);   /* [c0 d0 c1 d1] */
                     mcuc_st32u(d + (ch + 0) * plane, __sxtb16(ab));
                     mcuc_st32u(d + (ch + 1) * plane, mcuc_sxtb16_ror8(ab));
                     mcuc_st32u(d + (ch + 2) * plane, __sxtb16(cd));
