@@ -56,6 +56,11 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
         out_dir = Path(tempfile.mkdtemp(prefix="mcuc_"))
     progress(f"generating C into {out_dir}")
     project = generate(graph, plan, Path(out_dir), board)
+    if board.flash_size and project.const_bytes > board.flash_size:
+        raise McucError(f"model does not fit {board.name}: its constants need "
+                        f"{project.const_bytes:,} bytes of flash, the board has "
+                        f"{board.flash_size:,} (over by {project.const_bytes - board.flash_size:,}"
+                        f" before any code)", str(model))
     return Compiled(graph, plan, project, board)
 
 

@@ -29,3 +29,13 @@ def test_model_too_large_for_board(tmp_path):
         simulate(path, "netduinoplus2", count=1, out_dir=tmp_path / "prj")
     msg = str(e.value)
     assert "does not fit netduinoplus2" in msg and "over by" in msg
+
+
+def test_weights_too_large_for_flash(tmp_path):
+    """MobileNetV2's packed Helium weights (631 KB) exceed the M55 board's 512 KB ITCM: the
+    compiler says so before building, with the size it is over by."""
+    path = write_model(tmp_path, modelgen.mobilenet_v2(0.35, 96), "mnv2")
+    with pytest.raises(McucError) as e:
+        simulate(path, "mps3-an547", count=1, out_dir=tmp_path / "prj")
+    msg = str(e.value)
+    assert "does not fit mps3-an547" in msg and "flash" in msg and "over by" in msg
