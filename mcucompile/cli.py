@@ -20,6 +20,8 @@ EPILOG = """examples:
   mcucompile simulate model.tflite --board host --count 5
   mcucompile simulate model.tflite --board mps2-an386 --inputs vectors.npy --json
   mcucompile profile model.tflite --board mps2-an386
+  mcucompile simulate model_int8.onnx --board mps2-an386
+  mcucompile compile float_model.keras --calibrate samples.npy -o build/
   mcucompile boards
   mcucompile demo
 """
@@ -38,9 +40,29 @@ def _fmt_int(v) -> str:
     return "-" if v is None else f"{v:,}"
 
 
+def _model(args) -> str:
+    """The model to compile: with --calibrate, the float model quantized to INT8 on the
+    samples (frontend/calibrate.py); its quantization error goes to stderr and, with --json,
+    into the JSON object as "quantization"."""
+    args.quantization = None
+    if not getattr(args, "calibrate", None):
+        return args.model
+    import tempfile
+
+    from .frontend.calibrate import calibrate
+    out = (Path(args.output) / "quantized" if getattr(args, "output", None)
+           else Path(tempfile.mkdtemp(prefix="mcuc_calibrate_")))
+    c = calibrate(args.model, args.calibrate, out)
+    args.quantization = c.to_json()
+    print(c.summary(), file=sys.stderr, flush=True)
+    return str(c.model)
+
+
 def cmd_info(args) -> int:
     from .api import model_info
-    info = model_info(args.model)
+    info = model_info(_model(args))
+    if args.quantization:
+        info["quantization"] = args.quantization
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -60,7 +82,7 @@ def cmd_info(args) -> int:
 
 def cmd_compile(args) -> int:
     from .api import compile_model
-    c = compile_model(args.model, args.board, args.output, _progress(not args.json),
+    c = compile_model(_model(args), args.board, args.output, _progress(not args.json),
                       kernels=args.kernels,
                       patch=args.patch, sram=args.sram, max_overhead=args.max_overhead)
     result = dict(model=args.model, board=c.board.name, output=str(c.project.out_dir),
@@ -69,6 +91,8 @@ def cmd_compile(args) -> int:
                   arena_bytes=c.plan.arena_bytes, lower_bound_bytes=c.plan.lower_bound_bytes,
                   const_bytes=c.project.const_bytes, input_bytes=c.project.input_bytes,
                   output_bytes=c.project.output_bytes)
+    if args.quantization:
+        result["quantization"] = args.quantization
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -80,15 +104,19 @@ def cmd_compile(args) -> int:
 
 def cmd_simulate(args) -> int:
     from .api import simulate
-    rep = simulate(args.model, args.board, args.inputs, args.count, args.seed, args.sanitize,
+    rep = simulate(_model(args), args.board, args.inputs, args.count, args.seed, args.sanitize,
                    args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
                    patch=args.patch, sram=args.sram, max_overhead=args.max_overhead)
     if args.json:
-        print(json.dumps(rep.to_json(), indent=2))
+        j = rep.to_json()
+        if args.quantization:
+            j["quantization"] = args.quantization
+        print(json.dumps(j, indent=2))
     else:
         j = rep.to_json()
         print(f"model      {Path(rep.model).name} on {rep.board}, {rep.vectors} vector(s)")
-        verdict = "BIT-EXACT with TFLM" if rep.bit_exact else (
+        ref = "onnxruntime" if rep.model.lower().endswith(".onnx") else "TFLM"
+        verdict = f"BIT-EXACT with {ref}" if rep.bit_exact else (
             f"MISMATCH: {rep.mismatches} output values differ, max |diff| {rep.max_abs_diff}, "
             f"first {rep.first_mismatch}")
         print(f"result     {verdict}")
@@ -108,7 +136,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_profile(args) -> int:
     from .profile import profile
-    rep = profile(args.model, args.board, args.kernels, args.seed, args.output, args.timeout,
+    rep = profile(_model(args), args.board, args.kernels, args.seed, args.output, args.timeout,
                   _progress(not args.json))
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
@@ -131,7 +159,7 @@ def cmd_profile(args) -> int:
 def cmd_plan(args) -> int:
     from .api import plan_model
     from .planner.report import plan_summary, plot_plan
-    graph, plan = plan_model(args.model, args.board, args.patch, args.sram, args.max_overhead)
+    graph, plan = plan_model(_model(args), args.board, args.patch, args.sram, args.max_overhead)
     summary = plan_summary(graph, plan)
     if args.plot:
         plot_plan(graph, plan, args.plot)
@@ -196,6 +224,12 @@ def cmd_demo(args) -> int:
     return run_demo(board=args.board, json_out=args.json)
 
 
+MODEL_HELP = ("INT8 .tflite or .onnx model; or a float .onnx, .keras/.h5 or SavedModel "
+              "directory with --calibrate")
+CALIBRATE_HELP = ("quantize a float model to INT8 first, calibrated on these float input "
+                  "samples ([N, *input_shape] .npy); reports the quantization error")
+
+
 KERNELS_ARG = dict(choices=["auto", "portable"], default="auto",
                    help="auto: fastest bit-exact kernels for the board's CPU (DSP, Helium); "
                         "portable: plain C (default auto)")
@@ -210,12 +244,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, arena")
-    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("model", help=MODEL_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_info)
 
     s = sub.add_parser("compile", help="write a self-contained C project for a board")
-    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("model", help=MODEL_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
     s.add_argument("--board", default="mps2-an386", help="target board (see `mcucompile boards`)")
     s.add_argument("-o", "--output", required=True, help="output directory")
     _memory_args(s)
@@ -226,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("simulate", help="compile, build, run input vectors on the host or in "
                                         "QEMU and compare every output with TFLM (exit 0 only "
                                         "if all are bit-exact)")
-    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("model", help=MODEL_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
     s.add_argument("--board", default="host", help="host, or a QEMU board (default: host)")
     s.add_argument("--inputs", help=".npy (one input) or .npz (one array per input) of int8 "
                                     "vectors; float arrays are quantized with the input's scale")
@@ -245,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("profile", help="per-op instructions on a QEMU board (exact counts), "
                                        "MACs and instructions per MAC, sorted by cost")
-    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("model", help=MODEL_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
     s.add_argument("--board", default="mps2-an386", help="a QEMU board (default mps2-an386)")
     s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--seed", type=int, default=0, help="seed of the random input vector")
@@ -257,7 +295,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("plan", help="memory plan: schedule, live buffers and offsets per "
                                     "step, peak, patch choice; optional PNG")
-    s.add_argument("model", help="INT8 .tflite model")
+    s.add_argument("model", help=MODEL_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
     s.add_argument("--board", default="host", help="board (its SRAM is the default budget)")
     _memory_args(s)
     s.add_argument("--plot", metavar="FILE.png", help="draw memory over the schedule")

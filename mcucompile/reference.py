@@ -1,5 +1,7 @@
 """The ground truth: TensorFlow Lite Micro's reference kernels, run on the host by the
-tflite-micro package. Every output mcucompile produces is compared with this."""
+tflite-micro package, for TFLite models; onnxruntime on the CPU for ONNX models (see
+frontend/onnx.py for the session options and the NHWC convention of 4-D inputs/outputs).
+Every output mcucompile produces is compared with this."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,9 @@ from .ir import Graph
 
 def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
     """Run each packed input vector (int8 [N, input_bytes]) through TFLM; returns the packed
-    outputs (int8 [N, output_bytes]) in graph output order."""
+    outputs (int8 [N, output_bytes]) in graph output order. ONNX models go to onnxruntime."""
+    if graph.source.lower().endswith(".onnx"):
+        return onnxruntime_outputs(model_bytes, graph, vectors)
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as e:  # pragma: no cover - a dependency of the package
@@ -32,4 +36,40 @@ def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> 
                 for i in range(len(graph.outputs))]
         results.append(np.concatenate(outs))
         interp.reset()
+    return np.stack(results) if results else np.zeros((0, 0), np.int8)
+
+
+def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
+    """Run each packed int8 input vector through onnxruntime (CPU) on the model's int8 core
+    (input QuantizeLinear and output DequantizeLinear cut off, as the compiler does), with
+    session.qdqisint8allowed=1 so QDQ groups run as onnxruntime's integer QLinear kernels.
+    4-D NCHW inputs arrive NHWC (the firmware's layout) and are transposed to NCHW here, 4-D
+    NCHW outputs are transposed back to NHWC (frontend.onnx.nhwc_io says which)."""
+    import onnx
+    import onnxruntime as ort
+
+    from .frontend.onnx import int8_core, nhwc_io
+    core = int8_core(onnx.load_from_string(model_bytes), graph.source)
+    nhwc = nhwc_io(core)
+    so = ort.SessionOptions()
+    so.add_session_config_entry("session.qdqisint8allowed", "1")
+    so.log_severity_level = 3
+    try:
+        sess = ort.InferenceSession(core.SerializeToString(), so,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise McucError(f"onnxruntime refused the model: {e}", graph.source) from None
+    names = [i.name for i in sess.get_inputs()]
+    out_nhwc = [nhwc[o.name] for o in sess.get_outputs()]
+    results = []
+    for vec in vectors:
+        feed, offset = {}, 0
+        for name, t in zip(names, graph.inputs):
+            part = vec[offset:offset + t.nbytes].view(np.int8).reshape(t.shape)
+            feed[name] = part.transpose(0, 3, 1, 2) if nhwc[name] else part
+            offset += t.nbytes
+        outs = sess.run(None, feed)
+        results.append(np.concatenate([
+            (o.transpose(0, 2, 3, 1) if t else o).astype(np.int8).reshape(-1)
+            for o, t in zip(outs, out_nhwc)]))
     return np.stack(results) if results else np.zeros((0, 0), np.int8)

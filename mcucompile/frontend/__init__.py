@@ -1,4 +1,5 @@
-"""Frontends: model files -> ir.Graph. `load_model` picks one by file type."""
+"""Frontends: model files -> ir.Graph. `load_model` picks one by file type: .tflite
+(tflite.py), .onnx (onnx.py); float models are quantized first by calibrate.py (--calibrate)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,19 @@ def load_model(path: str | Path) -> Graph:
     if not path.exists():
         raise McucError("model file not found", str(path))
     suffix = path.suffix.lower()
+    if path.is_dir() or suffix in (".keras", ".h5", ".hdf5"):
+        raise McucError("this is a float Keras/SavedModel model: it must be quantized to INT8 "
+                        "first", str(path),
+                        hint="pass --calibrate SAMPLES.npy (a few representative inputs) and "
+                             "mcucompile quantizes it with TensorFlow's converter")
     if suffix == ".tflite":
         from .tflite import load_tflite
         return load_tflite(path)
+    if suffix == ".onnx":
+        from .onnx import load_onnx
+        return load_onnx(path)
     head = path.read_bytes()[:8]
     if head[4:8] == b"TFL3":
         from .tflite import load_tflite
         return load_tflite(path)
-    raise McucError(f"unknown model format '{suffix or head!r}' (expected .tflite)", str(path))
+    raise McucError(f"unknown model format '{suffix or head!r}' (expected .tflite or .onnx)", str(path))

@@ -34,7 +34,11 @@ def lower(graph: Graph) -> Graph:
     for op in graph.ops:
         if op.type in ALIAS_OPS:
             continue
-        fn = _LOWERINGS[op.type]
+        if op.attrs.get("requant") == "float":  # onnxruntime arithmetic (ONNX frontend)
+            from .lower_onnx import lowering_for
+            fn = lowering_for(op)
+        else:
+            fn = _LOWERINGS[op.type]
         try:
             calls = fn(op)
         except McucError:

@@ -228,6 +228,75 @@ typedef struct {
 
 void mcuc_pad_s8(const mcuc_pad_params *p, const int8_t *input, int8_t *output);
 
+/* ---------------------------------------------------------------- onnxruntime arithmetic */
+/* Models from the ONNX frontend are checked against onnxruntime, which requantises in float
+ * (see mcuc_fpreq.h). These kernels do the same float32 operations in the same order.
+ * *_fpreq: integer accumulation, then round_half_even((float)acc * scale[c]) + zero point. */
+
+void mcuc_conv_s8_fpreq(const mcuc_conv_params *p, const int8_t *input, const int8_t *filter,
+                        const int32_t *bias, const float *scale, int8_t *output);
+void mcuc_depthwise_conv_s8_fpreq(const mcuc_dwconv_params *p, const int8_t *input,
+                                  const int8_t *filter, const int32_t *bias, const float *scale,
+                                  int8_t *output);
+void mcuc_fully_connected_s8_fpreq(const mcuc_fc_params *p, const int8_t *input,
+                                   const int8_t *filter, const int32_t *bias, const float *scale,
+                                   int8_t *output);
+
+typedef struct {
+    mcuc_broadcast bc;
+    int32_t x_is_in2;               /* 1: in2 plays MLAS's vector operand x */
+    float ratio_x, ratio_y, fixed;
+    int32_t act_min, act_max;
+} mcuc_add_f32_params;
+
+void mcuc_add_s8_f32(const mcuc_add_f32_params *p, const int8_t *in1, const int8_t *in2,
+                     int8_t *out);
+
+typedef struct {
+    mcuc_broadcast bc;
+    int32_t in1_zp, in2_zp;
+    float ratio, out_zp_f;
+    int32_t act_min, act_max;
+} mcuc_mul_f32_params;
+
+void mcuc_mul_s8_f32(const mcuc_mul_f32_params *p, const int8_t *in1, const int8_t *in2,
+                     int8_t *out);
+
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, channels;
+    int32_t out_h, out_w;
+    int32_t f_h, f_w;
+    int32_t stride_h, stride_w;
+    int32_t pad_top, pad_left;
+    int32_t count_include_pad;
+    float x_scale;
+    int32_t x_zp;
+    float y_scale;
+    int32_t y_zp;
+} mcuc_avg_pool_f32_params;
+
+void mcuc_avg_pool_s8_f32(const mcuc_avg_pool_f32_params *p, const int8_t *input,
+                          int8_t *output);
+
+typedef struct {
+    int32_t batches, hw, channels;
+    int32_t bias;                   /* -x_zp * hw */
+    float scale;                    /* x_scale / (y_scale * hw) */
+    int32_t y_zp;
+} mcuc_gap_fpreq_params;
+
+void mcuc_global_avg_pool_s8_fpreq(const mcuc_gap_fpreq_params *p, const int8_t *input,
+                                   int8_t *output);
+
+/* out[i] = table[(uint8_t)in[i]]: any int8 -> int8 function, tabulated at compile time. */
+typedef struct {
+    int32_t size;
+} mcuc_lut_params;
+
+void mcuc_lut_s8(const mcuc_lut_params *p, const int8_t *input, const int8_t *table,
+                 int8_t *output);
+
 #ifdef __cplusplus
 }
 #endif

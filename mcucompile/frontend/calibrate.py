@@ -1,0 +1,254 @@
+"""Float models -> full-INT8 models, calibrated on the user's samples (`--calibrate`).
+
+    float ONNX (.onnx)            onnxruntime.quantization.quantize_static: QDQ form, int8
+                                  activations and weights, per-channel weights, MinMax
+                                  calibration over the samples -> <name>_int8.onnx
+    Keras (.keras, .h5),          tf.lite.TFLiteConverter with the samples as representative
+    SavedModel (a directory)      dataset, builtin int8 ops only, int8 input and output
+                                  -> <name>_int8.tflite
+
+The result then goes through the normal frontend. `quantization_error` runs the float model
+and the quantized one (onnxruntime for ONNX, the TFLM interpreter for TFLite: the references
+the firmware is bit-exact with) on the samples and reports the error of the quantized outputs
+against the float ones: max and mean absolute error, and for classifier-like outputs (last
+dimension > 1) how often the argmax agrees.
+
+SAMPLES is a .npy of float inputs for a single-input model: [N, *input_shape] (batch 1 per
+sample, the batch axis may be left out) or anything with a multiple of the input size.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import McucError
+
+KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def is_float_model(path: str | Path) -> bool:
+    """True for a model that needs --calibrate: Keras / SavedModel, or ONNX without
+    quantization nodes."""
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() in KERAS_SUFFIXES:
+        return True
+    if path.suffix.lower() == ".onnx" and path.exists():
+        import onnx
+
+        from .onnx import is_float_model as onnx_float
+        try:
+            return onnx_float(onnx.load(str(path), load_external_data=False))
+        except Exception:
+            return False
+    return False
+
+
+@dataclass
+class Calibrated:
+    model: Path                 # the quantized model, ready for the frontend
+    source: Path
+    samples: int
+    error: dict                 # max_abs_error, mean_abs_error, argmax_agreement, ...
+
+    def to_json(self) -> dict:
+        return dict(float_model=str(self.source), quantized_model=str(self.model),
+                    samples=self.samples, **self.error)
+
+    def summary(self) -> str:
+        e = self.error
+        text = (f"quantized {self.source.name} -> {self.model.name} on {self.samples} samples: "
+                f"max |error| {e['max_abs_error']:.4g}, mean |error| {e['mean_abs_error']:.4g}"
+                f" (output range {e['float_output_range']:.4g})")
+        if e.get("argmax_agreement") is not None:
+            text += f", argmax agreement {100 * e['argmax_agreement']:.1f}%"
+        return text
+
+
+def load_samples(path: str | Path, input_shape: list[int]) -> np.ndarray:
+    """[N, *input_shape] float32 from a .npy file."""
+    path = Path(path)
+    if not path.exists():
+        raise McucError("calibration samples file not found", str(path))
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise McucError(f"cannot read calibration samples ({e})", str(path)) from None
+    if isinstance(arr, np.lib.npyio.NpzFile) or arr.dtype.kind not in "fiu":
+        raise McucError("calibration samples must be one numeric .npy array", str(path))
+    size = int(np.prod(input_shape))
+    if arr.size == 0 or arr.size % size:
+        raise McucError(f"calibration samples of shape {list(arr.shape)} do not divide into "
+                        f"inputs of shape {list(input_shape)}", str(path))
+    return arr.astype(np.float32).reshape([-1] + list(input_shape))
+
+
+def calibrate(model: str | Path, samples: str | Path, out_dir: str | Path) -> Calibrated:
+    """Quantize a float model on the samples; the INT8 model is written into out_dir."""
+    model, out_dir = Path(model), Path(out_dir)
+    if not model.exists():
+        raise McucError("model file not found", str(model))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if model.suffix.lower() == ".onnx":
+        return _calibrate_onnx(model, samples, out_dir)
+    if model.is_dir() or model.suffix.lower() in KERAS_SUFFIXES:
+        return _calibrate_tf(model, samples, out_dir)
+    raise McucError(f"--calibrate needs a float .onnx, .keras/.h5 model or a SavedModel "
+                    f"directory (got '{model.suffix or model.name}')", str(model))
+
+
+def quantization_error(reference: list[np.ndarray], quantized: list[np.ndarray]) -> dict:
+    ref = np.concatenate([r.reshape(len(r), -1) for r in reference], axis=1).astype(np.float64)
+    got = np.concatenate([q.reshape(len(q), -1) for q in quantized], axis=1).astype(np.float64)
+    err = np.abs(ref - got)
+    out = dict(max_abs_error=float(err.max(initial=0.0)), mean_abs_error=float(err.mean()),
+               float_output_range=float(ref.max(initial=0.0) - ref.min(initial=0.0)),
+               argmax_agreement=None)
+    last = reference[0]
+    if len(reference) == 1 and last.ndim >= 2 and last.shape[-1] > 1:
+        r = reference[0].reshape(-1, last.shape[-1])
+        q = quantized[0].reshape(-1, last.shape[-1])
+        out["argmax_agreement"] = float(np.mean(r.argmax(-1) == q.argmax(-1)))
+    return out
+
+
+# ------------------------------------------------------------------ ONNX
+
+def _calibrate_onnx(model: Path, samples_path, out_dir: Path) -> Calibrated:
+    import onnx
+    import onnxruntime as ort
+    from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
+                                          quantize_static)
+
+    from .onnx import is_float_model as onnx_float
+    m = onnx.load(str(model))
+    if not onnx_float(m):
+        raise McucError("--calibrate was given but the ONNX model is already quantized",
+                        str(model))
+    inits = {i.name for i in m.graph.initializer}
+    inputs = [i for i in m.graph.input if i.name not in inits]
+    if len(inputs) != 1:
+        raise McucError(f"--calibrate supports single-input models ({len(inputs)} inputs)",
+                        str(model))
+    name = inputs[0].name
+    shape = [d.dim_value if d.dim_value > 0 else 1 for d in inputs[0].type.tensor_type.shape.dim]
+    x = load_samples(samples_path, shape[1:] if len(shape) > 1 else shape)
+    x = x.reshape([-1] + shape)
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.it = iter(x)
+
+        def get_next(self):
+            v = next(self.it, None)
+            return None if v is None else {name: v}
+
+    out = out_dir / f"{model.stem}_int8.onnx"
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)
+    try:
+        quantize_static(str(model), str(out), Reader(), quant_format=QuantFormat.QDQ,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        per_channel=True)
+    except Exception as e:
+        raise McucError(f"onnxruntime could not quantize the model: {type(e).__name__}: {e}",
+                        str(model)) from None
+    finally:
+        logging.getLogger().setLevel(level)
+    so = ort.SessionOptions()
+    so.log_severity_level = 3
+    so.add_session_config_entry("session.qdqisint8allowed", "1")
+    f_sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    q_sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
+    ref = [np.stack(o) for o in zip(*[f_sess.run(None, {name: v}) for v in x])]
+    got = [np.stack(o) for o in zip(*[q_sess.run(None, {name: v}) for v in x])]
+    return Calibrated(out, model, len(x), quantization_error(ref, got))
+
+
+# ------------------------------------------------------------------ Keras / SavedModel
+
+def _calibrate_tf(model: Path, samples_path, out_dir: Path) -> Calibrated:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+    try:
+        if model.is_dir():
+            loaded = tf.saved_model.load(str(model))
+            sig = loaded.signatures["serving_default"]
+            spec = sig.structured_input_signature[1]
+            if len(spec) != 1:
+                raise McucError(f"--calibrate supports single-input models ({len(spec)} "
+                                "inputs)", str(model))
+            key, spec = next(iter(spec.items()))
+            shape = [d or 1 for d in spec.shape.as_list()]
+
+            def call(v):
+                return list(sig(**{key: v}).values())
+        else:
+            keras_model = tf.keras.models.load_model(str(model), compile=False)
+            if len(keras_model.inputs) != 1:
+                raise McucError(f"--calibrate supports single-input models "
+                                f"({len(keras_model.inputs)} inputs)", str(model))
+            shape = [d or 1 for d in keras_model.inputs[0].shape]
+
+            def call(v):
+                out = keras_model(v, training=False)
+                return list(out) if isinstance(out, (list, tuple)) else [out]
+    except McucError:
+        raise
+    except Exception as e:
+        raise McucError(f"cannot load the float model: {type(e).__name__}: {e}",
+                        str(model)) from None
+    # A fixed batch of 1: a dynamic batch would leave SHAPE ops in the converted model.
+    module = tf.Module()
+    module.f = tf.function(call, input_signature=[tf.TensorSpec(shape, tf.float32)])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [module.f.get_concrete_function()], module)
+
+    def predict(v):
+        return [np.asarray(o) for o in module.f(tf.constant(v))]
+    x = load_samples(samples_path, shape[1:]).reshape([-1] + shape)
+
+    def representative():
+        for v in x:
+            yield [v]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = representative
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    try:
+        tflite = converter.convert()
+    except Exception as e:
+        raise McucError(f"TensorFlow could not convert the model to full INT8: "
+                        f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                        str(model)) from None
+    out = out_dir / f"{model.stem if not model.is_dir() else model.name}_int8.tflite"
+    out.write_bytes(tflite)
+    ref = [np.stack(o) for o in zip(*[predict(v) for v in x])]
+    got = _run_tflm(tflite, x)
+    return Calibrated(out, model, len(x), quantization_error(ref, got))
+
+
+def _run_tflm(model_bytes: bytes, x: np.ndarray) -> list[np.ndarray]:
+    """Float inputs -> dequantized float outputs of a full-INT8 model, through TFLM."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    from .tflite import parse_tflite
+    graph = parse_tflite(model_bytes)
+    interp = runtime.Interpreter.from_bytes(model_bytes)
+    s, z = graph.inputs[0].quant.scalar()
+    results = []
+    for v in x:
+        q = np.clip(np.round(v / s) + z, -128, 127).astype(np.int8)
+        interp.set_input(q.reshape(graph.inputs[0].shape), 0)
+        interp.invoke()
+        outs = []
+        for k, t in enumerate(graph.outputs):
+            os_, oz = t.quant.scalar()
+            outs.append((np.asarray(interp.get_output(k)).astype(np.float32) - oz) * os_)
+        results.append(outs)
+        interp.reset()
+    return [np.stack(o) for o in zip(*results)]
