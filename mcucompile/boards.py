@@ -33,20 +33,42 @@ class Features:
 
 @dataclass(frozen=True)
 class Uart:
-    type: str  # "cmsdk-apb-uart", "stm32-usart", ...
+    """The UART the serial transport talks through (on dev boards: the debugger's virtual COM
+    port). `type` names the driver, boards/common/uart_<type with - as _>.c."""
+
+    type: str  # "cmsdk-apb-uart", "stm32-usart-v1" (F2/F4: SR/DR), "stm32-usart-v2" (ISR/RDR/TDR), ...
     base: int
+    baud: int = 115200
+    clock_hz: int | None = None  # the UART's kernel clock; None: the board's clock_hz
+    # Read-modify-write register writes run before the driver starts, in order: clock enables,
+    # pin alternate functions. Each is (address, mask, value): *address = (*address & ~mask) | value.
+    setup: tuple[tuple[int, int, int], ...] = ()
+
+
+UART_TYPES = ("cmsdk-apb-uart", "stm32-usart-v1", "stm32-usart-v2", "stm32-lpuart", "nrf-uarte")
 
 
 @dataclass(frozen=True)
 class Counter:
     """A free-running 32-bit up-counter the firmware reads to time one inference."""
 
-    address: int
-    ns_per_tick: int  # virtual nanoseconds per tick (QEMU: instructions via icount)
+    address: int | None  # None for "dwt" (its address is architectural)
+    ns_per_tick: int | None  # virtual nanoseconds per tick (QEMU: instructions via icount); None for "dwt"
     init: tuple[tuple[int, int], ...]  # (address, value) register writes that start it
     # Optional slow 32-bit counter read around the fast one to count the fast one's wraps.
     coarse_address: int | None = None
     coarse_ns_per_tick: int | None = None
+    # "mmio": a memory-mapped counter in virtual time (QEMU; converted to instructions).
+    # "dwt": the core's DWT CYCCNT (real boards: CPU cycles; QEMU reads it as 0).
+    type: str = "mmio"
+
+
+@dataclass(frozen=True)
+class Flasher:
+    """How a real board is flashed: pyOCD's target name and OpenOCD's configuration arguments."""
+
+    pyocd_target: str
+    openocd_args: tuple[str, ...]  # e.g. ("-f", "board/st_nucleo_f4.cfg")
 
 
 @dataclass(frozen=True)
@@ -74,10 +96,21 @@ class Board:
     qemu_machine: str | None = None
     icount_shift: int | None = None
     counter: Counter | None = None
+    flasher: Flasher | None = None
 
     @property
     def is_cross(self) -> bool:
         return self.kind != "host"
+
+    @property
+    def transports(self) -> tuple[str, ...]:
+        """How test vectors reach the firmware: "files" (host stdio, or QEMU semihosting) and/or
+        "serial" (framed messages over the UART, see mcucompile/link). The first is the default."""
+        if self.kind == "hardware":
+            return ("serial",)
+        if self.kind == "qemu" and self.uart is not None:
+            return ("files", "serial")
+        return ("files",)
 
 
 class _Table:
@@ -148,9 +181,17 @@ def load_board(path: Path) -> Board:
         fields["startup"] = start.get("source", str, False, Board.startup)
         fields["linker_script"] = start.get("linker_script", str, False, Board.linker_script)
         start.done()
-        uart = top.table("uart", required=False)
+        uart = top.table("uart", required=kind == "hardware")
         if uart:
-            fields["uart"] = Uart(uart.get("type", str), uart.get("base", int))
+            setup = uart.get("setup", list, False, [])
+            if not all(isinstance(w, list) and len(w) == 3 and all(type(v) is int for v in w) for w in setup):
+                raise McucError("uart.setup must be a list of [address, mask, value] triples", where=where)
+            fields["uart"] = Uart(uart.get("type", str), uart.get("base", int),
+                                  uart.get("baud", int, False, Uart.baud),
+                                  uart.get("clock_hz", int, False), tuple(tuple(w) for w in setup))
+            if fields["uart"].type not in UART_TYPES:
+                raise McucError(f"uart.type must be one of {', '.join(UART_TYPES)}, "
+                                f"not '{fields['uart'].type}'", where=where)
             uart.done()
     qemu = top.table("qemu", required=kind == "qemu")
     if qemu:
@@ -158,21 +199,32 @@ def load_board(path: Path) -> Board:
             raise McucError(f"a '{kind}' board cannot have a [qemu] table", where=where)
         fields["qemu_machine"], fields["icount_shift"] = qemu.get("machine", str), qemu.get("icount_shift", int)
         qemu.done()
-    counter = top.table("counter", required=kind == "qemu")
+    counter = top.table("counter", required=kind in ("qemu", "hardware"))
     if counter:
-        init = counter.get("init", list)
+        ctype = counter.get("type", str, False, "mmio")
+        if ctype not in ("mmio", "dwt") or (kind == "qemu") != (ctype == "mmio"):
+            raise McucError("counter.type must be 'mmio' on a QEMU board (DWT reads 0 there) and "
+                            f"'dwt' on a real one, not '{ctype}'", where=where)
+        init = counter.get("init", list, ctype == "mmio", [])
         if not all(isinstance(w, list) and len(w) == 2 and all(type(v) is int for v in w) for w in init):
             raise McucError("counter.init must be a list of [address, value] pairs", where=where)
-        fields["counter"] = Counter(counter.get("address", int), counter.get("ns_per_tick", int),
+        mmio = ctype == "mmio"
+        fields["counter"] = Counter(counter.get("address", int, mmio), counter.get("ns_per_tick", int, mmio),
                                     tuple((a, v) for a, v in init),
                                     counter.get("coarse_address", int, False),
-                                    counter.get("coarse_ns_per_tick", int, False))
+                                    counter.get("coarse_ns_per_tick", int, False), ctype)
         coarse = fields["counter"].coarse_ns_per_tick
         if (coarse is None) != (fields["counter"].coarse_address is None):
             raise McucError("counter.coarse_address and coarse_ns_per_tick go together", where=where)
         if coarse is not None and coarse // fields["counter"].ns_per_tick >= 1 << 28:
             raise McucError("counter.coarse_ns_per_tick is too coarse to count wraps", where=where)
         counter.done()
+    flash = top.table("flash", required=kind == "hardware")
+    if flash:
+        if kind != "hardware":
+            raise McucError(f"a '{kind}' board cannot have a [flash] table", where=where)
+        fields["flasher"] = Flasher(flash.get("pyocd_target", str), tuple(flash.get("openocd_args", list)))
+        flash.done()
     top.done()
     return Board(**fields)
 

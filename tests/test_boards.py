@@ -79,13 +79,22 @@ vector_table = 0x0
 [uart]
 type = "nrf-uarte"
 base = 0x40002000
+setup = [[0x50000518, 0x40, 0x40]]
+[counter]
+type = "dwt"
+[flash]
+pyocd_target = "nrf52840"
+openocd_args = ["-f", "target/nrf52.cfg"]
 """
 
 
 def test_hardware_board_needs_no_qemu(tmp_path):
     board = load_board(_write(tmp_path, "myboard", HARDWARE))
-    assert board.kind == "hardware" and board.qemu_machine is None and board.counter is None
-    assert board.uart.base == 0x40002000
+    assert board.kind == "hardware" and board.qemu_machine is None
+    assert board.counter.type == "dwt" and board.counter.address is None
+    assert board.uart.base == 0x40002000 and board.uart.baud == 115200
+    assert board.uart.setup == ((0x50000518, 0x40, 0x40),)
+    assert board.flasher.pyocd_target == "nrf52840" and board.transports == ("serial",)
 
 
 @pytest.mark.parametrize("edit, message", [
@@ -96,6 +105,10 @@ def test_hardware_board_needs_no_qemu(tmp_path):
     (lambda t: t.replace('name = "myboard"', 'name = "other"'), "must match the file name"),
     (lambda t: t + '[qemu]\nmachine = "x"\nicount_shift = 7\n', "cannot have a [qemu] table"),
     (lambda t: t.replace("[startup]\nvector_table = 0x0\n", ""), "missing key 'startup'"),
+    (lambda t: t.replace('type = "nrf-uarte"', 'type = "uart9000"'), "uart.type must be one of"),
+    (lambda t: t.replace("setup = [[0x50000518, 0x40, 0x40]]", "setup = [[1, 2]]"), "uart.setup must be"),
+    (lambda t: t.replace('type = "dwt"', 'type = "mmio"'), "counter.type must be"),
+    (lambda t: t.replace('[flash]\npyocd_target = "nrf52840"\n', "[flash]\n"), "missing key 'flash.pyocd_target'"),
 ])
 def test_bad_board_files_are_clear_errors(tmp_path, edit, message):
     path = _write(tmp_path, "myboard", edit(HARDWARE))
