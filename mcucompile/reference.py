@@ -10,9 +10,21 @@ from .errors import McucError
 from .ir import Graph
 
 
+def reference_name(graph: Graph) -> str:
+    """What reference_outputs runs for this model, for progress messages and reports."""
+    if graph.source.lower().endswith(".onnx"):
+        try:
+            import onnxruntime
+            return f"onnxruntime {onnxruntime.__version__} (CPU)"
+        except ImportError:  # pragma: no cover - a dependency of the package
+            return "onnxruntime (CPU)"
+    return "TFLM"
+
+
 def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
-    """Run each packed input vector (int8 [N, input_bytes]) through TFLM; returns the packed
-    outputs (int8 [N, output_bytes]) in graph output order. ONNX models go to onnxruntime."""
+    """Run each packed input vector (int8 [N, input_bytes]) through the reference (TFLM for
+    TFLite models, onnxruntime for ONNX models); returns the packed outputs (int8
+    [N, output_bytes]) in graph output order."""
     if graph.source.lower().endswith(".onnx"):
         return onnxruntime_outputs(model_bytes, graph, vectors)
     try:
@@ -39,12 +51,22 @@ def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> 
     return np.stack(results) if results else np.zeros((0, 0), np.int8)
 
 
-def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
+# The reference's onnxruntime session configuration. qdqisint8allowed=1 is onnxruntime's default
+# on Arm CPUs; on x86 the default is 0, under which S8S8 QDQ Conv/MatMul/Add/Mul groups run as
+# DequantizeLinear -> float op -> QuantizeLinear instead of the integer QLinear kernels (README,
+# "ONNX models and float models", has what that changes; tests/test_onnx.py measures it).
+REFERENCE_SESSION_CONFIG = {"session.qdqisint8allowed": "1"}
+
+
+def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
+                        session_config: dict | None = None) -> np.ndarray:
     """Run each packed int8 input vector through onnxruntime (CPU) on the model's int8 core
     (input QuantizeLinear and output DequantizeLinear cut off, as the compiler does), with
     session.qdqisint8allowed=1 so QDQ groups run as onnxruntime's integer QLinear kernels.
     4-D NCHW inputs arrive NHWC (the firmware's layout) and are transposed to NCHW here, 4-D
-    NCHW outputs are transposed back to NHWC (frontend.onnx.nhwc_io says which)."""
+    NCHW outputs are transposed back to NHWC (frontend.onnx.nhwc_io says which).
+    session_config: onnxruntime session config entries instead of REFERENCE_SESSION_CONFIG
+    ({} = onnxruntime's defaults for this machine)."""
     import onnx
     import onnxruntime as ort
 
@@ -52,7 +74,9 @@ def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -
     core = int8_core(onnx.load_from_string(model_bytes), graph.source)
     nhwc = nhwc_io(core)
     so = ort.SessionOptions()
-    so.add_session_config_entry("session.qdqisint8allowed", "1")
+    config = REFERENCE_SESSION_CONFIG if session_config is None else session_config
+    for key, value in config.items():
+        so.add_session_config_entry(key, value)
     so.log_severity_level = 3
     try:
         sess = ort.InferenceSession(core.SerializeToString(), so,

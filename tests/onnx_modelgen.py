@@ -75,8 +75,11 @@ class _Builder:
 # ------------------------------------------------------------------ quantization
 
 def quantize(model: onnx.ModelProto, fmt: str = "QDQ", per_channel: bool = True,
-             seed: int = 0, samples: int = 16) -> bytes:
-    """INT8 with onnxruntime.quantization.quantize_static (QInt8 activations and weights)."""
+             seed: int = 0, samples: int = 16, keep_activations: bool = False) -> bytes:
+    """INT8 with onnxruntime.quantization.quantize_static (QInt8 activations and weights).
+    keep_activations: QDQKeepRemovableActivations (Relu/Clip after an op stay in the QDQ
+    model, between DequantizeLinear and QuantizeLinear, instead of being folded into the
+    op's output range)."""
     from onnxruntime.quantization import (CalibrationDataReader, QuantFormat, QuantType,
                                           quantize_static)
     shapes = {i.name: [d.dim_value for d in i.type.tensor_type.shape.dim]
@@ -99,7 +102,8 @@ def quantize(model: onnx.ModelProto, fmt: str = "QDQ", per_channel: bool = True,
         quantize_static(str(src), str(dst), Reader(),
                         quant_format=getattr(QuantFormat, fmt),
                         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        per_channel=per_channel)
+                        per_channel=per_channel,
+                        extra_options={"QDQKeepRemovableActivations": keep_activations})
         return dst.read_bytes()
 
 
@@ -191,6 +195,38 @@ def unary(op="Sigmoid", in_shape=(1, 4, 6, 6), seed=0, **attrs):
     return b.model(b.node(op, [b.conv(x, in_shape[1], 4)], **attrs))
 
 
+def activations(in_shape=(1, 3, 6, 6), seed=0):
+    """Standalone activations (not fused into the conv: its output has 7 consumers, so
+    quantize_static keeps Relu and Clip in the QDQ form) concatenated on channels: Relu, Clip
+    (not 0..6), LeakyRelu, HardSwish, Sigmoid, Tanh, HardSigmoid. QOperator form:
+    QLinearLeakyRelu, QLinearSigmoid, HardSwish/Tanh/HardSigmoid between DequantizeLinear and
+    QuantizeLinear (onnxruntime has no QLinear form of them); quantize_static drops Relu and
+    Clip there (no QLinear form either), and QLinearConcat requantizes."""
+    b = _Builder(seed)
+    x = b.input(in_shape)
+    c = b.conv(x, in_shape[1], 4)
+    outs = [b.node("Relu", [c]),
+            b.node("Clip", [c, b.const(np.float32(-0.25)), b.const(np.float32(0.5))]),
+            b.node("LeakyRelu", [c], alpha=0.2),
+            b.node("HardSwish", [c]),
+            b.node("Sigmoid", [c]),
+            b.node("Tanh", [c]),
+            b.node("HardSigmoid", [c], alpha=0.3, beta=0.4)]
+    return b.model(b.node("Concat", outs, axis=1))
+
+
+def reshapes(in_shape=(1, 3, 6, 6), n=5, seed=0):
+    """conv, GlobalAveragePool, Squeeze, Unsqueeze, Reshape, Gemm: the int8 moves."""
+    b = _Builder(seed)
+    x = b.input(in_shape)
+    y = b.node("GlobalAveragePool", [b.conv(x, in_shape[1], 4)])
+    y = b.node("Squeeze", [y, b.const(np.array([2, 3], np.int64))])         # [1, 4]
+    y = b.node("Unsqueeze", [y, b.const(np.array([1], np.int64))])          # [1, 1, 4]
+    y = b.node("Reshape", [y, b.const(np.array([1, -1], np.int64))])        # [1, 4]
+    w = b.weights((n, 4), 0.5)
+    return b.model(b.node("Gemm", [y, w, b.const(np.zeros(n, np.float32))], transB=1))
+
+
 def flatten_gemm(in_shape=(1, 3, 5, 5), n=8, seed=0):
     """Flatten of a feature map with H*W > 1: NCHW order must be kept (a TRANSPOSE copy)."""
     b = _Builder(seed)
@@ -261,6 +297,8 @@ def mobilenet_v2(in_shape=(1, 3, 16, 16), classes=10, seed=0):
 
 
 @functools.lru_cache(maxsize=None)
-def quantized(builder: str, fmt: str = "QDQ", per_channel: bool = True, **kw) -> bytes:
+def quantized(builder: str, fmt: str = "QDQ", per_channel: bool = True,
+              keep_activations: bool = False, **kw) -> bytes:
     """quantize(globals()[builder](**kw)), cached per process."""
-    return quantize(globals()[builder](**kw), fmt, per_channel)
+    return quantize(globals()[builder](**kw), fmt, per_channel,
+                    keep_activations=keep_activations)

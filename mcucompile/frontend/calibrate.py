@@ -13,8 +13,13 @@ the firmware is bit-exact with) on the samples and reports the error of the quan
 against the float ones: max and mean absolute error, and for classifier-like outputs (last
 dimension > 1) how often the argmax agrees.
 
-SAMPLES is a .npy of float inputs for a single-input model: [N, *input_shape] (batch 1 per
-sample, the batch axis may be left out) or anything with a multiple of the input size.
+SAMPLES holds float inputs, N samples of each model input:
+
+    .npy    single-input models: [N, *input_shape] (batch 1 per sample, the batch axis may be
+            left out) or anything whose size is a multiple of the input size;
+    .npz    any model: one array per input, keyed by the input's name (the ONNX graph input,
+            the Keras Input layer, the SavedModel signature argument); np.savez's positional
+            arr_0, arr_1, ... are taken in input order. Every array holds the same N.
 """
 from __future__ import annotations
 
@@ -69,21 +74,60 @@ class Calibrated:
 
 
 def load_samples(path: str | Path, input_shape: list[int]) -> np.ndarray:
-    """[N, *input_shape] float32 from a .npy file."""
+    """[N, *input_shape] float32 from a .npy file (or a one-array .npz)."""
+    return load_sample_sets(path, [("input", list(input_shape))])[0]
+
+
+def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]]) -> list[np.ndarray]:
+    """One float32 array [N, *shape] per model input (name, shape), from a .npy (one input)
+    or an .npz (one array per input name, or np.savez's arr_0, arr_1, ... in input order)."""
     path = Path(path)
     if not path.exists():
         raise McucError("calibration samples file not found", str(path))
     try:
-        arr = np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
     except Exception as e:
         raise McucError(f"cannot read calibration samples ({e})", str(path)) from None
-    if isinstance(arr, np.lib.npyio.NpzFile) or arr.dtype.kind not in "fiu":
-        raise McucError("calibration samples must be one numeric .npy array", str(path))
-    size = int(np.prod(input_shape))
-    if arr.size == 0 or arr.size % size:
-        raise McucError(f"calibration samples of shape {list(arr.shape)} do not divide into "
-                        f"inputs of shape {list(input_shape)}", str(path))
-    return arr.astype(np.float32).reshape([-1] + list(input_shape))
+    names = [n for n, _ in inputs]
+    example = (", ".join(f"{n}=..." for n in names) if all(n.isidentifier() for n in names)
+               else "**{" + ", ".join(f"'{n}': ..." for n in names) + "}")
+    if isinstance(loaded, np.lib.npyio.NpzFile):
+        keys = list(loaded.keys())
+        arrays = []
+        for k, name in enumerate(names):
+            if name in keys:
+                key = name
+            elif f"arr_{k}" in keys:
+                key = f"arr_{k}"
+            elif len(inputs) == 1 and len(keys) == 1:
+                key = keys[0]
+            else:
+                raise McucError(f"no calibration samples for model input '{name}': the .npz "
+                                f"has {keys}; it needs one array per input, named "
+                                f"{names}", str(path),
+                                hint=f"np.savez('{path.name}', {example})")
+            arrays.append((f"'{key}'", loaded[key]))
+    else:
+        if len(inputs) != 1:
+            raise McucError(f"the model has {len(inputs)} inputs ({', '.join(names)}): a .npy "
+                            "holds samples for one; give an .npz with one array per input "
+                            "name", str(path), hint=f"np.savez('samples.npz', {example})")
+        arrays = [("", loaded)]
+    out = []
+    for (key, arr), (name, shape) in zip(arrays, inputs):
+        what = f"calibration samples {key}".rstrip()
+        if arr.dtype.kind not in "fiu":
+            raise McucError(f"{what} must be numeric (are {arr.dtype})", str(path))
+        size = int(np.prod(shape))
+        if arr.size == 0 or arr.size % size:
+            raise McucError(f"{what} of shape {list(arr.shape)} do not divide into inputs "
+                            f"'{name}' of shape {list(shape)}", str(path))
+        out.append(arr.astype(np.float32).reshape([-1] + list(shape)))
+    counts = sorted({len(a) for a in out})
+    if len(counts) > 1:
+        raise McucError(f"the calibration arrays hold different numbers of samples {counts}",
+                        str(path))
+    return out
 
 
 def calibrate(model: str | Path, samples: str | Path, out_dir: str | Path) -> Calibrated:
@@ -130,21 +174,20 @@ def _calibrate_onnx(model: Path, samples_path, out_dir: Path) -> Calibrated:
                         str(model))
     inits = {i.name for i in m.graph.initializer}
     inputs = [i for i in m.graph.input if i.name not in inits]
-    if len(inputs) != 1:
-        raise McucError(f"--calibrate supports single-input models ({len(inputs)} inputs)",
-                        str(model))
-    name = inputs[0].name
-    shape = [d.dim_value if d.dim_value > 0 else 1 for d in inputs[0].type.tensor_type.shape.dim]
-    x = load_samples(samples_path, shape[1:] if len(shape) > 1 else shape)
-    x = x.reshape([-1] + shape)
+    shapes = {i.name: [d.dim_value if d.dim_value > 0 else 1
+                       for d in i.type.tensor_type.shape.dim] for i in inputs}
+    sets = load_sample_sets(samples_path, [(n, s[1:] if len(s) > 1 else s)
+                                           for n, s in shapes.items()])
+    # one feed per sample: {input name: [1, ...] array}
+    feeds = [{n: a[k].reshape(shapes[n]) for n, a in zip(shapes, sets)}
+             for k in range(len(sets[0]))]
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.it = iter(x)
+            self.it = iter(feeds)
 
         def get_next(self):
-            v = next(self.it, None)
-            return None if v is None else {name: v}
+            return next(self.it, None)
 
     out = out_dir / f"{model.stem}_int8.onnx"
     level = logging.getLogger().level
@@ -163,9 +206,9 @@ def _calibrate_onnx(model: Path, samples_path, out_dir: Path) -> Calibrated:
     so.add_session_config_entry("session.qdqisint8allowed", "1")
     f_sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
     q_sess = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"])
-    ref = [np.stack(o) for o in zip(*[f_sess.run(None, {name: v}) for v in x])]
-    got = [np.stack(o) for o in zip(*[q_sess.run(None, {name: v}) for v in x])]
-    return Calibrated(out, model, len(x), quantization_error(ref, got))
+    ref = [np.stack(o) for o in zip(*[f_sess.run(None, f) for f in feeds])]
+    got = [np.stack(o) for o in zip(*[q_sess.run(None, f) for f in feeds])]
+    return Calibrated(out, model, len(feeds), quantization_error(ref, got))
 
 
 # ------------------------------------------------------------------ Keras / SavedModel
@@ -177,43 +220,44 @@ def _calibrate_tf(model: Path, samples_path, out_dir: Path) -> Calibrated:
         if model.is_dir():
             loaded = tf.saved_model.load(str(model))
             sig = loaded.signatures["serving_default"]
-            spec = sig.structured_input_signature[1]
-            if len(spec) != 1:
-                raise McucError(f"--calibrate supports single-input models ({len(spec)} "
-                                "inputs)", str(model))
-            key, spec = next(iter(spec.items()))
-            shape = [d or 1 for d in spec.shape.as_list()]
+            specs = sig.structured_input_signature[1]
+            names = list(specs)
+            shapes = [[d or 1 for d in specs[k].shape.as_list()] for k in names]
 
-            def call(v):
-                return list(sig(**{key: v}).values())
+            def call(*vs):
+                return list(sig(**dict(zip(names, vs))).values())
         else:
             keras_model = tf.keras.models.load_model(str(model), compile=False)
-            if len(keras_model.inputs) != 1:
-                raise McucError(f"--calibrate supports single-input models "
-                                f"({len(keras_model.inputs)} inputs)", str(model))
-            shape = [d or 1 for d in keras_model.inputs[0].shape]
+            names = [getattr(t, "name", f"input_{k}").split(":")[0]
+                     for k, t in enumerate(keras_model.inputs)]
+            shapes = [[d or 1 for d in t.shape] for t in keras_model.inputs]
 
-            def call(v):
-                out = keras_model(v, training=False)
+            def call(*vs):
+                out = keras_model(list(vs) if len(vs) > 1 else vs[0], training=False)
                 return list(out) if isinstance(out, (list, tuple)) else [out]
     except McucError:
         raise
     except Exception as e:
         raise McucError(f"cannot load the float model: {type(e).__name__}: {e}",
                         str(model)) from None
-    # A fixed batch of 1: a dynamic batch would leave SHAPE ops in the converted model.
+    sets = load_sample_sets(samples_path, [(n, s[1:]) for n, s in zip(names, shapes)])
+    sets = [a.reshape([-1] + s) for a, s in zip(sets, shapes)]
+    # A fixed batch of 1: a dynamic batch would leave SHAPE ops in the converted model. The
+    # arguments are named in00, in01, ...: the converted model's inputs carry these names, and
+    # name order is argument order.
     module = tf.Module()
-    module.f = tf.function(call, input_signature=[tf.TensorSpec(shape, tf.float32)])
+    module.f = tf.function(call, input_signature=[tf.TensorSpec(s, tf.float32, name=f"in{k:02d}")
+                                                  for k, s in enumerate(shapes)])
     converter = tf.lite.TFLiteConverter.from_concrete_functions(
         [module.f.get_concrete_function()], module)
+    samples = [[a[k] for a in sets] for k in range(len(sets[0]))]
 
-    def predict(v):
-        return [np.asarray(o) for o in module.f(tf.constant(v))]
-    x = load_samples(samples_path, shape[1:]).reshape([-1] + shape)
+    def predict(vs):
+        return [np.asarray(o) for o in module.f(*[tf.constant(v) for v in vs])]
 
     def representative():
-        for v in x:
-            yield [v]
+        for vs in samples:
+            yield list(vs)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     converter.representative_dataset = representative
     converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -227,23 +271,27 @@ def _calibrate_tf(model: Path, samples_path, out_dir: Path) -> Calibrated:
                         str(model)) from None
     out = out_dir / f"{model.stem if not model.is_dir() else model.name}_int8.tflite"
     out.write_bytes(tflite)
-    ref = [np.stack(o) for o in zip(*[predict(v) for v in x])]
-    got = _run_tflm(tflite, x)
-    return Calibrated(out, model, len(x), quantization_error(ref, got))
+    ref = [np.stack(o) for o in zip(*[predict(vs) for vs in samples])]
+    got = _run_tflm(tflite, samples)
+    return Calibrated(out, model, len(samples), quantization_error(ref, got))
 
 
-def _run_tflm(model_bytes: bytes, x: np.ndarray) -> list[np.ndarray]:
-    """Float inputs -> dequantized float outputs of a full-INT8 model, through TFLM."""
+def _run_tflm(model_bytes: bytes, samples: list[list[np.ndarray]]) -> list[np.ndarray]:
+    """Float inputs (per sample, one array per argument in00, in01, ...) -> dequantized float
+    outputs of a full-INT8 model, through TFLM."""
     from tflite_micro.python.tflite_micro import runtime
 
     from .tflite import parse_tflite
     graph = parse_tflite(model_bytes)
+    order = _argument_order([t.name for t in graph.inputs], len(samples[0]))
     interp = runtime.Interpreter.from_bytes(model_bytes)
-    s, z = graph.inputs[0].quant.scalar()
     results = []
-    for v in x:
-        q = np.clip(np.round(v / s) + z, -128, 127).astype(np.int8)
-        interp.set_input(q.reshape(graph.inputs[0].shape), 0)
+    for vs in samples:
+        for k, t in enumerate(graph.inputs):
+            s, z = t.quant.scalar()
+            v = vs[order[k]]
+            q = np.clip(np.floor(np.abs(v / s) + 0.5) * np.sign(v) + z, -128, 127)
+            interp.set_input(q.astype(np.int8).reshape(t.shape), k)
         interp.invoke()
         outs = []
         for k, t in enumerate(graph.outputs):
@@ -252,3 +300,15 @@ def _run_tflm(model_bytes: bytes, x: np.ndarray) -> list[np.ndarray]:
         results.append(outs)
         interp.reset()
     return [np.stack(o) for o in zip(*results)]
+
+
+def _argument_order(tensor_names: list[str], n: int) -> list[int]:
+    """For each input tensor of the converted model, the index of the argument (in00, in01,
+    ...) it came from; the tensor order when the names do not say."""
+    found = []
+    for name in tensor_names:
+        hits = [k for k in range(n) if f"in{k:02d}" in name]
+        found.append(hits[0] if len(hits) == 1 else None)
+    if None in found or sorted(found) != list(range(n)):
+        return list(range(n))
+    return found

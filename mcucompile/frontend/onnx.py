@@ -31,26 +31,37 @@ Arithmetic. Every op is checked against onnxruntime on the CPU (the reference), 
 requantises in float32: the ops get attrs["requant"] = "float" and passes/lower_onnx.py emits
 kernels that do onnxruntime's float operations in its order (bit-exact on any core; on cores
 with an FPU they use it). Unary int8 -> int8 ops (Sigmoid, Relu, Clip, LeakyRelu, Tanh,
-requantising Concat inputs or Q(DQ(x)) pairs) become a 256-entry table that this module fills
-by running onnxruntime itself on all 256 inputs of a one-node model with the same parameters.
+HardSwish, HardSigmoid, requantising Concat inputs or Q(DQ(x)) pairs) become a 256-entry
+table that this module fills by running onnxruntime itself on all 256 inputs of a one-node
+model with the same parameters.
 The reference session uses session.qdqisint8allowed=1 (onnxruntime's default on Arm CPUs), so
 QDQ groups run as the same QLinear kernels as the QOperator form. MaxPool, Reshape/Flatten/
 Squeeze/Unsqueeze, Transpose and Concat of equal quantization move int8 values only.
 
 Measured exactness (tests/test_onnx.py, onnxruntime 1.32 on x86-64 with AVX2/AVX512-VNNI):
-bit-exact on every tested op (38 cases x 2 forms, per-channel and per-tensor weights) and on
-the ResNet- and MobileNetV2-style models, on the host and on mps2-an386 (Cortex-M4F); no
-inexact op is known. The float constants follow MLAS's x86 (AVX2) kernels, e.g. QLinearAdd's
-fused multiply-adds; on an Arm host onnxruntime's NEON QLinearAdd is fixed-point, so a
-reference run there may differ. Outside the reference configuration: with onnxruntime's
-default x86 session options (qdqisint8allowed=0) S8S8 QDQ Conv/Add/Mul run as
-DequantizeLinear -> float op -> QuantizeLinear instead; measured against the reference
-setting over 200 random vectors: MobileNetV2-style QDQ 2 of 4,000 outputs differ by 1 LSB,
-ResNet-style 0 of 2,000, single Conv/depthwise/Add/Mul 0 (100 vectors each).
+bit-exact with the reference on every tested op (41 cases x 2 forms, per-channel and
+per-tensor weights, standalone activations) and on the ResNet- and MobileNetV2-style models,
+on the host and on mps2-an386 (Cortex-M4F); no inexact op is known. The float constants
+follow MLAS's x86 (AVX2) kernels, e.g. QLinearAdd's fused multiply-adds; on an Arm host
+onnxruntime's NEON QLinearAdd is fixed-point, so a reference run there may differ.
+
+Outside the reference configuration: onnxruntime's default x86 session options
+(qdqisint8allowed=0) run S8S8 QDQ groups (Conv, AveragePool, ...) as DequantizeLinear ->
+float op -> QuantizeLinear instead, whose float sums depend on the CPU's MLAS kernels (not
+reproducible on a Cortex-M). test_onnxruntime_default_options_measured, 400 random vectors:
+QDQ AveragePool 2x2 1,174 of 25,600 outputs differ by 1 LSB, depthwise (multiplier 2) 2 of
+259,200, MobileNetV2-style 2 of 4,000, ResNet-style 0 of 4,000; QOperator models 0 (they are
+QLinear kernels under either setting). Never more than 1 LSB.
+
+Error messages name nodes by their index in the model file (0-based, graph.node order),
+their name and op type; graph inputs keep the model's names (the float input a cut-off
+QuantizeLinear read).
 
 Not supported (a McucError names the node index, name and op type): grouped (non-depthwise)
 convolution, 1-D/3-D conv and pooling, ceil_mode, dilated pooling, uint8 or int16 activations,
-asymmetric (non-zero zero point) conv weights, float-only models (pass --calibrate).
+asymmetric (non-zero zero point) conv weights, float ops outside DequantizeLinear/
+QuantizeLinear pairs, float-only models (pass --calibrate), and every op not listed above
+(Softmax/QLinearSoftmax, Resize, Pad, Split, Slice, ConvTranspose, ...).
 """
 from __future__ import annotations
 
@@ -154,7 +165,9 @@ def int8_core(model, where: str = "<model>"):
                                 "QuantizeLinear (it feeds "
                                 f"{', '.join(n.op_type for n in users) or 'nothing'})", where)
             q = qs[0]
-            _record_input_quant(m, g, q, q.output[0] + "_input" if chain else q.output[0])
+            core_name = q.output[0] + "_input" if chain else q.output[0]
+            _record_input_quant(m, g, q, core_name)
+            m.metadata_props.add(key=INPUT_NAME_KEY + core_name, value=vi.name)
             if chain:
                 chain[0].input[0] = q.output[0] + "_input"
                 chain[-1].output[0] = q.output[0]
@@ -193,6 +206,9 @@ def int8_core(model, where: str = "<model>"):
                             "op must be quantized", where)
         new_outputs.append(helper.make_tensor_value_info(name, TensorProto.INT8, shape))
     nodes = [n for n in g.node if id(n) not in drop]
+    # error messages name nodes by their index in the file the user has, not in this copy
+    m.metadata_props.add(key=NODE_INDEX_KEY, value=" ".join(
+        str(k) for k, n in enumerate(g.node) if id(n) not in drop))
     del g.node[:]
     g.node.extend(nodes)
     keep = [vi for vi in g.input if vi.name in inits]
@@ -205,6 +221,8 @@ def int8_core(model, where: str = "<model>"):
 
 
 INPUT_QUANT_KEY = "mcucompile.input_quant."
+INPUT_NAME_KEY = "mcucompile.input_name."      # core input name -> the model's float input
+NODE_INDEX_KEY = "mcucompile.node_index"       # core node k -> its index in the model file
 
 
 def nhwc_io(core) -> dict[str, bool]:
@@ -301,7 +319,11 @@ class _Converter:
         for n in self.g.node:
             for i in n.input:
                 self.consumers.setdefault(i, []).append(n)
-        self.node_index = {id(n): k for k, n in enumerate(self.g.node)}
+        meta = {p.key: p.value for p in model.metadata_props}
+        original = [int(v) for v in meta.get(NODE_INDEX_KEY, "").split()]
+        if len(original) != len(self.g.node):
+            original = list(range(len(self.g.node)))
+        self.node_index = {id(n): original[k] for k, n in enumerate(self.g.node)}
         self.opsets = list(model.opset_import)
         self.nhwc = nhwc_io(model)
         self.lut_cache: dict = {}
@@ -427,6 +449,12 @@ class _Converter:
             rank = len(self.act[name][2])
             outputs.append(self.get(None, name, NHWC if self.nhwc[name] else tuple(range(rank))))
         inputs = [self.act[vi.name][0] for vi in self.g.input if vi.name not in self.consts]
+        meta = {p.key: p.value for p in self.model.metadata_props}
+        taken = {t.name for t in self.tensors}
+        for t in inputs:   # the name the user knows (the float input the model quantizes)
+            name = meta.get(INPUT_NAME_KEY + t.name)
+            if name and name not in taken:
+                t.name = name
         graph = Graph(name=Path(self.where).stem, tensors=self.tensors, ops=self.ops,
                       inputs=inputs, outputs=outputs, source=self.where)
         verify(graph)

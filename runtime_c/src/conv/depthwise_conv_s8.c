@@ -2,6 +2,7 @@
  * Output channel oc = ic * depth_multiplier + m reads input channel ic only. */
 #include "mcuc_runtime.h"
 #include "mcuc_fixedpoint.h"
+#include "conv_taps.h"
 
 void mcuc_depthwise_conv_s8(const mcuc_dwconv_params *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias, const int32_t *mult,
@@ -15,22 +16,7 @@ void mcuc_depthwise_conv_s8(const mcuc_dwconv_params *p, const int8_t *input,
                 const int32_t x0 = ox * p->stride_w - p->pad_left;
                 for (int32_t oc = 0; oc < p->out_c; ++oc) {
                     const int32_t ic = oc / p->depth_multiplier;
-                    int32_t acc = 0;
-                    for (int32_t ky = 0; ky < p->k_h; ++ky) {
-                        const int32_t y = y0 + ky * p->dil_h;
-                        if (y < 0 || y >= p->in_h) {
-                            continue;
-                        }
-                        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-                            const int32_t x = x0 + kx * p->dil_w;
-                            if (x < 0 || x >= p->in_w) {
-                                continue;
-                            }
-                            int32_t v = in_b[((size_t)y * p->in_w + x) * p->in_c + ic];
-                            int32_t w = filter[((size_t)ky * p->k_w + kx) * p->out_c + oc];
-                            acc += w * (v + p->input_offset);
-                        }
-                    }
+                    int32_t acc = mcuc_dwconv_taps(p, in_b, filter, y0, x0, ic, oc);
                     if (bias) {
                         acc += bias[oc];
                     }

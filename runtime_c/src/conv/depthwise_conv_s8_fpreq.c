@@ -3,6 +3,7 @@
  * out = round_half_even((float)acc * scale[oc]) + output_offset. */
 #include "mcuc_runtime.h"
 #include "mcuc_fpreq.h"
+#include "conv_taps.h"
 
 void mcuc_depthwise_conv_s8_fpreq(const mcuc_dwconv_params *p, const int8_t *input,
                                   const int8_t *filter, const int32_t *bias, const float *scale,
@@ -17,22 +18,9 @@ void mcuc_depthwise_conv_s8_fpreq(const mcuc_dwconv_params *p, const int8_t *inp
                 for (int32_t ic = 0; ic < p->in_c; ++ic) {
                     for (int32_t m = 0; m < p->depth_multiplier; ++m) {
                         const int32_t oc = ic * p->depth_multiplier + m;
-                        int32_t acc = bias ? bias[oc] : 0;
-                        for (int32_t ky = 0; ky < p->k_h; ++ky) {
-                            const int32_t y = y0 + ky * p->dil_h;
-                            if (y < 0 || y >= p->in_h) {
-                                continue;
-                            }
-                            for (int32_t kx = 0; kx < p->k_w; ++kx) {
-                                const int32_t x = x0 + kx * p->dil_w;
-                                if (x < 0 || x >= p->in_w) {
-                                    continue;
-                                }
-                                const int32_t v = in_b[((size_t)y * p->in_w + x) * p->in_c + ic];
-                                const int32_t w = filter[((size_t)ky * p->k_w + kx) * p->out_c + oc];
-                                acc += w * (v + p->input_offset);
-                            }
-                        }
+                        const int32_t acc =
+                            mcuc_dwconv_taps(p, in_b, filter, y0, x0, ic, oc) +
+                            (bias ? bias[oc] : 0);
                         output[((size_t)(b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
                             mcuc_requant_f32(acc, scale[oc], p->output_offset, p->act_min,
                                              p->act_max);
