@@ -115,3 +115,31 @@ def test_bad_board_files_are_clear_errors(tmp_path, edit, message):
     with pytest.raises(McucError) as info:
         load_board(path)
     assert message in str(info.value) and str(path) in str(info.value)
+
+
+REAL = {"nucleo-l4r5zi", "nucleo-f401re", "stm32f746g-disco", "nucleo-h743zi2", "nrf52840-dk"}
+
+
+def test_real_boards_are_complete():
+    """The dev boards: real memory sizes, a UART with a driver, the DWT counter, flash settings."""
+    from mcucompile.resources import boards_dir
+    boards = {b.name: b for b in list_boards() if b.kind == "hardware"}
+    assert REAL <= set(boards)
+    for b in boards.values():
+        assert b.transports == ("serial",) and b.qemu_machine is None
+        assert b.counter.type == "dwt" and b.flasher.pyocd_target and b.flasher.openocd_args
+        assert (boards_dir() / "common" / f"uart_{b.uart.type.replace('-', '_')}.c").is_file()
+        assert b.uart.baud == 115200 and b.uart.setup
+        assert b.stack_bytes == 16384 and b.heap_bytes == 4096
+        assert b.features.dsp and b.features.fpu and not b.features.mve
+    sizes = {n: (b.flash_origin, b.flash_size, b.sram_origin, b.sram_size, b.clock_hz)
+             for n, b in boards.items() if n in REAL}
+    assert sizes == {
+        "nucleo-l4r5zi": (0x08000000, 2 << 20, 0x20000000, 640 << 10, 4_000_000),
+        "nucleo-f401re": (0x08000000, 512 << 10, 0x20000000, 96 << 10, 16_000_000),
+        "stm32f746g-disco": (0x08000000, 1 << 20, 0x20000000, 320 << 10, 16_000_000),
+        "nucleo-h743zi2": (0x08000000, 2 << 20, 0x24000000, 512 << 10, 64_000_000),
+        "nrf52840-dk": (0x00000000, 1 << 20, 0x20000000, 256 << 10, 64_000_000),
+    }
+    assert "-mfpu=fpv5-sp-d16" in boards["stm32f746g-disco"].cflags  # F746: single precision
+    assert "-mfpu=fpv5-d16" in boards["nucleo-h743zi2"].cflags  # H743: double precision
