@@ -1,7 +1,8 @@
 """The Python API; the CLI is a thin layer over these functions.
 
     compile_model(model, board, out_dir)  frontend -> passes -> planner -> codegen
-    simulate(model, board, inputs)        ... -> build -> run -> compare with TFLM
+    simulate(model, board, inputs)        ... -> build -> run -> compare with the reference
+                                          (TFLM; onnxruntime for .onnx models)
     model_info(model)                     per-op table: shapes, MACs, weight bytes
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from .boards import Board, get_board
+from .boards import Board, get_board, list_boards
 from .codegen import Project, generate
 from .errors import McucError
 from .frontend import load_model
@@ -39,11 +40,16 @@ class Compiled:
 
 def compile_model(model: str | Path, board: str | Board = "host", out_dir: str | Path | None = None,
                   progress: Progress = _quiet, kernels: str = "auto", patch: str = "off",
-                  sram: int | None = None, max_overhead: float = 20.0) -> Compiled:
+                  sram: int | None = None, max_overhead: float = 20.0,
+                  transport: str | None = None) -> Compiled:
     """kernels: "auto" (fastest bit-exact kernels for the board) or "portable" (plain C).
     patch: "off", "auto" or "NxN@LAYER"; sram: arena budget in bytes (default: what the
-    board's SRAM leaves after stack, heap and I/O buffers); max_overhead: % extra MACs."""
+    board's SRAM leaves after stack, heap and I/O buffers); max_overhead: % extra MACs.
+    transport: how the harness gets test vectors, "files" or "serial" (None: the board's
+    default, see Board.transports)."""
+    from .build import resolve_transport
     board = get_board(board) if isinstance(board, str) else board
+    transport = resolve_transport(board, transport)
     progress(f"reading {Path(model).name}")
     graph = load_model(model)
     progress(f"lowering {len(graph.ops)} ops")
@@ -55,7 +61,7 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="mcuc_"))
     progress(f"generating C into {out_dir}")
-    project = generate(graph, plan, Path(out_dir), board)
+    project = generate(graph, plan, Path(out_dir), board, transport)
     if board.flash_size and project.const_bytes > board.flash_size:
         raise McucError(f"model does not fit {board.name}: its constants need "
                         f"{project.const_bytes:,} bytes of flash, the board has "
@@ -136,6 +142,7 @@ def load_vectors(graph: Graph, path: str | Path | None, count: int, seed: int) -
         loaded = np.load(path, allow_pickle=False)
     except Exception as e:
         raise McucError(f"cannot read inputs ({e})", str(path)) from None
+    onnx = graph.source.lower().endswith(".onnx")
     if isinstance(loaded, np.lib.npyio.NpzFile):
         keys = list(loaded.keys())
         parts = []
@@ -144,7 +151,7 @@ def load_vectors(graph: Graph, path: str | Path | None, count: int, seed: int) -
             if key is None:
                 raise McucError(f"no array for model input {i} '{t.name}' (arrays: {keys})",
                                 str(path))
-            parts.append(_as_int8_batch(loaded[key], t, path))
+            parts.append(_as_int8_batch(loaded[key], t, path, onnx))
         n = {len(p) for p in parts}
         if len(n) != 1:
             raise McucError(f"arrays hold different numbers of vectors: {sorted(n)}", str(path))
@@ -152,12 +159,19 @@ def load_vectors(graph: Graph, path: str | Path | None, count: int, seed: int) -
     if len(graph.inputs) != 1:
         raise McucError(f"model has {len(graph.inputs)} inputs: give an .npz with one array "
                         "per input", str(path))
-    return _as_int8_batch(loaded, graph.inputs[0], path).reshape(-1, total)
+    return _as_int8_batch(loaded, graph.inputs[0], path, onnx).reshape(-1, total)
 
 
-def _as_int8_batch(arr: np.ndarray, t, path) -> np.ndarray:
+def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndarray:
+    """Float arrays are quantized with the input's scale: rounding half away from zero (as
+    TFLite does), or for ONNX models as their QuantizeLinear does (float32 x / scale, half
+    to even), so the int8 vectors are what onnxruntime would feed the model's int8 core."""
     arr = np.asarray(arr)
-    if arr.dtype.kind == "f":
+    if arr.dtype.kind == "f" and half_even:
+        scale, zp = t.quant.scalar()
+        arr = np.clip(np.rint(arr.astype(np.float32) / np.float32(scale)) + zp, -128, 127)
+        arr = arr.astype(np.int8)
+    elif arr.dtype.kind == "f":
         scale, zp = t.quant.scalar()
         arr = np.clip(np.floor(np.abs(arr / scale) + 0.5) * np.sign(arr) + zp, -128, 127)
         arr = arr.astype(np.int8)
@@ -194,6 +208,8 @@ class SimulationReport:
     first_mismatch: dict | None = None
     patch: dict | None = None
     extra_macs_pct: float = 0.0
+    reference_impl: str = "TFLM"   # what `reference` came from (reference_name)
+    counter_unit: str = "instructions"  # "cycles": DWT CYCCNT on a real board (`run`)
 
     @property
     def peak_sram_bytes(self) -> int | None:
@@ -213,28 +229,62 @@ class SimulationReport:
                     instructions_per_vector=ins,
                     instructions_per_mac=(round(ins[0] / self.macs, 3) if ins and self.macs else None),
                     patch=self.patch, extra_macs_pct=self.extra_macs_pct,
-                    first_mismatch=self.first_mismatch, build_dir=self.build_dir)
+                    first_mismatch=self.first_mismatch, build_dir=self.build_dir,
+                    reference=self.reference_impl, **self._cycles_json())
+
+    def _cycles_json(self) -> dict:
+        """On a real board the counts are CPU cycles: reported as such, not as instructions."""
+        if self.counter_unit != "cycles":
+            return {}
+        ins = self.instructions
+        return dict(instructions=None, instructions_per_vector=None, instructions_per_mac=None,
+                    cycles=ins[0] if ins else None, cycles_per_vector=ins,
+                    cycles_per_mac=(round(ins[0] / self.macs, 3) if ins and self.macs else None))
 
 
 def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path | None = None,
              count: int = 3, seed: int = 0, sanitize: bool = False, timeout: float = 120.0,
              out_dir: str | Path | None = None, progress: Progress = _quiet,
              kernels: str = "auto", patch: str = "off", sram: int | None = None,
-             max_overhead: float = 20.0) -> SimulationReport:
+             max_overhead: float = 20.0, transport: str | None = None) -> SimulationReport:
+    """transport "serial": the vectors go over the board's UART (a TCP socket into QEMU),
+    driven by the same host code as `run` against a flashed board (mcucompile/link)."""
     from .build import build_project
     from .elfinfo import sizes
-    from .reference import reference_outputs
     from .simulate import run_vectors
 
-    compiled = compile_model(model, board, out_dir, progress, kernels, patch, sram, max_overhead)
+    board = get_board(board) if isinstance(board, str) else board
+    if board.kind == "hardware":  # before compiling: nothing here can run it
+        raise McucError(f"board {board.name} is real hardware, not simulated: build and flash "
+                        "the firmware (mcucompile compile, make, flash), then `mcucompile run "
+                        f"MODEL --board {board.name} --port PORT`")
+    compiled = compile_model(model, board, out_dir, progress, kernels, patch, sram, max_overhead,
+                             transport)
     graph, board = compiled.graph, compiled.board
     vectors = load_vectors(graph, inputs, count, seed)
     progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))
     t0 = time.time()
     exe = build_project(compiled.project.out_dir, board, sanitize=sanitize)
-    progress(f"built in {time.time() - t0:.1f}s; running {len(vectors)} vector(s) on {board.name}")
-    run = run_vectors(exe, board, vectors, compiled.project.output_bytes, timeout=timeout)
-    progress("running the TFLM reference interpreter")
+    serial = (transport or board.transports[0]) == "serial"
+    progress(f"built in {time.time() - t0:.1f}s; running {len(vectors)} vector(s) on {board.name}"
+             + (" over the serial link" if serial else ""))
+    if serial:
+        run = _run_serial_qemu(exe, model, graph, board, vectors, timeout, progress)
+    else:
+        run = run_vectors(exe, board, vectors, compiled.project.output_bytes, timeout=timeout)
+    size = sizes(exe) if board.is_cross else dict(flash_bytes=None, ram_bytes=None)
+    return _report(model, board, graph, compiled.plan, vectors, run, size,
+                   str(compiled.project.out_dir), progress)
+
+
+def _report(model, board: Board, graph: Graph, plan: MemoryPlan, vectors: np.ndarray, run,
+            size: dict, build_dir: str, progress: Progress,
+            arena_bytes: int | None = None) -> SimulationReport:
+    """Compare a run's outputs with the reference: the one comparison behind `simulate` and
+    `run` (run: no ELF sizes, the arena as the board's INFO reports it)."""
+    from .reference import reference_name, reference_outputs
+
+    progress(f"running the reference: {reference_name(graph)}")
     ref = reference_outputs(Path(model).read_bytes(), graph, vectors)
     diff = np.abs(run.outputs.astype(np.int32) - ref.astype(np.int32))
     mismatches = int((diff > 0).sum())
@@ -242,14 +292,62 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
     if mismatches:
         v, i = map(int, np.argwhere(diff > 0)[0])
         first = dict(vector=v, index=i, got=int(run.outputs[v, i]), expected=int(ref[v, i]))
-    size = sizes(exe) if board.is_cross else dict(flash_bytes=None, ram_bytes=None)
     return SimulationReport(
         model=str(model), board=board.name, vectors=len(vectors), bit_exact=mismatches == 0,
         mismatches=mismatches, max_abs_diff=int(diff.max(initial=0)),
-        arena_bytes=compiled.plan.arena_bytes,
-        lower_bound_bytes=compiled.plan.lower_bound_bytes,
+        arena_bytes=plan.arena_bytes if arena_bytes is None else arena_bytes,
+        lower_bound_bytes=plan.lower_bound_bytes,
         flash_bytes=size.get("flash_bytes"), ram_bytes=size.get("ram_bytes"),
         stack_bytes=run.stack_bytes, instructions=run.instructions,
-        macs=sum(op_macs(op) for op in graph.ops), build_dir=str(compiled.project.out_dir),
+        macs=sum(op_macs(op) for op in graph.ops), build_dir=build_dir,
         outputs=run.outputs, reference=ref, first_mismatch=first,
-        patch=compiled.plan.patch, extra_macs_pct=getattr(compiled.plan, "extra_macs_pct", 0.0))
+        patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
+        reference_impl=reference_name(graph),
+        counter_unit=getattr(run, "counter_unit", "instructions"))
+
+
+# ------------------------------------------------------------------ serial link
+
+def _expected(model: str | Path, graph: Graph, board: Board):
+    from .link.protocol import model_fingerprint
+    from .link.session import Expected
+    return Expected(str(model), sum(t.nbytes for t in graph.inputs),
+                    sum(t.nbytes for t in graph.outputs), model_fingerprint(model), board)
+
+
+def _run_serial_qemu(exe: Path, model, graph: Graph, board: Board, vectors: np.ndarray,
+                     timeout: float, progress: Progress):
+    """simulate --transport serial: QEMU with the UART on a TCP socket, then the `run` code."""
+    from .link.qemu import serial_qemu
+    from .link.session import Session, run_vectors as run_serial
+
+    expected = _expected(model, graph, board)
+    with serial_qemu(exe, board, timeout=min(timeout, 30.0)) as port:
+        with Session(port, timeout=timeout) as session:
+            session.connect(expected, hello_timeout=min(timeout, 10.0))
+            return run_serial(session, expected, vectors, progress)
+
+
+def run_on_board(model: str | Path, board: str | Board, port: str,
+                 inputs: str | Path | None = None, count: int = 3, seed: int = 0,
+                 timeout: float = 30.0, progress: Progress = _quiet,
+                 baudrate: int | None = None) -> SimulationReport:
+    """`mcucompile run`: the vectors over `port` (anything pyserial opens) to firmware already
+    running on a board (flashed, or a QEMU someone started), compared like simulate."""
+    from .link.session import Session, run_vectors as run_serial
+
+    board = get_board(board) if isinstance(board, str) else board
+    if "serial" not in board.transports:
+        raise McucError(f"board {board.name} has no UART for the serial link", hint="boards "
+                        f"with one: {', '.join(b.name for b in list_boards() if b.uart)}")
+    progress(f"reading {Path(model).name}")
+    graph, plan = plan_model(model, board)
+    vectors = load_vectors(graph, inputs, count, seed)
+    expected = _expected(model, graph, board)
+    progress(f"connecting to {port}")
+    with Session(port, timeout=timeout, baudrate=baudrate or board.uart.baud) as session:
+        info = session.connect(expected)
+        progress(f"firmware for {info.board} answers; running {len(vectors)} vector(s)")
+        run = run_serial(session, expected, vectors, progress)
+    return _report(model, board, graph, plan, vectors, run, {}, "", progress,
+                   arena_bytes=info.arena_bytes)

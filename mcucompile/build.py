@@ -1,9 +1,12 @@
 """Turn a generated project directory into an executable for one board.
 
 write_build_files() adds what the code generator does not write: the Makefile, the test
-harness (harness.c: reads inputs.bin, runs the model, writes outputs.bin, measures) and, for a
-cross board, board/startup.c and board/link.ld (the board's real memory sizes). The result
-builds standalone with `make`, so a user can take OUT/ elsewhere.
+harness and, for a cross board, board/startup.c and board/link.ld (the board's real memory
+sizes). The result builds standalone with `make`, so a user can take OUT/ elsewhere.
+The harness depends on the transport (Board.transports): "files" (harness.c.j2: reads
+inputs.bin, runs the model, writes outputs.bin, measures; host stdio or QEMU semihosting) or
+"serial" (serial_harness.c.j2: frames over the board's UART, see mcucompile/link; adds
+board/uart.c, board/uart.h and the generated board/board_config.h, links with nosys).
 
 build_project() runs make and turns its failures into McucErrors a user can act on: a memory
 region overflow becomes "model does not fit <board>: RAM overflowed by N bytes (...)", any other
@@ -53,8 +56,36 @@ def _check_relative(paths: list[str], what: str) -> None:
             raise McucError(f"{what} '{path}' must be a path inside the project directory")
 
 
-def write_build_files(out_dir: Path, board: Board, sources: list[str], include_dirs: list[str]) -> None:
-    """Write Makefile, harness.c and (cross boards) board/startup.c + board/link.ld into out_dir.
+def resolve_transport(board: Board, transport: str | None) -> str:
+    """The transport to build for: `transport` if the board supports it, else an error;
+    None means the board's default (the first of Board.transports)."""
+    if transport is None:
+        return board.transports[0]
+    if transport not in board.transports:
+        why = {"host": "the host board has no UART", "hardware": "a real board only talks "
+               "over its UART"}.get(board.kind, f"boards/{board.name}.toml has no [uart] table")
+        raise McucError(f"board {board.name} does not support the '{transport}' transport "
+                        f"({why})", hint=f"{board.name} supports: {', '.join(board.transports)}")
+    return transport
+
+
+def _write_serial_files(out_dir: Path, board: Board, env: jinja2.Environment) -> None:
+    """board/uart.c (the board's UART driver), board/uart.h, board/board_config.h."""
+    uart = board.uart
+    driver = boards_dir() / "common" / f"uart_{uart.type.replace('-', '_')}.c"
+    if not driver.exists():
+        raise McucError(f"no driver for UART type '{uart.type}' of board {board.name}",
+                        where=str(driver))
+    shutil.copyfile(driver, out_dir / BOARD_DIR / "uart.c")
+    shutil.copyfile(boards_dir() / "common" / "uart.h", out_dir / BOARD_DIR / "uart.h")
+    (out_dir / BOARD_DIR / "board_config.h").write_text(env.get_template("board_config.h.j2").render(
+        board=board, uart=uart, uart_clock_hz=uart.clock_hz or board.clock_hz))
+
+
+def write_build_files(out_dir: Path, board: Board, sources: list[str], include_dirs: list[str],
+                      transport: str | None = None) -> None:
+    """Write Makefile, harness.c and (cross boards) board/startup.c + board/link.ld into out_dir
+    (plus the UART files for the "serial" transport; None = the board's default transport).
 
     `sources` and `include_dirs` are relative to out_dir; harness.c, the startup code and "."
     are added here.
@@ -62,18 +93,27 @@ def write_build_files(out_dir: Path, board: Board, sources: list[str], include_d
     out_dir = Path(out_dir)
     _check_relative(sources, "source")
     _check_relative(include_dirs, "include directory")
+    serial = resolve_transport(board, transport) == "serial"
     env = _environment()
     all_sources = ["harness.c", *sources]
+    include_dirs = [".", *include_dirs]
     linker_script = f"{BOARD_DIR}/link.ld"
     if board.is_cross:
         (out_dir / BOARD_DIR).mkdir(parents=True, exist_ok=True)
         shutil.copyfile(boards_dir() / board.startup, out_dir / BOARD_DIR / "startup.c")
         (out_dir / linker_script).write_text(env.get_template(board.linker_script).render(board=board))
         all_sources.append(f"{BOARD_DIR}/startup.c")
+    for stale in ("uart.c", "uart.h", "board_config.h"):  # from an earlier serial build
+        (out_dir / BOARD_DIR / stale).unlink(missing_ok=True)
+    if serial:
+        _write_serial_files(out_dir, board, env)
+        all_sources.append(f"{BOARD_DIR}/uart.c")
+        include_dirs.append(BOARD_DIR)
     exe = executable_path(out_dir, board)
-    (out_dir / "harness.c").write_text(env.get_template("harness.c.j2").render(board=board))
+    harness = "serial_harness.c.j2" if serial else "harness.c.j2"
+    (out_dir / "harness.c").write_text(env.get_template(harness).render(board=board))
     (out_dir / "Makefile").write_text(env.get_template("Makefile.j2").render(
-        board=board, sources=all_sources, include_dirs=[".", *include_dirs],
+        board=board, sources=all_sources, include_dirs=include_dirs, serial=serial,
         linker_script=linker_script, exe_name=exe.name, exe=exe.relative_to(out_dir),
         asan_exe=executable_path(out_dir, board, sanitize=True).relative_to(out_dir),
     ))

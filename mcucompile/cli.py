@@ -1,5 +1,5 @@
-"""Command line: `mcucompile {info,compile,simulate,profile,boards,demo}`. A thin layer over
-api.py (and profile.py).
+"""Command line: `mcucompile {info,compile,simulate,profile,boards,demo,flash,run}`. A thin
+layer over api.py (and profile.py, flash.py; `run` over api.run_on_board and mcucompile/link).
 
 Errors a user can cause print one clear message (no traceback) and exit 1; `--json` prints one
 JSON object on stdout for scripting, progress goes to stderr.
@@ -20,9 +20,12 @@ EPILOG = """examples:
   mcucompile simulate model.tflite --board host --count 5
   mcucompile simulate model.tflite --board mps2-an386 --inputs vectors.npy --json
   mcucompile profile model.tflite --board mps2-an386
+  mcucompile simulate model.tflite --board mps2-an386 --transport serial
+  mcucompile run model.tflite --board nucleo-f401re --port /dev/ttyACM0
   mcucompile simulate model_int8.onnx --board mps2-an386
   mcucompile compile float_model.keras --calibrate samples.npy -o build/
   mcucompile boards
+  mcucompile flash out/ --board nucleo-f401re --dry-run
   mcucompile demo
 """
 
@@ -84,7 +87,8 @@ def cmd_compile(args) -> int:
     from .api import compile_model
     c = compile_model(_model(args), args.board, args.output, _progress(not args.json),
                       kernels=args.kernels,
-                      patch=args.patch, sram=args.sram, max_overhead=args.max_overhead)
+                      patch=args.patch, sram=args.sram, max_overhead=args.max_overhead,
+                      transport=args.transport)
     result = dict(model=args.model, board=c.board.name, output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
                                for p in c.project.out_dir.rglob("*") if p.is_file()),
@@ -106,16 +110,23 @@ def cmd_simulate(args) -> int:
     from .api import simulate
     rep = simulate(_model(args), args.board, args.inputs, args.count, args.seed, args.sanitize,
                    args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
-                   patch=args.patch, sram=args.sram, max_overhead=args.max_overhead)
+                   patch=args.patch, sram=args.sram, max_overhead=args.max_overhead,
+                   transport=args.transport)
+    return _print_report(rep, args)
+
+
+def _print_report(rep, args) -> int:
+    """The result of `simulate` and `run`: JSON or a few lines; exit 0 only if bit-exact."""
     if args.json:
         j = rep.to_json()
-        if args.quantization:
+        if getattr(args, "quantization", None):
             j["quantization"] = args.quantization
         print(json.dumps(j, indent=2))
     else:
         j = rep.to_json()
         print(f"model      {Path(rep.model).name} on {rep.board}, {rep.vectors} vector(s)")
-        ref = "onnxruntime" if rep.model.lower().endswith(".onnx") else "TFLM"
+        ref = getattr(rep, "reference_impl", None) or (
+            "onnxruntime" if rep.model.lower().endswith(".onnx") else "TFLM")
         verdict = f"BIT-EXACT with {ref}" if rep.bit_exact else (
             f"MISMATCH: {rep.mismatches} output values differ, max |diff| {rep.max_abs_diff}, "
             f"first {rep.first_mismatch}")
@@ -124,14 +135,57 @@ def cmd_simulate(args) -> int:
         if rep.patch:
             print(f"patches    {rep.patch['grid']} up to op {rep.patch['split_op_index']} "
                   f"({rep.patch['split_op_type']}), +{rep.extra_macs_pct}% MACs")
-        if rep.instructions:
+        if rep.instructions and rep.counter_unit == "cycles":
+            print(f"cycles     {rep.instructions[0]:,} per inference "
+                  f"({j['cycles_per_mac']} per MAC, {rep.macs:,} MACs)")
+        elif rep.instructions:
             print(f"instr.     {rep.instructions[0]:,} per inference "
                   f"({j['instructions_per_mac']} per MAC, {rep.macs:,} MACs)")
+        if rep.instructions and len(set(rep.instructions)) > 1:
+            print(f"per vector {', '.join(f'{n:,}' for n in rep.instructions)}")
+        if rep.flash_bytes is None and rep.stack_bytes is not None:
+            print(f"stack      {rep.stack_bytes:,} bytes")
         if rep.flash_bytes is not None:
             print(f"flash      {rep.flash_bytes:,} bytes")
             print(f"sram       {rep.peak_sram_bytes:,} bytes peak (static {rep.ram_bytes:,} "
                   f"+ stack {_fmt_int(rep.stack_bytes)})")
     return 0 if rep.bit_exact else 2
+
+
+def cmd_run(args) -> int:
+    """`run`: test vectors over a serial port to firmware already running on a board."""
+    from .api import run_on_board
+    rep = run_on_board(args.model, args.board, args.port, args.inputs, args.count, args.seed,
+                       args.timeout, _progress(not args.json), baudrate=args.baud)
+    return _print_report(rep, args)
+
+
+def _add_run_parser(sub) -> None:
+    s = sub.add_parser("run", help="send input vectors over a serial port to mcucompile "
+                                   "firmware running on a board (flashed, or QEMU), compare "
+                                   "with the reference (TFLM; onnxruntime for .onnx), "
+                                   "report cycles and stack (exit 0 only if all "
+                                   "are bit-exact)")
+    s.add_argument("model", help="the INT8 .tflite or .onnx model the firmware was built from")
+    s.add_argument("--board", required=True, help="the board the firmware was built for")
+    s.add_argument("--port", required=True, help="serial port: a device (/dev/ttyACM0, COM3) "
+                                                 "or a pyserial URL (socket://127.0.0.1:5555)")
+    s.add_argument("--baud", type=int, help="baud rate (default: the board's uart.baud)")
+    s.add_argument("--inputs", help=".npy (one input) or .npz (one array per input) of int8 "
+                                    "vectors; float arrays are quantized with the input's scale")
+    s.add_argument("--count", type=int, default=3, help="random vectors when --inputs is not "
+                                                          "given (default 3)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
+    s.add_argument("--timeout", type=float, default=30.0,
+                   help="seconds to wait for each answer (default 30)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(fn=cmd_run)
+
+
+TRANSPORT_ARG = dict(choices=["files", "serial"], default=None,
+                     help="how the harness gets test vectors: files (semihosting / stdio) or "
+                          "serial (the board's UART; real boards: serial only); default: the "
+                          "board's first (see Board.transports)")
 
 
 def cmd_profile(args) -> int:
@@ -224,10 +278,28 @@ def cmd_demo(args) -> int:
     return run_demo(board=args.board, json_out=args.json)
 
 
+def cmd_flash(args) -> int:
+    from .boards import get_board
+    from .flash import INSTALL, flash
+    res = flash(Path(args.target), get_board(args.board), probe=args.probe, tool=args.tool,
+                dry_run=args.dry_run, progress=_progress(not args.json))
+    if args.json:
+        print(json.dumps(res.to_json(), indent=2))
+    elif args.dry_run:
+        if not res.tool_installed:
+            print(f"# {res.tool} is not installed ({INSTALL[res.tool]})")
+        print("\n".join(res.command_lines()))
+    else:
+        print(f"flashed {res.elf} ({res.flash_bytes:,} bytes) onto {res.board} with {res.tool}, "
+              "verified")
+    return 0
+
+
 MODEL_HELP = ("INT8 .tflite or .onnx model; or a float .onnx, .keras/.h5 or SavedModel "
               "directory with --calibrate")
 CALIBRATE_HELP = ("quantize a float model to INT8 first, calibrated on these float input "
-                  "samples ([N, *input_shape] .npy); reports the quantization error")
+                  "samples: [N, *input_shape] .npy, or .npz with one array per input name; "
+                  "reports the quantization error")
 
 
 KERNELS_ARG = dict(choices=["auto", "portable"], default="auto",
@@ -238,32 +310,34 @@ KERNELS_ARG = dict(choices=["auto", "portable"], default="auto",
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mcucompile",
-        description="Compile INT8 TFLite models into static C for Cortex-M microcontrollers, "
-                    "and check them bit-exact against TensorFlow Lite Micro on the host or in "
-                    "QEMU.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        description="Compile INT8 TFLite and ONNX models into static C for Cortex-M "
+                    "microcontrollers, and check them bit-exact against TensorFlow Lite Micro "
+                    "(onnxruntime for ONNX models) on the host or in QEMU.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, arena")
     s.add_argument("model", help=MODEL_HELP)
-    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_info)
 
     s = sub.add_parser("compile", help="write a self-contained C project for a board")
     s.add_argument("model", help=MODEL_HELP)
-    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--board", default="mps2-an386", help="target board (see `mcucompile boards`)")
     s.add_argument("-o", "--output", required=True, help="output directory")
     _memory_args(s)
     s.add_argument("--kernels", **KERNELS_ARG)
+    s.add_argument("--transport", **TRANSPORT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_compile)
 
     s = sub.add_parser("simulate", help="compile, build, run input vectors on the host or in "
-                                        "QEMU and compare every output with TFLM (exit 0 only "
+                                        "QEMU and compare every output with the reference "
+                                        "(TFLM; onnxruntime for .onnx) (exit 0 only "
                                         "if all are bit-exact)")
     s.add_argument("model", help=MODEL_HELP)
-    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--board", default="host", help="host, or a QEMU board (default: host)")
     s.add_argument("--inputs", help=".npy (one input) or .npz (one array per input) of int8 "
                                     "vectors; float arrays are quantized with the input's scale")
@@ -276,14 +350,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds before a hung firmware is killed (default 120)")
     s.add_argument("-o", "--output", help="keep the generated project in this directory")
     s.add_argument("--kernels", **KERNELS_ARG)
+    s.add_argument("--transport", **TRANSPORT_ARG)
     _memory_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_simulate)
 
+    _add_run_parser(sub)
+
     s = sub.add_parser("profile", help="per-op instructions on a QEMU board (exact counts), "
                                        "MACs and instructions per MAC, sorted by cost")
     s.add_argument("model", help=MODEL_HELP)
-    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--board", default="mps2-an386", help="a QEMU board (default mps2-an386)")
     s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--seed", type=int, default=0, help="seed of the random input vector")
@@ -296,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("plan", help="memory plan: schedule, live buffers and offsets per "
                                     "step, peak, patch choice; optional PNG")
     s.add_argument("model", help=MODEL_HELP)
-    s.add_argument("--calibrate", metavar="SAMPLES.npy", help=CALIBRATE_HELP)
+    s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--board", default="host", help="board (its SRAM is the default budget)")
     _memory_args(s)
     s.add_argument("--plot", metavar="FILE.png", help="draw memory over the schedule")
@@ -312,6 +389,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", default="mps2-an386", help="board to run on (default mps2-an386)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_demo)
+
+    s = sub.add_parser("flash", help="program a built firmware onto a real board through its "
+                                     "debug probe (pyOCD or OpenOCD) and verify it")
+    s.add_argument("target", metavar="DIR|ELF", help="project directory written by `compile` "
+                                                      "(its build/firmware.elf) or an ELF file")
+    s.add_argument("--board", required=True, help="the real board (kind 'hardware' in "
+                                                  "`mcucompile boards`)")
+    s.add_argument("--probe", metavar="UID", help="debug probe's unique ID / serial number "
+                                                  "(default: the only one connected)")
+    s.add_argument("--tool", choices=["pyocd", "openocd"],
+                   help="flash tool (default: pyOCD if installed, else OpenOCD)")
+    s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(fn=cmd_flash)
     return p
 
 

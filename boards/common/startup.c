@@ -18,7 +18,9 @@
  * switches to a small stack of its own (the fault may be a stack overflow), turns the MPU off
  * and prints "MCUC fault exception=E pc=P cfsr=C mmfar=A stack_overflow=0|1" through
  * semihosting, then exits with status 3. It needs semihosting (QEMU); on a board without a
- * debugger attached it would lock up instead.
+ * debugger attached it would lock up instead. Built with MCUC_TRANSPORT_SERIAL (the serial
+ * harness, no semihosting) it hands the same text to mcuc_fault_send(), which the harness
+ * defines to send an ERROR frame over the UART, and then stops.
  *
  * _sbrk hands out the heap between the end of .bss and the stack reserve (linker symbols).
  * The vector table holds the 16 system entries only: no external interrupt is ever enabled.
@@ -38,6 +40,9 @@ int main(void);
 void Reset_Handler(void);
 void Fault_Handler(void);
 void mcuc_fault_report(const uint32_t *frame);
+#ifdef MCUC_TRANSPORT_SERIAL
+void mcuc_fault_send(const char *text); /* the serial harness's fault report */
+#endif
 void *_sbrk(ptrdiff_t incr);
 
 #define REG32(addr) (*(volatile uint32_t *)(addr))
@@ -125,6 +130,7 @@ __attribute__((naked)) void Fault_Handler(void)
         "b mcuc_fault_report\n\t");
 }
 
+#ifndef MCUC_TRANSPORT_SERIAL
 static uint32_t semihost(uint32_t op, const void *arg)
 {
     register uint32_t r0 __asm__("r0") = op;
@@ -132,6 +138,7 @@ static uint32_t semihost(uint32_t op, const void *arg)
     __asm__ volatile("bkpt 0xab" : "+r"(r0) : "r"(r1) : "memory");
     return r0;
 }
+#endif
 
 static char *put_field(char *p, const char *name, uint32_t value, int hex)
 {
@@ -169,11 +176,16 @@ __attribute__((noreturn)) void mcuc_fault_report(const uint32_t *frame)
     p = put_field(p, " cfsr=", cfsr, 1);
     p = put_field(p, " mmfar=", mmfar, 1);
     p = put_field(p, " stack_overflow=", (uint32_t)overflow, 0);
+#ifdef MCUC_TRANSPORT_SERIAL
+    p[0] = '\0';
+    mcuc_fault_send(line + 1); /* without the leading newline */
+#else
     p[0] = '\n';
     p[1] = '\0';
     semihost(0x04u, line); /* SYS_WRITE0 */
     static const uint32_t exit_block[2] = {0x20026u, 3u}; /* ApplicationExit, status 3 */
     semihost(0x20u, exit_block); /* SYS_EXIT_EXTENDED */
+#endif
     for (;;) {
     }
 }

@@ -117,6 +117,14 @@ def _write_generated(out_dir: Path, generated: dict) -> list[str]:
     return sources
 
 
+def _fingerprint(graph: Graph) -> int:
+    """MCUC_MODEL_FINGERPRINT: identifies the model file (mcucompile/link/protocol.py), so a
+    host talking to a flashed board can tell whether it runs this model; 0 without a file."""
+    from ..link.protocol import model_fingerprint
+    source = Path(graph.source or "")
+    return model_fingerprint(source) if source.is_file() else 0
+
+
 def _scratch_offset(plan: MemoryPlan, op) -> int:
     """Offset of an op's kernel scratch buffer (the planner names it; see planner/arena.py)."""
     return plan.scratch[scratch_name(op)]
@@ -131,7 +139,8 @@ def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _C
     return consts.add(arg.const, name, f"op {op_index} {arg.const_name}")
 
 
-def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None) -> Project:
+def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
+             transport: str | None = None) -> Project:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     consts = _Consts()
@@ -165,7 +174,8 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None) -> Proje
                inputs=inputs, outputs=outputs, steps=steps, consts=consts.items,
                input_bytes=sum(r["bytes"] for r in inputs),
                output_bytes=sum(r["bytes"] for r in outputs),
-               prototypes=[g.prototype for g in generated.values()])
+               prototypes=[g.prototype for g in generated.values()],
+               fingerprint=_fingerprint(graph))
     env = _env()
     for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                              ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):
@@ -181,5 +191,5 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None) -> Proje
                       const_bytes=sum(c["nbytes"] for c in consts.items))
     if board is not None:
         from ..build import write_build_files
-        write_build_files(out_dir, board, sources, include_dirs)
+        write_build_files(out_dir, board, sources, include_dirs, transport)
     return project

@@ -41,6 +41,7 @@ class RunResult:
     stack_bytes: int | None  # deepest stack use of any inference; None on the host
     raw_log: str
     steps: list[list[int]] | None = None  # per inference, instructions per step (profile build)
+    counter_unit: str = "instructions"  # "cycles" on real boards (DWT), over the serial link
 
 
 def run_vectors(exe: Path, board: Board, inputs: np.ndarray, output_bytes: int,
@@ -54,7 +55,8 @@ def run_vectors(exe: Path, board: Board, inputs: np.ndarray, output_bytes: int,
     elif board.kind == "host":
         cmd, env = host.command(exe), host.environment()
     else:
-        raise McucError(f"board {board.name} is real hardware: running on it is not supported yet")
+        raise McucError(f"board {board.name} is real hardware: flash the firmware and use "
+                        "`mcucompile run --port PORT`")
     with tempfile.TemporaryDirectory(prefix="mcuc-run-") as tmp:
         work = Path(tmp)
         (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
@@ -87,6 +89,21 @@ def _stack_overflow(board: Board, how: str, log: str) -> McucError:
     return McucError(f"stack overflow on {board.name}: the model needs more than the "
                      f"{board.stack_bytes}-byte stack reserve ({how})",
                      hint=f"raise stack_bytes in boards/{board.name}.toml; end of the log:\n{_tail(log)}")
+
+
+def fault_error(text: str, board: Board | None, where: str) -> McucError:
+    """The error for a "MCUC fault ..." report that came over the serial link (the same
+    messages as under semihosting; `where` names the port)."""
+    if board is not None and _FAULT.search(text):
+        try:
+            _check_exit(0, text, board)
+        except McucError as e:
+            return e
+    return McucError(f"firmware on {where} crashed: {text}")
+
+
+def stack_overflow_error(board: Board, how: str, log: str) -> McucError:
+    return _stack_overflow(board, how, log)
 
 
 def _check_exit(status: int, log: str, board: Board) -> None:
