@@ -41,3 +41,113 @@ def test_shared_models_meet_lower_bound(name):
     plan = plan_memory(run_passes(load_model(shared_model(name))))
     check_plan(plan)
     assert plan.arena_bytes == plan.lower_bound_bytes
+
+
+# ----------------------------------------------------------- random graphs, in-place layers
+
+def _random_graph(seed: int):
+    """A random DAG of depthwise (stride 1/2), pointwise (expand/project), full convolutions
+    and same-shape ADDs over int8 [1, H, W, C] tensors, with portable kernel calls."""
+    from mcucompile.ir import Graph, Op, Tensor
+    from mcucompile.passes.kernel_call import Arg, KernelCall
+
+    rng = np.random.default_rng(seed)
+    n = 0
+
+    def tensor(h, w, c):
+        nonlocal n
+        n += 1
+        return Tensor(f"t{n}", (1, h, w, c), "int8")
+
+    def const():
+        return Arg.constant("w", np.zeros(1, np.int8))
+
+    x = tensor(int(rng.integers(4, 17)), int(rng.integers(4, 17)), int(rng.integers(1, 9)))
+    live, ops = [x], []
+    for i in range(int(rng.integers(2, 25))):
+        a = live[int(rng.integers(len(live)))]
+        _, h, w, c = a.shape
+        kind = rng.choice(["dw", "pw", "conv", "add"])
+        same = [t for t in live if t is not a and t.shape == a.shape]
+        if kind == "add" and same:
+            y = tensor(h, w, c)
+            call = KernelCall("mcuc_add_s8", None, {"bc": {"flat_size": y.size}},
+                              [Arg.input(a), Arg.input(same[0]), Arg.output(y)])
+            ops.append(Op("ADD", [a, same[0]], [y], index=i, kernel={"calls": [call]}))
+        else:
+            k = 3 if kind != "pw" else 1
+            s = int(rng.integers(1, 3)) if kind == "dw" else 1
+            oc = c if kind == "dw" else int(rng.integers(1, 13))
+            oh, ow = (h + s - 1) // s, (w + s - 1) // s
+            y = tensor(oh, ow, oc)
+            p = dict(batches=1, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc,
+                     k_h=k, k_w=k, stride_h=s, stride_w=s, dil_h=1, dil_w=1,
+                     pad_top=k // 2, pad_left=k // 2, depth_multiplier=1)
+            fn = "mcuc_depthwise_conv_s8" if kind == "dw" else "mcuc_conv_s8"
+            call = KernelCall(fn, None, p, [Arg.input(a), const(), const(), const(), const(),
+                                            Arg.output(y)], macs=y.size * k * k)
+            ops.append(Op("DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D", [a], [y],
+                          index=i, kernel={"calls": [call]}))
+        live.append(y)
+        if rng.random() < 0.5:           # retire a tensor: no later op reads it
+            live.remove(live[int(rng.integers(len(live)))])
+    outputs = [ops[-1].outputs[0]] + ([live[0]] if rng.random() < 0.3 and
+                                      live[0] is not ops[-1].outputs[0] else [])
+    tensors = [x] + [o.outputs[0] for o in ops]
+    return Graph("random", tensors, ops, [x], outputs, source="random")
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_random_graphs_with_in_place_layers(seed):
+    from mcucompile.planner import plan_schedule
+    from mcucompile.planner.inplace import INPLACE_FNS
+    graph = _random_graph(seed)
+    plan = plan_memory(graph)
+    check_plan(plan)
+    assert plan.arena_bytes >= plan.lower_bound_bytes
+    plain = plan_schedule(graph, plan.schedule, in_place=False)
+    assert plan.arena_bytes <= max(plain.arena_bytes, plain.lower_bound_bytes)
+    for step, op in enumerate(plan.schedule):
+        if op.kernel["calls"][0].fn in INPLACE_FNS:
+            # the output starts where the input does, fits in its buffer, and the input
+            # buffer (with every tensor sharing it) is read by nothing after this step
+            x, y = op.inputs[0], op.outputs[0]
+            assert plan.offset_of(x) == plan.offset_of(y)
+            assert y.nbytes <= x.nbytes
+            for later in plan.schedule[step + 1:]:
+                for t in later.inputs:
+                    if t is not None and plan.storage(t) is plan.storage(x):
+                        assert plan.storage(t) is plan.storage(y) and any(
+                            t is o.outputs[0] for o in plan.schedule[step:])
+
+
+def test_random_graphs_use_in_place_layers():
+    from mcucompile.planner.inplace import INPLACE_FNS
+    used = sum(any(o.kernel["calls"][0].fn in INPLACE_FNS for o in plan_memory(
+        _random_graph(seed)).schedule) for seed in range(60))
+    assert used >= 10
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_pinned_pair_never_overlaps_others(seed):
+    """A pinned pair (patches: the split output over the input image) sits at its fixed
+    distance and overlaps no other live buffer, under every ordering."""
+    from mcucompile.planner.arena import live_profile
+    rng = np.random.default_rng(seed)
+    steps = int(rng.integers(3, 30))
+    buffers = []
+    for i in range(int(rng.integers(1, 30))):
+        start = int(rng.integers(0, steps))
+        buffers.append(Buffer(f"b{i}", int(rng.integers(1, 300)) * 8, start,
+                              int(rng.integers(start, steps))))
+    x = Buffer("x", int(rng.integers(10, 400)) * 8, 0, int(rng.integers(1, steps)))
+    y = Buffer("y", int(rng.integers(1, 200)) * 8, int(rng.integers(0, x.end + 1)), steps - 1)
+    buffers += [x, y]
+    pins = [(x, y, int(rng.integers(-40, 40)) * 8)]
+    lower = max(live_profile(buffers, steps, pins))
+    for key in _ORDERINGS.values():
+        size = _place(buffers, sorted(buffers, key=key), pins)
+        plan = MemoryPlan(schedule=[], buffers=buffers, arena_bytes=size,
+                          lower_bound_bytes=lower, strategy="t", pins=pins)
+        check_plan(plan)
+        assert size >= lower

@@ -211,6 +211,37 @@ def _depthwise(op: Op) -> KernelCall:
                       macs=n * oh * ow * oc * kh * kw)
 
 
+def depthwise_in_place(call: KernelCall) -> KernelCall | None:
+    """The in-place variant of a portable depthwise call (depth multiplier 1): its output
+    overwrites its input, one channel at a time through an out_h x out_w scratch plane
+    (runtime_c/src/conv/depthwise_conv_s8_inplace.c). None when the layer does not qualify."""
+    p = call.params
+    if call.fn != "mcuc_depthwise_conv_s8" or p["depth_multiplier"] != 1 \
+            or p["in_c"] != p["out_c"]:
+        return None
+    x, filt, bias, mult, shift, y = call.args
+    if y.tensor.nbytes > x.tensor.nbytes:
+        return None
+    return KernelCall("mcuc_depthwise_conv_s8_inplace", call.params_type, dict(p),
+                      [Arg.output(y.tensor), filt, bias, mult, shift],
+                      scratch_bytes=p["out_h"] * p["out_w"], macs=call.macs)
+
+
+def pointwise_in_place(call: KernelCall) -> KernelCall | None:
+    """The in-place variant of a portable 1x1, stride 1, unpadded convolution with no more
+    output than input channels: each pixel's outputs go through an out_c-byte scratch and
+    land on input bytes already read (runtime_c/src/conv/conv_s8_inplace.c)."""
+    p = call.params
+    if call.fn != "mcuc_conv_s8" or (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]) != \
+            (1, 1, 1, 1) or p["pad_top"] or p["pad_left"] or p["out_c"] > p["in_c"] \
+            or (p["in_h"], p["in_w"]) != (p["out_h"], p["out_w"]):
+        return None
+    x, filt, bias, mult, shift, y = call.args
+    return KernelCall("mcuc_conv_s8_inplace", call.params_type, dict(p),
+                      [Arg.output(y.tensor), filt, bias, mult, shift],
+                      scratch_bytes=p["out_c"], macs=call.macs)
+
+
 def _fully_connected(op: Op) -> KernelCall:
     x, w = op.inputs[0], op.inputs[1]
     y = op.outputs[0]

@@ -3,13 +3,16 @@ offsets in one static arena. `plan_memory` ties the pieces together:
 
 1. choose the execution order with the smallest peak (schedule.py);
 2. optionally replace the first stage by a patch-based schedule (patches.py);
-3. pack every buffer of the chosen schedule into the arena (arena.py).
+3. let layers write over inputs that die there (arena.py, inplace.py) and pack every buffer
+   of the chosen schedule into the arena (arena.py).
+If the result exceeds the SRAM budget, 1-3 run again with layers on fast DSP/Helium kernels
+allowed to run the portable in-place ones (smaller, slower).
 """
 from __future__ import annotations
 
 from ..errors import McucError
 from ..ir import Graph
-from .arena import MemoryPlan, check_plan, lower_bound, plan_schedule  # noqa: F401
+from .arena import MemoryPlan, check_plan, live_profile, lower_bound, plan_schedule  # noqa: F401
 from .patches import (build_patch_schedule, grids, parse_patch_spec, stage_ends,
                       total_macs)
 from .schedule import candidate_orders
@@ -17,11 +20,11 @@ from .schedule import candidate_orders
 DEFAULT_MAX_OVERHEAD = 20.0   # percent extra MACs allowed for patches without a budget
 
 
-def _best_order(graph: Graph) -> MemoryPlan:
+def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
     ops = [op for op in graph.ops if not op.is_alias]
     best = None
     for name, order in candidate_orders(graph, ops).items():
-        plan = plan_schedule(graph, order)
+        plan = plan_schedule(graph, order, fast_in_place=fast)
         plan.order = name
         if best is None or plan.arena_bytes < best.arena_bytes:
             best = plan
@@ -34,30 +37,21 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
     op). `sram_budget`: bytes the arena may use; with "auto", the patch schedule with the
     fewest extra MACs that fits is chosen. Raises McucError when nothing fits."""
     where = graph.source or graph.name
-    base = _best_order(graph)
-    base.extra_macs = 0
-    base_macs = total_macs(base.schedule)
     try:
         fixed = parse_patch_spec(patch) if patch != "off" else None
     except ValueError as e:
         raise McucError(str(e)) from None
-
-    if patch == "off":
-        chosen = base
-    elif fixed is not None:
-        n, layer = fixed
-        ends = {base.schedule[k].index: k for k in stage_ends(graph, base.schedule)}
-        if layer not in ends:
-            raise McucError(f"op {layer} cannot end a patch stage (patchable split ops: "
-                            f"{sorted(ends) or 'none'})", where)
-        choice = build_patch_schedule(graph, base.schedule, ends[layer], n)
-        chosen = _with_patch(graph, choice)
-    else:
-        chosen = _auto(graph, base, base_macs, sram_budget, max_overhead)
+    base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False)
+    if sram_budget is not None and chosen.arena_bytes > sram_budget:
+        # Does not fit with the fast kernels: let depthwise layers that run a DSP/Helium
+        # kernel run the portable in-place one instead (slower, smaller; see inplace.py).
+        alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True)
+        if alt[2].arena_bytes < chosen.arena_bytes:
+            base, base_macs, chosen = alt
 
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
-        peak = max(range(len(chosen.schedule) + 1),
-                   key=lambda s: sum(b.size for b in chosen.live_at(s)))
+        live = live_profile(chosen.buffers, len(chosen.schedule), chosen.pins)
+        peak = max(range(len(live)), key=live.__getitem__)
         op = chosen.schedule[min(peak, len(chosen.schedule) - 1)]
         best_patched = None if patch == "off" else chosen.arena_bytes
         raise McucError(
@@ -72,15 +66,41 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
     return chosen
 
 
-def _with_patch(graph: Graph, choice) -> MemoryPlan:
-    plan = plan_schedule(graph, choice.schedule)
+def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool):
+    """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place."""
+    where = graph.source or graph.name
+    base = _best_order(graph, fast)
+    base.extra_macs = 0
+    base_macs = total_macs(base.schedule)
+    if patch == "off":
+        chosen = base
+    elif fixed is not None:
+        n, layer = fixed
+        ends = {base.schedule[k].index: k for k in stage_ends(graph, base.schedule)}
+        if layer not in ends:
+            raise McucError(f"op {layer} cannot end a patch stage (patchable split ops: "
+                            f"{sorted(ends) or 'none'})", where)
+        choice = build_patch_schedule(graph, base.schedule, ends[layer], n)
+        chosen = _with_patch(graph, choice, fast)
+    else:
+        chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast)
+    return base, base_macs, chosen
+
+
+def _with_patch(graph: Graph, choice, fast: bool = False) -> MemoryPlan:
+    plan = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin)
     plan.patch = choice.describe()
     plan.extra_macs = choice.extra_macs
     plan.order = "patched"
     return plan
 
 
-def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead) -> MemoryPlan:
+def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
+          fast: bool) -> MemoryPlan:
+    """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
+    candidates whose bound can still win are packed, best bound first."""
+    if budget is not None and base.arena_bytes <= budget:
+        return base                     # fits without patches: no extra MACs at all
     candidates = []
     for k in stage_ends(graph, base.schedule):
         h = base.schedule[k].outputs[0].shape[1]
@@ -88,18 +108,25 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead) 
             choice = build_patch_schedule(graph, base.schedule, k, n)
             pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
             if budget is None and pct > max_overhead:
-                continue
-            candidates.append((choice, pct))
+                break                   # finer grids of this split only cost more
+            bound = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
+                                  bound_only=True)
+            candidates.append((choice, bound))
     best = base
-    for choice, pct in sorted(candidates, key=lambda c: c[0].extra_macs):
-        if budget is not None and base.arena_bytes <= budget:
-            break  # fits without patches: no extra MACs at all
-        plan = _with_patch(graph, choice)
-        if budget is not None:
+    if budget is not None:              # fewest extra MACs that fits
+        for choice, bound in sorted(candidates, key=lambda c: c[0].extra_macs):
+            if bound > budget and bound >= best.arena_bytes:
+                continue                # cannot fit, cannot beat the best so far
+            plan = _with_patch(graph, choice, fast)
             if plan.arena_bytes <= budget:
                 return plan
             if plan.arena_bytes < best.arena_bytes:
                 best = plan
-        elif plan.arena_bytes < best.arena_bytes:
+        return best
+    for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
+        if bound >= best.arena_bytes:
+            break                       # sorted by bound: nothing later can be smaller
+        plan = _with_patch(graph, choice, fast)
+        if plan.arena_bytes < best.arena_bytes:
             best = plan
     return best

@@ -5,8 +5,9 @@ Algorithm:
    branches (see `schedule.py`), or a patch-based schedule (see `patches.py`).
 2. Buffers: one per storage tensor. Reshape views share their input's buffer. An op that can
    work in place (elementwise ADD/SUB/MUL, activations, requantise, softmax) writes over an
-   input of the same size whose buffer dies at that op. Kernel scratch is a buffer of its
-   own, live during its op only.
+   input of the same size whose buffer dies at that op; so may a depthwise layer, through a
+   per-channel scratch plane, where that lowers the peak (see `inplace.py`). Kernel scratch
+   is a buffer of its own, live during its op only.
 3. Lifetime of a buffer = [first step that writes it, last step that reads it] (inclusive).
    Graph inputs are live from step 0, graph outputs until after the last step.
 4. Offsets: buffers whose lifetimes overlap must not overlap in memory. Each buffer is placed
@@ -23,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..ir import Graph, Op, Tensor
+from .inplace import INPLACE_FNS, original
+from .inplace import choose as choose_in_place
 
 ALIGN = 8
 
@@ -64,6 +67,7 @@ class MemoryPlan:
     scratch: dict = field(default_factory=dict)   # scratch buffer name -> offset
     in_place: list = field(default_factory=list)  # ops whose output overwrites an input
     patch: dict | None = None                     # patch-based stage, if any
+    pins: list = field(default_factory=list)      # (a, b, d): b at a's offset + d, may overlap
 
     def storage(self, t: Tensor) -> Tensor:
         return resolve(t, self.roots)
@@ -91,6 +95,8 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
             r = roots[id(r)].storage()
         return r
 
+    # last step that reads each buffer; a buffer shared in place takes the later of the two
+    # (reshape views are keyed by their storage, so they count too)
     last_use: dict[int, int] = {}
     for step, op in enumerate(schedule):
         for t in op.inputs:
@@ -99,9 +105,20 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
     for t in graph.outputs:
         last_use[id(t.storage())] = len(schedule)
 
+    def share(y: Tensor, r: Tensor):
+        roots[id(y)] = r
+        last_use[id(r)] = max(last_use.get(id(r), -1), last_use.get(id(y), -1))
+
     shared = []
     for step, op in enumerate(schedule):
         calls = op.kernel.get("calls", [])
+        if len(calls) == 1 and calls[0].fn in INPLACE_FNS:
+            # chosen by inplace.choose, which checked that the input dies here
+            r = root(op.inputs[0])
+            assert last_use.get(id(r), -1) == step, op.where
+            share(op.outputs[0], r)
+            shared.append(op)
+            continue
         if len(calls) != 1 or calls[0].fn not in IN_PLACE_KERNELS or len(op.outputs) != 1:
             continue
         call, y = calls[0], op.outputs[0]
@@ -113,20 +130,11 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
             if t is None or arg.writes or t.nbytes != y.nbytes:
                 continue
             r = root(t)
-            # Every view of that buffer must be dead after this step (reshape views count).
-            if max(last_use.get(id(v.storage()), -1) for v in _views(graph, r, roots)) == step:
-                roots[id(y)] = r
+            if last_use.get(id(r), -1) == step:   # nothing reads that buffer afterwards
+                share(y, r)
                 shared.append(op)
                 break
     return {k: root(v) for k, v in roots.items()}, shared
-
-
-def _views(graph: Graph, r: Tensor, roots: dict) -> list[Tensor]:
-    out = [r]
-    for t in graph.activations():
-        if t is not r and (t.storage() is r or roots.get(id(t)) is r):
-            out.append(t)
-    return out
 
 
 def _lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
@@ -164,14 +172,43 @@ def scratch_name(op: Op) -> str:
     return f"scratch_{id(op):x}"
 
 
-def lower_bound(buffers: list[Buffer], steps: int) -> int:
-    return max((sum(b.size for b in buffers if b.start <= s <= b.end)
-                for s in range(steps + 1)), default=0)
+def live_profile(buffers: list[Buffer], steps: int, pins: list | None = None) -> list[int]:
+    """Bytes live at each step 0..steps (a difference array: linear time). A pinned pair
+    (a, b, delta) counts the bytes of its union while both are live."""
+    delta = [0] * (steps + 2)
+    for b in buffers:
+        delta[b.start] += b.size
+        delta[b.end + 1] -= b.size
+    for a, b, d in pins or ():
+        lo, hi = max(a.start, b.start), min(a.end, b.end)
+        if lo <= hi:
+            saved = a.size + b.size - (max(a.size, d + b.size) - min(0, d))
+            delta[lo] -= saved
+            delta[hi + 1] += saved
+    out, acc = [], 0
+    for d in delta[:steps + 1]:
+        acc += d
+        out.append(acc)
+    return out
 
 
-def _place(buffers: list[Buffer], order: list[Buffer]) -> int:
+def lower_bound(buffers: list[Buffer], steps: int, pins: list | None = None) -> int:
+    return max(live_profile(buffers, steps, pins), default=0)
+
+
+def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None) -> int:
     placed: list[Buffer] = []
+    partner, done = {}, set()
+    for a, b, d in pins or ():
+        partner[id(a)], partner[id(b)] = (a, b, d), (a, b, d)
     for b in order:
+        if id(b) in partner:
+            if id(b) not in done:
+                a, c, d = partner[id(b)]
+                _place_pair(placed, a, c, d)
+                placed += [a, c]
+                done |= {id(a), id(c)}
+            continue
         conflicts = sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset)
         best, best_gap, cursor = None, None, 0
         for p in conflicts:
@@ -184,6 +221,21 @@ def _place(buffers: list[Buffer], order: list[Buffer]) -> int:
     return max((b.offset + b.size for b in buffers), default=0)
 
 
+def _place_pair(placed: list[Buffer], a: Buffer, b: Buffer, d: int) -> None:
+    """First fit for two buffers that must sit at b.offset == a.offset + d (they may overlap
+    each other): the lowest base offset that no placed buffer forbids for either member."""
+    rel = [(a, max(0, -d)), (b, max(0, d))]
+    forbidden = sorted((p.offset - r - m.size, p.offset + p.size - r)
+                       for m, r in rel for p in placed if p.overlaps_in_time(m))
+    cursor = 0
+    for lo, hi in forbidden:      # base is fine iff base <= lo or base >= hi for each
+        if cursor <= lo:
+            break
+        cursor = max(cursor, hi)
+    for m, r in rel:
+        m.offset = cursor + r
+
+
 _ORDERINGS = {
     "size": lambda b: (-b.size, b.start),
     "start": lambda b: (b.start, -b.size),
@@ -192,14 +244,61 @@ _ORDERINGS = {
 }
 
 
-def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True) -> MemoryPlan:
-    """Buffers, lifetimes and offsets for one given schedule."""
-    roots, shared = _in_place_roots(graph, schedule) if in_place else ({}, [])
-    buffers = _lifetimes(graph, schedule, roots)
-    lower = lower_bound(buffers, len(schedule))
+def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
+                  fast_in_place: bool = False, pin: tuple | None = None,
+                  bound_only: bool = False):
+    """Buffers, lifetimes and offsets for one given schedule. With `in_place`, elementwise
+    ops, depthwise and pointwise layers may write over an input that dies there
+    (`fast_in_place`: also layers that run a DSP/Helium kernel, which then run the portable
+    in-place one). `pin` = (X, Y, g): Y may overlap X at X's offset + g (patches.py).
+    `bound_only`: return just the lower bound (no packing; cheap, for pruning candidates)."""
+    schedule = [original(op) for op in schedule]
+    variants = [(schedule, {}, [])]          # no sharing at all
+    if in_place:
+        roots, shared = _in_place_roots(graph, schedule)
+        variants.append((schedule, roots, shared))
+        buffers = _lifetimes(graph, schedule, roots)
+        layers = choose_in_place(graph, schedule, roots, buffers, fast_in_place, ALIGN)
+        if layers:
+            sched = [layers.get(s, op) for s, op in enumerate(schedule)]
+            variants.append((sched, *_in_place_roots(graph, sched)))
+    # Most sharing first; a variant with less sharing is packed only if its lower bound
+    # beats the arena so far (packing can lose what sharing gained on the profile).
+    best = None
+    for sched, roots, shared in reversed(variants):
+        buffers = _lifetimes(graph, sched, roots)
+        pins = _pins(pin, sched, buffers, roots)
+        if bound_only:
+            return lower_bound(buffers, len(sched), pins)
+        if best is not None and lower_bound(buffers, len(sched), pins) >= best.arena_bytes:
+            continue
+        plan = _pack(sched, buffers, roots, shared, pins)
+        if best is None or plan.arena_bytes < best.arena_bytes:
+            best = plan
+        if best.arena_bytes == best.lower_bound_bytes:
+            break
+    return best
+
+
+def _pins(pin, schedule: list[Op], buffers: list[Buffer], roots: dict) -> list:
+    """[(X's buffer, Y's buffer, g)] if nothing reads X after the last patch writes Y."""
+    if pin is None:
+        return []
+    x, y, g = pin
+    by_root = {id(b.tensor): b for b in buffers if b.tensor is not None}
+    bx, by = by_root.get(id(resolve(x, roots))), by_root.get(id(resolve(y, roots)))
+    last_write = max((s for s, op in enumerate(schedule) if any(t is y for t in op.outputs)),
+                     default=-1)
+    if bx is None or by is None or bx is by or bx.end > last_write:
+        return []
+    return [(bx, by, g)]
+
+
+def _pack(schedule, buffers, roots, shared, pins=()) -> MemoryPlan:
+    lower = lower_bound(buffers, len(schedule), pins)
     best = None
     for name, key in _ORDERINGS.items():
-        size = _place(buffers, sorted(buffers, key=key))
+        size = _place(buffers, sorted(buffers, key=key), pins)
         if best is None or size < best[0]:
             best = (size, name, [b.offset for b in buffers])
         if size == lower:
@@ -208,7 +307,8 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True) -> Me
     for b, off in zip(buffers, offsets):
         b.offset = off
     plan = MemoryPlan(schedule=schedule, buffers=buffers, arena_bytes=size,
-                      lower_bound_bytes=lower, strategy=name, roots=roots, in_place=shared)
+                      lower_bound_bytes=lower, strategy=name, roots=roots, in_place=shared,
+                      pins=list(pins))
     plan.offsets = {id(b.tensor): b.offset for b in buffers if b.tensor is not None}
     plan.scratch = {b.name: b.offset for b in buffers if b.tensor is None}
     return plan
@@ -216,9 +316,13 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True) -> Me
 
 def check_plan(plan: MemoryPlan) -> None:
     """Invariant: no two buffers live at the same time share a byte; all inside the arena."""
+    allowed = set()
+    for a, b, d in plan.pins:
+        assert b.offset == a.offset + d, f"{b.name} not at {a.name} + {d}"
+        allowed |= {(id(a), id(b)), (id(b), id(a))}
     for i, a in enumerate(plan.buffers):
         assert 0 <= a.offset and a.offset + a.size <= plan.arena_bytes, a.name
         for b in plan.buffers[i + 1:]:
-            if a.overlaps_in_time(b):
+            if a.overlaps_in_time(b) and (id(a), id(b)) not in allowed:
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, \
                     f"{a.name} and {b.name} overlap"

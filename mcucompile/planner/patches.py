@@ -14,7 +14,15 @@ Algorithm:
    taps outside the image are still skipped exactly as in the full op: bit-exact); copy the
    patch of Y's tile into Y. The result is a longer schedule of small ops over small tiles,
    which the arena planner packs like any other.
-4. Choosing: every split op x n in 2..8 is built and planned; with an SRAM budget the plan
+4. Y overlaps the stage input X (the image, usually the largest stage tensor): patch k
+   writes Y bytes [g + a_k, g + b_k) relative to X's start, which must lie below every byte
+   of X that a later patch reads, so g = min_k (first byte read after patch k - b_k),
+   rounded down to the arena alignment (usually a small negative number: Y starts just
+   before X). The planner pins Y at X's offset + g, and the pair costs
+   max(X, g + Y) - min(0, g) bytes instead of X + Y during the stage.
+5. Choosing: every split op x n in 2..8 is built (finer grids of a split stop at the
+   overhead cap) and gets a cheap lower bound (lifetimes, no packing); candidates are packed
+   best bound first until no bound can beat the best arena. With an SRAM budget the plan
    with the fewest extra MACs that fits wins, without one the smallest arena whose extra
    MACs stay under the overhead cap.
 """
@@ -27,6 +35,7 @@ from dataclasses import dataclass
 from ..ir import Graph, Op, Tensor
 from ..passes.kernel_call import Arg, KernelCall
 from ..passes.lower import _copy_call
+from .arena import ALIGN
 
 WINDOW_FNS = {"mcuc_conv_s8", "mcuc_depthwise_conv_s8", "mcuc_avg_pool_s8", "mcuc_max_pool_s8"}
 UNARY_FNS = {"mcuc_requantize_s8", "mcuc_logistic_s8", "mcuc_tanh_s8", "mcuc_hard_swish_s8",
@@ -43,6 +52,9 @@ class PatchChoice:
     grid: int                 # n: the split output is cut into n x n patches
     extra_macs: int
     schedule: list[Op]
+    # (stage input X, split output Y, g): Y may sit at X's offset + g, overlapping X, because
+    # each patch writes Y only over bytes of X that no later patch reads (see _overlap)
+    pin: tuple | None = None
 
     def describe(self) -> dict:
         return dict(grid=f"{self.grid}x{self.grid}", split_op_index=self.split_op.index,
@@ -172,6 +184,8 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int) -
     y = stage[-1].outputs[0]
     _, h, w, _ = y.shape
     new_ops: list[Op] = []
+    reads: dict[int, tuple] = {}    # id(stage input) -> (tensor, byte span read per patch)
+    writes: list[tuple] = []        # byte span of Y written per patch
     base_macs = sum(c.macs for op in stage for c in op.kernel.get("calls", []))
     patch_macs = 0
     for i in range(n):
@@ -207,6 +221,7 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int) -
                     req = need[id(src)]
                     if id(src) not in have:        # a stage input: copy its window in
                         view = a.tensor            # (possibly a 4-D reshape view of it)
+                        reads.setdefault(id(src), (src, []))[1].append(_byte_span(view, req))
                         t = _tile(view, req, tag)
                         full = (0, view.shape[1], 0, view.shape[2])
                         new_ops.append(_window_copy(view, full, t, req, req))
@@ -232,8 +247,36 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int) -
                 have[id(out)] = (t_out, r_out)
             t, r = have[id(y)]
             new_ops.append(_window_copy(t, r, y, (0, h, 0, w), patch))
+            writes.append(_byte_span(y, patch))
     return PatchChoice(split_index=split, split_op=stage[-1], grid=n,
-                       extra_macs=patch_macs - base_macs, schedule=new_ops + schedule[split + 1:])
+                       extra_macs=patch_macs - base_macs, schedule=new_ops + schedule[split + 1:],
+                       pin=_overlap(reads, writes, y))
+
+
+def _byte_span(t: Tensor, region: Region) -> tuple[int, int]:
+    """First and one-past-last byte of `region` in a [1, H, W, C] tensor."""
+    _, _, w, c = t.shape
+    return (region[0] * w + region[2]) * c, ((region[1] - 1) * w + region[3]) * c
+
+
+def _overlap(reads: dict, writes: list, y: Tensor):
+    """Where Y may start relative to the single stage input X so that Y's patches overlap X:
+    patch k writes Y bytes [g + a_k, g + b_k), which must lie below every byte of X that a
+    later patch reads: g = min over k of (first byte read after patch k) - b_k. Y and X then
+    take max(X, g + Y) - min(0, g) bytes instead of X + Y while both are live."""
+    if len(reads) != 1:
+        return None
+    x, spans = next(iter(reads.values()))
+    if len(spans) != len(writes):
+        return None
+    g, later = None, None
+    for (lo, _), (_, b) in zip(reversed(spans), reversed(writes)):
+        if later is not None:
+            g = later - b if g is None else min(g, later - b)
+        later = lo if later is None else min(later, lo)
+    if g is None:
+        return None
+    return x, y, g // ALIGN * ALIGN     # rounded down (still safe): Y stays aligned
 
 
 def parse_patch_spec(spec: str) -> tuple[int, int] | None:

@@ -5,17 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..ir import Graph
-from .arena import MemoryPlan
+from .arena import MemoryPlan, live_profile
 
 
 def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
+    live_bytes = live_profile(plan.buffers, len(plan.schedule), plan.pins)
     steps = []
     for s, op in enumerate(plan.schedule):
         live = sorted(plan.live_at(s), key=lambda b: b.offset)
         steps.append(dict(step=s, op_index=op.index, op_type=op.type,
                           outputs=[t.name for t in op.outputs],
                           in_place=any(op is o for o in plan.in_place),
-                          live_bytes=sum(b.size for b in live),
+                          live_bytes=live_bytes[s],
                           live=[dict(name=b.name, offset=b.offset, bytes=b.size) for b in live]))
     peak = max(steps, key=lambda r: r["live_bytes"]) if steps else None
     return dict(model=graph.source, arena_bytes=plan.arena_bytes,
@@ -45,7 +46,7 @@ def plot_plan(graph: Graph, plan: MemoryPlan, path: str | Path) -> None:
         ax.add_patch(Rectangle((b.start, b.offset), b.end - b.start + 1, b.size,
                                facecolor=cmap(i % 20), edgecolor="black", linewidth=0.3,
                                alpha=0.85 if b.tensor is not None else 0.4))
-    live = [sum(b.size for b in plan.live_at(s)) for s in range(n + 1)]
+    live = live_profile(plan.buffers, n, plan.pins)
     peak = max(range(len(live)), key=live.__getitem__)
     ax.step(range(len(live)), live, where="post", color="black", linewidth=1, label="live bytes")
     ax.axhline(plan.arena_bytes, color="red", linestyle="--", linewidth=1,

@@ -39,6 +39,13 @@ void mcuc_conv_s8(const mcuc_conv_params *p, const int8_t *input, const int8_t *
                   const int32_t *bias, const int32_t *mult, const int32_t *shift,
                   int8_t *output);
 
+/* A 1x1, stride 1, unpadded layer with out_c <= in_c, output written over the input in
+ * `data`; `scratch`: mcuc_conv_s8_inplace_scratch_bytes() bytes (one output pixel). */
+size_t mcuc_conv_s8_inplace_scratch_bytes(const mcuc_conv_params *p);
+void mcuc_conv_s8_inplace(const mcuc_conv_params *p, int8_t *data, const int8_t *filter,
+                          const int32_t *bias, const int32_t *mult, const int32_t *shift,
+                          int8_t *scratch);
+
 typedef struct {
     int32_t batches;
     int32_t in_h, in_w, in_c;
@@ -57,6 +64,13 @@ typedef struct {
 void mcuc_depthwise_conv_s8(const mcuc_dwconv_params *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias, const int32_t *mult,
                             const int32_t *shift, int8_t *output);
+
+/* The same layer (depth_multiplier 1) with the output written over the input in `data`;
+ * `scratch` holds one output plane: mcuc_depthwise_conv_s8_inplace_scratch_bytes() bytes. */
+size_t mcuc_depthwise_conv_s8_inplace_scratch_bytes(const mcuc_dwconv_params *p);
+void mcuc_depthwise_conv_s8_inplace(const mcuc_dwconv_params *p, int8_t *data,
+                                    const int8_t *filter, const int32_t *bias,
+                                    const int32_t *mult, const int32_t *shift, int8_t *scratch);
 
 typedef struct {
     int32_t batches;

@@ -1,0 +1,131 @@
+"""In-place layers (TinyEngine's technique): a layer whose input dies at that layer writes its
+output over the input through a small scratch buffer.
+
+- Depthwise convolution, depth multiplier 1 (runtime_c/src/conv/depthwise_conv_s8_inplace.c):
+  per channel c, the whole out_h x out_w output plane goes to scratch, then to positions
+  p * C + c; that overwrites input channel c only, which no later channel reads. Any stride,
+  padding or dilation: the step needs X + plane bytes instead of X + Y.
+- 1x1, stride 1, unpadded convolution with out_c <= in_c (MobileNetV2's projections;
+  conv_s8_inplace.c): pixel q's outputs go to an out_c-byte scratch, then to bytes
+  [q * out_c, (q + 1) * out_c), which belong to input pixels 0..q, all read already.
+Both are bit-exact with the normal portable kernels (same accumulation and requantisation).
+
+Algorithm (one pass over the schedule, on the live-bytes profile P[step]):
+1. Candidates: such layers whose input buffer (after the elementwise in-place sharing) ends
+   at that step; the output is never larger than the input.
+2. Taking candidate s changes P by: at step s, -Y - old scratch + new scratch; on the steps
+   after s while Y is live, +(X - Y) (Y now lives in X's buffer, which cannot shrink; 0 for
+   same-size layers). A candidate is taken when it makes the profile, sorted in decreasing
+   order, lexicographically smaller: the peak never rises and some step gets lower.
+3. Speed trade-off: the in-place kernels are portable C. A layer that runs a DSP/Helium
+   kernel (up to ~10x faster) is only made in place with `fast=True`, which `plan_memory`
+   sets when the plan without it does not fit the SRAM budget. Layers on portable kernels
+   (host, Cortex-M3, `--kernels portable`, patch tiles) are always eligible: the in-place
+   kernels do the same MACs plus one scratch copy. An in-place DSP/Helium depthwise kernel
+   would need the banded kernels to keep a ring of input rows (they reload whole bands from
+   the input today); not done.
+
+The arena planner re-plans with the chosen layers (exact lifetimes) and keeps the smaller
+arena of: with them, elementwise sharing only, no sharing.
+"""
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from ..ir import Graph, Op
+from ..passes.lower import depthwise_in_place, pointwise_in_place
+
+VARIANTS = {"DEPTHWISE_CONV_2D": depthwise_in_place, "CONV_2D": pointwise_in_place}
+INPLACE_FNS = frozenset({"mcuc_depthwise_conv_s8_inplace", "mcuc_conv_s8_inplace"})
+
+
+def original(op: Op) -> Op:
+    """The op an in-place copy was made from (itself otherwise)."""
+    return op.kernel.get("in_place_of", op)
+
+
+def _portable_call(op: Op):
+    calls = op.kernel.get("portable") or op.kernel.get("calls", [])
+    return calls[0] if len(calls) == 1 else None
+
+
+def in_place_variant(op: Op, fast: bool) -> Op | None:
+    """A copy of `op` that runs the in-place depthwise kernel, or None."""
+    calls = op.kernel.get("calls", [])
+    call = _portable_call(op)
+    if call is None or len(calls) != 1 or len(op.outputs) != 1:
+        return None
+    if calls[0].fn != call.fn and not fast:
+        return None          # runs a fast kernel: keep it unless memory demands otherwise
+    new_call = VARIANTS[op.type](call)
+    if new_call is None:
+        return None
+    new = copy.copy(op)
+    new.kernel = dict(op.kernel, calls=[new_call], portable=[call], in_place_of=op)
+    return new
+
+
+def _align(n: int, a: int) -> int:
+    return (n + a - 1) // a * a
+
+
+def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: bool,
+           align: int) -> dict[int, Op]:
+    """Steps to run in place -> the in-place copy of the op (see the module docstring)."""
+    from .arena import resolve, scratch_name
+    steps = len(schedule) + 1
+    prof = np.zeros(steps + 1, np.int64)
+    by_root: dict[int, list] = {}            # id(root tensor) -> [size, start, end]
+    scratch: dict[str, int] = {}
+    for b in buffers:
+        prof[b.start] += b.size
+        prof[b.end + 1] -= b.size
+        if b.tensor is not None:
+            by_root[id(b.tensor)] = [b.size, b.start, b.end]
+        else:
+            scratch[b.name] = b.size
+    prof = np.cumsum(prof)[:steps]
+    merged: dict[int, int] = {}              # id(output root) -> id(input root) once taken
+
+    def find(k: int) -> int:
+        while k in merged:
+            k = merged[k]
+        return k
+
+    chosen: dict[int, Op] = {}
+    for s, op in enumerate(schedule):
+        if op.type not in VARIANTS or op.kernel.get("in_place_of"):
+            continue
+        new = in_place_variant(op, fast)
+        if new is None:
+            continue
+        x, y = op.inputs[0], op.outputs[0]
+        kx, ky = find(id(resolve(x, roots))), find(id(resolve(y, roots)))
+        if kx not in by_root or ky not in by_root or kx == ky:
+            continue
+        size_x, start_x, end_x = by_root[kx]
+        size_y, _, end_y = by_root[ky]
+        if end_x != s:
+            continue                         # the input is still read after this step
+        plane = _align(new.kernel["calls"][0].scratch_bytes, align)
+        new_prof = prof.copy()
+        new_prof[s] += plane - size_y - scratch.get(scratch_name(op), 0)
+        if end_y > s and size_x > size_y:
+            new_prof[s + 1:end_y + 1] += size_x - size_y
+        if not _lex_smaller(new_prof, prof):
+            continue
+        prof = new_prof
+        by_root[kx] = [max(size_x, size_y), start_x, end_y]
+        del by_root[ky]
+        merged[ky] = kx
+        chosen[s] = new
+    return chosen
+
+
+def _lex_smaller(a: np.ndarray, b: np.ndarray) -> bool:
+    """Is a, sorted in decreasing order, lexicographically smaller than b sorted so?"""
+    sa, sb = np.sort(a)[::-1], np.sort(b)[::-1]
+    diff = np.flatnonzero(sa != sb)
+    return len(diff) > 0 and sa[diff[0]] < sb[diff[0]]
