@@ -21,6 +21,7 @@ from .errors import McucError
 from .frontend import load_model
 from .ir import Graph
 from .passes import run_passes
+from .passes.select_kernels import io_bytes, select_kernels, variant_builders
 from .planner import MemoryPlan, check_plan, plan_memory
 
 Progress = Callable[[str], None]
@@ -53,11 +54,8 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     progress(f"reading {Path(model).name}")
     graph = load_model(model)
     progress(f"lowering {len(graph.ops)} ops")
-    graph = run_passes(graph, board, kernels)
     progress("planning memory" + (f" (patches: {patch})" if patch != "off" else ""))
-    plan = plan_memory(graph, patch, arena_budget(graph, board, sram), max_overhead,
-                       _budget_what(board, sram))
-    check_plan(plan)
+    graph, plan = _lower_and_plan(graph, board, kernels, patch, sram, max_overhead)
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="mcuc_"))
     progress(f"generating C into {out_dir}")
@@ -92,9 +90,30 @@ def plan_model(model: str | Path, board: str | Board = "host", patch: str = "off
                sram: int | None = None, max_overhead: float = 20.0, kernels: str = "auto"):
     """(graph, plan) without generating code: what `mcucompile plan` shows."""
     board = get_board(board) if isinstance(board, str) else board
-    graph = run_passes(load_model(model), board, kernels)
-    plan = plan_memory(graph, patch, arena_budget(graph, board, sram), max_overhead,
-                       _budget_what(board, sram))
+    return _lower_and_plan(load_model(model), board, kernels, patch, sram, max_overhead)
+
+
+def _lower_and_plan(graph: Graph, board: Board, kernels: str, patch: str, sram: int | None,
+                    max_overhead: float) -> tuple[Graph, MemoryPlan]:
+    """Run the passes and plan the arena. Fast kernels size their scratch to what the
+    unpatched peak leaves free; a patch-based plan has a much lower peak, so kernels are
+    selected again for the peak of the ops after the patched stage (the stage itself runs
+    portable tiles) and the plan is redone for the chosen patches: otherwise one wide scratch
+    band undoes them."""
+    graph = run_passes(graph, board, kernels)
+    budget, what = arena_budget(graph, board, sram), _budget_what(board, sram)
+    plan = plan_memory(graph, patch, budget, max_overhead, what)
+    if plan.patch and variant_builders(board, kernels):
+        outside_stage = {id(op) for op in plan.schedule}   # the stage runs copies (tiles)
+        peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
+                    and op.kernel.get("calls")), default=0)
+        select_kernels(graph, board, kernels, peak=peak)
+        fixed = f"{plan.patch['grid']}@{plan.patch['split_op_index']}"
+        replanned = plan_memory(graph, fixed, budget, max_overhead, what)
+        if replanned.arena_bytes <= plan.arena_bytes:
+            plan = replanned
+        else:
+            select_kernels(graph, board, kernels)      # back to the first selection
     check_plan(plan)
     return graph, plan
 

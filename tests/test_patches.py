@@ -39,6 +39,17 @@ def test_mobilenet_patched_fits_small_board(tmp_path):
     assert report.patch is not None
 
 
+def test_fast_kernel_scratch_shrinks_with_patches(tmp_path):
+    """DSP kernels size their scratch bands to the arena's peak: with patches, to the peak of
+    the ops after the stage, or the scratch alone would undo most of the patches' saving."""
+    path = write_model(tmp_path, modelgen.mobilenet_v2(0.35, 96), "mnv2")
+    _, unpatched = plan_model(path, "mps2-an386")
+    report = simulate(path, "mps2-an386", count=1, patch="6x6@5", out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    assert any("_dsp" in line for line in (tmp_path / "prj" / "model.c").read_text().splitlines())
+    assert report.arena_bytes * 2 <= unpatched.arena_bytes   # was 129,792 of 152,640
+
+
 def test_budget_error_names_peak_and_sizes():
     with pytest.raises(McucError) as e:
         plan_model(shared_model("person_detect"), "host", patch="auto", sram=8000)

@@ -35,24 +35,31 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
     return tables
 
 
-def _io_bytes(op) -> int:
+def io_bytes(op) -> int:
     return sum(t.nbytes for t in list(op.inputs) + list(op.outputs)
                if t is not None and not t.is_const)
 
 
-def select_kernels(graph: Graph, board, kernels: str = "auto") -> Graph:
+def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None = None) -> Graph:
+    """Select in place. `peak`: the arena size scratch may grow to (default: the largest
+    inputs+outputs of any op). Runs again on an already selected graph start from the
+    portable calls, e.g. with the lower peak of a patch-based plan."""
     tables = variant_builders(board, kernels)
+    for op in graph.ops:
+        if "portable" in op.kernel:
+            op.kernel["calls"] = op.kernel.pop("portable")
     if not tables:
         return graph
     # Scratch an op may use without raising the arena: the largest inputs+outputs of any op
     # bound the arena from below, so up to that minus the op's own tensors is free (builders
     # that can trade scratch for speed read op.kernel["scratch_budget"]).
-    peak = max((_io_bytes(op) for op in graph.ops if op.kernel.get("calls")), default=0)
+    if peak is None:
+        peak = max((io_bytes(op) for op in graph.ops if op.kernel.get("calls")), default=0)
     for op in graph.ops:
         calls = op.kernel.get("calls")
         if not calls:
             continue
-        op.kernel["scratch_budget"] = peak - _io_bytes(op)
+        op.kernel["scratch_budget"] = max(0, peak - io_bytes(op))
         chosen = []
         for call in calls:
             new = None

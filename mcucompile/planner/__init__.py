@@ -98,12 +98,18 @@ def _with_patch(graph: Graph, choice, fast: bool = False) -> MemoryPlan:
 def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
           fast: bool) -> MemoryPlan:
     """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
-    candidates whose bound can still win are packed, best bound first."""
+    candidates whose bound can still win are packed.
+    With a budget: candidates whose bound fits are packed fewest extra MACs first, and the
+    first that fits wins. Finer grids of a split cost more MACs, so a split stops growing n
+    one grid after its bound first fits (the spare grid covers packing above the bound), or
+    as soon as a finer grid does not lower the bound (the ops after the stage set it then).
+    Without one (or when nothing fits, for the error): best bound first, smallest arena wins."""
     if budget is not None and base.arena_bytes <= budget:
         return base                     # fits without patches: no extra MACs at all
     candidates = []
     for k in stage_ends(graph, base.schedule):
         h = base.schedule[k].outputs[0].shape[1]
+        fitting, previous = 0, None
         for n in grids(h):
             choice = build_patch_schedule(graph, base.schedule, k, n)
             pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
@@ -111,18 +117,20 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
                 break                   # finer grids of this split only cost more
             bound = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
                                   bound_only=True)
+            if previous is not None and bound >= previous:
+                break
             candidates.append((choice, bound))
-    best = base
+            fitting += budget is not None and bound <= budget
+            if fitting == 2:
+                break
+            previous = bound
     if budget is not None:              # fewest extra MACs that fits
         for choice, bound in sorted(candidates, key=lambda c: c[0].extra_macs):
-            if bound > budget and bound >= best.arena_bytes:
-                continue                # cannot fit, cannot beat the best so far
-            plan = _with_patch(graph, choice, fast)
-            if plan.arena_bytes <= budget:
-                return plan
-            if plan.arena_bytes < best.arena_bytes:
-                best = plan
-        return best
+            if bound <= budget:
+                plan = _with_patch(graph, choice, fast)
+                if plan.arena_bytes <= budget:
+                    return plan
+    best = base
     for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
         if bound >= best.arena_bytes:
             break                       # sorted by bound: nothing later can be smaller
