@@ -11,12 +11,18 @@ Prints one table row per model:
                  and lower bound / patched
   extra MACs     of the patched schedule
   plan s         frontend + passes + planning with --patch auto, seconds
+  QEMU SRAM      peak SRAM measured on mps2-an386 (portable kernels): static RAM of the ELF
+                 + the deepest stack seen, less the test harness's input and output vectors
+                 (the application's own data, which a TFLM user also keeps outside the arena
+                 and copies in), unpatched and with the patch schedule above; compare with
+                 the TFLM arena alone. "exact": both runs bit-exact with TFLM
 
 On DSP/Helium boards the fast depthwise/convolution kernels are kept and the in-place
 (portable) variants are used only when the plan does not fit the SRAM budget otherwise, so the
 unpatched arena there can be larger than in this table (see mcucompile/planner/inplace.py).
 
-Run: python benchmarks/memory.py [--quick]   (--quick skips MobileNetV2 1.0 at 224x224)
+Run: python benchmarks/memory.py [--quick] [--no-qemu]
+  (--quick skips MobileNetV2 1.0 at 224x224; --no-qemu skips the QEMU columns)
 """
 from __future__ import annotations
 
@@ -30,7 +36,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from mcucompile.api import plan_model  # noqa: E402
+from mcucompile.api import plan_model, simulate  # noqa: E402
 from mcucompile.frontend import load_model  # noqa: E402
 from mcucompile.passes import run_passes  # noqa: E402
 from mcucompile.planner import plan_schedule  # noqa: E402
@@ -74,16 +80,18 @@ def models(quick: bool) -> list[tuple[str, Path]]:
 
 
 def main() -> None:
-    quick = "--quick" in sys.argv
+    quick, qemu = "--quick" in sys.argv, "--no-qemu" not in sys.argv
     header = (f"{'model':<26} {'TFLM arena':>11} {'lower bnd':>10} {'ours':>9} {'patched':>9} "
-              f"{'x ours':>7} {'x bound':>7} {'grid@op':>9} {'extra MACs':>10} {'plan s':>7}")
+              f"{'x ours':>7} {'x bound':>7} {'grid@op':>9} {'extra MACs':>10} {'plan s':>7}"
+              + (f" {'QEMU SRAM':>10} {'patched':>9} {'exact':>5}" if qemu else ""))
     print(header)
     print("-" * len(header))
     for name, path in models(quick):
         t0 = time.time()
         _, patched = plan_model(path, "host", patch="auto")
         plan_s = time.time() - t0
-        _, plain = plan_model(path, "host")
+        graph, plain = plan_model(path, "host")
+        io = sum(t.nbytes for t in graph.inputs + graph.outputs)
         bound = layer_lower_bound(path)
         grid = (f"{patched.patch['grid']}@{patched.patch['split_op_index']}"
                 if patched.patch else "-")
@@ -91,7 +99,18 @@ def main() -> None:
               f"{plain.arena_bytes:>9,} {patched.arena_bytes:>9,} "
               f"{plain.arena_bytes / patched.arena_bytes:>7.2f} "
               f"{bound / patched.arena_bytes:>7.2f} {grid:>9} "
-              f"{patched.extra_macs_pct:>9.1f}% {plan_s:>7.2f}", flush=True)
+              f"{patched.extra_macs_pct:>9.1f}% {plan_s:>7.2f}"
+              + (qemu_columns(path, grid, io) if qemu else ""), flush=True)
+
+
+def qemu_columns(path: Path, grid: str, io_bytes: int) -> str:
+    runs = [simulate(path, "mps2-an386", count=1, kernels="portable", timeout=600)]
+    if grid != "-":
+        runs.append(simulate(path, "mps2-an386", count=1, kernels="portable", patch=grid,
+                             timeout=600))
+    exact = "yes" if all(r.bit_exact for r in runs) else "NO"
+    first, last = (r.peak_sram_bytes - io_bytes for r in (runs[0], runs[-1]))
+    return f" {first:>10,} {last:>9,} {exact:>5}"
 
 
 if __name__ == "__main__":

@@ -17,13 +17,13 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Op
+from . import gemm_view
+from .gemm_view import GemmView, conv_args, needs_bounds
 from .kernel_call import Arg, GeneratedKernel, KernelCall
 from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, dw_weights_dsp,
                    folded_bias, pad_records, requant_records)
 from .templates import render
 
-GEO_KEYS = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
-            "stride_h", "stride_w", "dil_h", "dil_w", "pad_top", "pad_left")
 SIGNATURE = ("void {fn}(const int8_t *input, const int16_t *weights, const int32_t *quant, "
              "int8_t *output, int8_t *scratch)")
 DW_SCRATCH_BUDGET = 4 * 1024   # planar band bytes the depthwise kernel may always use
@@ -37,16 +37,11 @@ def _generated(template: str, fn: str, ctx: dict, header: str) -> GeneratedKerne
                            runtime_files=(header,))
 
 
-def _needs_bounds(p: dict) -> int:
-    y_max = (p["out_h"] - 1) * p["stride_h"] - p["pad_top"] + (p["k_h"] - 1) * p["dil_h"]
-    x_max = (p["out_w"] - 1) * p["stride_w"] - p["pad_left"] + (p["k_w"] - 1) * p["dil_w"]
-    return int(p["pad_top"] > 0 or p["pad_left"] > 0 or y_max >= p["in_h"] or x_max >= p["in_w"])
-
-
-def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult, shift,
-               input_offset: int, what: str) -> KernelCall | None:
-    """A layer as im2col + GEMM: geo has the conv geometry (in_c = channels per tap)."""
+def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall | None:
+    """A layer as im2col + GEMM (see gemm_view.py)."""
     p = call.params
+    geo, w2d, bias, mult, shift = view.geo, view.w2d, view.bias, view.mult, view.shift
+    input_offset, what = view.input_offset, view.what
     sums = w2d.astype(np.int64).sum(axis=1)
     bias_f = folded_bias(bias, input_offset, sums)
     rq = requant_records(bias_f, mult, shift, p["output_offset"],
@@ -59,7 +54,7 @@ def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult,
     k2 = (w2d.shape[1] + 1) // 2
     fn = f"mcuc_conv_s8_dsp_op{op.index}"
     x, y = call.args[0].tensor, call.args[-1].tensor
-    ctx = dict(geo, what=what, op_index=op.index, check_bounds=_needs_bounds(geo),
+    ctx = dict(geo, what=what, op_index=op.index, check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
                e0=int(rq.e0),
                act_min=p["act_min"], act_max=p["act_max"])
@@ -71,49 +66,23 @@ def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult,
                                            "conv/conv_s8_dsp.h"))
 
 
-def _conv_args(call: KernelCall):
-    _, filt, bias, mult, shift, _ = call.args
-    return filt.const, bias.const, mult.const, shift.const
-
-
 def conv(op: Op, call: KernelCall) -> KernelCall | None:
-    p = call.params
-    filt, bias, mult, shift = _conv_args(call)
-    geo = {k: p[k] for k in GEO_KEYS}
-    w2d = filt.reshape(filt.shape[0], -1)
-    return _gemm_call(op, call, geo, w2d, bias, mult, shift, p["input_offset"],
-                      f"CONV_2D {p['k_h']}x{p['k_w']} stride {p['stride_h']}")
+    return _gemm_call(op, call, gemm_view.conv(call))
 
 
 def fully_connected(op: Op, call: KernelCall) -> KernelCall | None:
-    p = call.params
-    if p["filter_offset"] != 0:
-        return None
-    filt, bias, mult, shift = _conv_args(call)
-    b = p["batches"]
-    geo = dict(batches=1, in_h=1, in_w=b, in_c=p["in_depth"], out_h=1, out_w=b,
-               out_c=p["out_depth"], k_h=1, k_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1,
-               pad_top=0, pad_left=0)
-    return _gemm_call(op, call, geo, filt, bias, mult, shift, p["input_offset"],
-                      "FULLY_CONNECTED")
+    view = gemm_view.fully_connected(call)
+    return _gemm_call(op, call, view) if view else None
 
 
 def _one_channel_gemm(op: Op, call: KernelCall) -> KernelCall | None:
-    """A depthwise layer on one input channel the depthwise kernel does not take (dilation):
-    every output channel is a full one-channel convolution, i.e. a GEMM."""
-    p = call.params
-    if p["in_c"] != 1:
-        return None
-    filt, bias, mult, shift = _conv_args(call)
-    geo = {k: p[k] for k in GEO_KEYS}
-    w2d = filt[0].transpose(2, 0, 1).reshape(p["out_c"], -1)
-    return _gemm_call(op, call, geo, w2d, bias, mult, shift, p["input_offset"],
-                      f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} on one channel as a GEMM")
+    view = gemm_view.one_channel_depthwise(call)
+    return _gemm_call(op, call, view) if view else None
 
 
 def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
     p = call.params
-    filt, bias, mult, shift = _conv_args(call)       # filter [1, k_h, k_w, out_c]
+    filt, bias, mult, shift = conv_args(call)       # filter [1, k_h, k_w, out_c]
     if p["dil_h"] != 1 or p["dil_w"] != 1 or (p["in_c"] == 1 and p["k_h"] * p["k_w"] > 16):
         return _one_channel_gemm(op, call)   # (large one-channel kernels: better as a GEMM)
     # Rows run along x normally; along y ("transposed") when that makes rows longer or is the

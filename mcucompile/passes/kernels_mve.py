@@ -14,15 +14,14 @@ import numpy as np
 
 from ..ir import Op
 from .kernel_call import Arg, GeneratedKernel, KernelCall
-from .kernels_dsp import _conv_args, _needs_bounds
+from . import gemm_view
+from .gemm_view import GemmView, conv_args, needs_bounds
 from .pack import (conv_weights_mve, dw_weights_mve, folded_bias, mve_pair_records,
                    mve_quad_records, mve_requant)
 from .templates import render
 
 SIGNATURE = ("void {fn}(const int8_t *input, const int8_t *weights, const int32_t *quant, "
              "int8_t *output{scratch})")
-GEO_KEYS = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w",
-            "stride_h", "stride_w", "dil_h", "dil_w", "pad_top", "pad_left")
 MAX_PLANE = 9000   # byte-scatter offsets of 8 planes must fit 16 bits
 
 
@@ -38,19 +37,21 @@ def _flags(rq) -> dict:
     return dict(has_left=int(rq.has_left), all_shift=int(rq.all_shift))
 
 
-def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult, shift,
-               input_offset: int, what: str) -> KernelCall:
+def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall:
+    """A layer as im2col + GEMM (see gemm_view.py)."""
     p = call.params
+    geo, w2d, bias, mult, shift = view.geo, view.w2d, view.bias, view.mult, view.shift
+    input_offset, what = view.input_offset, view.what
     bias_f = folded_bias(bias, input_offset, w2d.astype(np.int64).sum(axis=1))
     rq = mve_requant(bias_f, mult, shift, w2d.shape[0])
     k = w2d.shape[1]
     nk = (k + 15) // 16
     direct = int(geo["k_h"] == geo["k_w"] == 1 and geo["stride_h"] == geo["stride_w"] == 1
-                 and not _needs_bounds(geo) and k % 16 == 0)
+                 and not needs_bounds(geo) and k % 16 == 0)
     fn = f"mcuc_conv_s8_mve_op{op.index}"
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, **_flags(rq), what=what, op_index=op.index,
-               check_bounds=_needs_bounds(geo),
+               check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), direct=direct,
                out_zp=p["output_offset"], act_min=p["act_min"], act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8", conv_weights_mve(w2d)),
@@ -62,42 +63,22 @@ def _gemm_call(op: Op, call: KernelCall, geo: dict, w2d: np.ndarray, bias, mult,
 
 
 def conv(op: Op, call: KernelCall) -> KernelCall | None:
-    p = call.params
-    filt, bias, mult, shift = _conv_args(call)
-    geo = {k: p[k] for k in GEO_KEYS}
-    return _gemm_call(op, call, geo, filt.reshape(filt.shape[0], -1), bias, mult, shift,
-                      p["input_offset"], f"CONV_2D {p['k_h']}x{p['k_w']} stride {p['stride_h']}")
+    return _gemm_call(op, call, gemm_view.conv(call))
 
 
 def fully_connected(op: Op, call: KernelCall) -> KernelCall | None:
-    p = call.params
-    if p["filter_offset"] != 0:
-        return None
-    filt, bias, mult, shift = _conv_args(call)
-    b = p["batches"]
-    geo = dict(batches=1, in_h=1, in_w=b, in_c=p["in_depth"], out_h=1, out_w=b,
-               out_c=p["out_depth"], k_h=1, k_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1,
-               pad_top=0, pad_left=0)
-    return _gemm_call(op, call, geo, filt, bias, mult, shift, p["input_offset"],
-                      "FULLY_CONNECTED")
+    view = gemm_view.fully_connected(call)
+    return _gemm_call(op, call, view) if view else None
 
 
 def _one_channel_gemm(op: Op, call: KernelCall) -> KernelCall | None:
-    """A depthwise layer on one input channel the depthwise kernel does not take (dilation):
-    every output channel is a full one-channel convolution, i.e. a GEMM."""
-    p = call.params
-    if p["in_c"] != 1:
-        return None
-    filt, bias, mult, shift = _conv_args(call)
-    geo = {k: p[k] for k in GEO_KEYS}
-    w2d = filt[0].transpose(2, 0, 1).reshape(p["out_c"], -1)
-    return _gemm_call(op, call, geo, w2d, bias, mult, shift, p["input_offset"],
-                      f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} on one channel as a GEMM")
+    view = gemm_view.one_channel_depthwise(call)
+    return _gemm_call(op, call, view) if view else None
 
 
 def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
     p = call.params
-    filt, bias, mult, shift = _conv_args(call)       # filter [1, k_h, k_w, out_c]
+    filt, bias, mult, shift = conv_args(call)       # filter [1, k_h, k_w, out_c]
     if p["dil_h"] != 1 or p["dil_w"] != 1 or (p["in_c"] == 1 and p["k_h"] * p["k_w"] > 16):
         return _one_channel_gemm(op, call)   # (large one-channel kernels: better as a GEMM)
     w = filt[0]                                      # [k_h, k_w, out_c]
