@@ -21,7 +21,7 @@ from .errors import McucError
 from .frontend import load_model
 from .ir import Graph
 from .passes import run_passes
-from .passes.select_kernels import io_bytes, select_kernels, variant_builders
+from .passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
 from .planner import MemoryPlan, check_plan, plan_memory
 
 Progress = Callable[[str], None]
@@ -95,23 +95,28 @@ def plan_model(model: str | Path, board: str | Board = "host", patch: str = "off
 
 def _lower_and_plan(graph: Graph, board: Board, kernels: str, patch: str, sram: int | None,
                     max_overhead: float) -> tuple[Graph, MemoryPlan]:
-    """Run the passes and plan the arena. Fast kernels size their scratch to what the
-    unpatched peak leaves free; a patch-based plan has a much lower peak, so kernels are
-    selected again for the peak of the ops after the patched stage (the stage itself runs
-    portable tiles) and the plan is redone for the chosen patches: otherwise one wide scratch
-    band undoes them."""
+    """Run the passes and plan the arena. The patch search packs portable tiles; once it has
+    chosen, a board with fast kernels gets the same patches again with fast kernels on the
+    tiles, and the kernels after the stage selected again for the peak there (fast kernels
+    size their scratch to what the peak leaves free: sized for the unpatched peak, one wide
+    scratch band would undo the patches). That plan is taken if it fits the budget."""
     graph = run_passes(graph, board, kernels)
     budget, what = arena_budget(graph, board, sram), _budget_what(board, sram)
     plan = plan_memory(graph, patch, budget, max_overhead, what)
-    if plan.patch and variant_builders(board, kernels):
+    tables = variant_builders(board, kernels)
+    if plan.patch and tables:
         outside_stage = {id(op) for op in plan.schedule}   # the stage runs copies (tiles)
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
                     and op.kernel.get("calls")), default=0)
         select_kernels(graph, board, kernels, peak=peak)
         fixed = f"{plan.patch['grid']}@{plan.patch['split_op_index']}"
-        replanned = plan_memory(graph, fixed, budget, max_overhead, what)
-        if replanned.arena_bytes <= plan.arena_bytes:
-            plan = replanned
+        try:
+            fast = plan_memory(graph, fixed, budget, max_overhead, what,
+                               tile_kernels=lambda op, call: fast_variant(tables, op, call))
+        except McucError:
+            fast = None
+        if fast is not None and (budget is None or fast.arena_bytes <= budget):
+            plan = fast
         else:
             select_kernels(graph, board, kernels)      # back to the first selection
     check_plan(plan)

@@ -55,3 +55,9 @@ class KernelCall:
     scratch_bytes: int = 0
     macs: int = 0
     generated: GeneratedKernel | None = None  # None: fn is a runtime_c function
+
+
+def layer_fn(base: str, op) -> str:
+    """Name of a kernel generated for one layer: `base` + op index, + the op's "variant" tag
+    when one layer gets several kernels (patch tiles of different sizes)."""
+    return f"{base}_op{op.index}{op.kernel.get('variant', '')}"

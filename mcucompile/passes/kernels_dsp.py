@@ -19,7 +19,7 @@ import numpy as np
 from ..ir import Op
 from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
-from .kernel_call import Arg, GeneratedKernel, KernelCall
+from .kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
 from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, dw_weights_dsp,
                    folded_bias, pad_records, requant_records)
 from .templates import render
@@ -52,7 +52,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall | None:
     order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
     weights = conv_weights_dsp(w2d, rq.scale, order)
     k2 = (w2d.shape[1] + 1) // 2
-    fn = f"mcuc_conv_s8_dsp_op{op.index}"
+    fn = layer_fn("mcuc_conv_s8_dsp", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=what, op_index=op.index, check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
@@ -129,7 +129,7 @@ def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
     budget = max(DW_SCRATCH_BUDGET, op.kernel.get("scratch_budget", 0))
     band = max(1, min(geo["out_rows"], (budget // row_bytes - k_r) // sr + 1))
     band_rows = (band - 1) * sr + k_r
-    fn = f"mcuc_depthwise_conv_s8_dsp_op{op.index}"
+    fn = layer_fn("mcuc_depthwise_conv_s8_dsp", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} stride "
                          f"{p['stride_h']}x{p['stride_w']}", op_index=op.index,

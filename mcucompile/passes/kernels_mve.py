@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Op
-from .kernel_call import Arg, GeneratedKernel, KernelCall
+from .kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
 from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
 from .pack import (conv_weights_mve, dw_weights_mve, folded_bias, mve_pair_records,
@@ -48,7 +48,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall:
     nk = (k + 15) // 16
     direct = int(geo["k_h"] == geo["k_w"] == 1 and geo["stride_h"] == geo["stride_w"] == 1
                  and not needs_bounds(geo) and k % 16 == 0)
-    fn = f"mcuc_conv_s8_mve_op{op.index}"
+    fn = layer_fn("mcuc_conv_s8_mve", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, **_flags(rq), what=what, op_index=op.index,
                check_bounds=needs_bounds(geo),
@@ -89,7 +89,7 @@ def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
         return _one_channel_gemm(op, call)
     bias_f = folded_bias(bias, p["input_offset"], w.astype(np.int64).sum(axis=(0, 1)))
     rq = mve_requant(bias_f, mult, shift, p["out_c"])
-    fn = f"mcuc_depthwise_conv_s8_mve_op{op.index}"
+    fn = layer_fn("mcuc_depthwise_conv_s8_mve", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(p, **_flags(rq), what=f"DEPTHWISE_CONV_2D {k_h}x{k_w} stride "
                                      f"{p['stride_h']}x{p['stride_w']}",

@@ -35,6 +35,16 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
     return tables
 
 
+def fast_variant(tables: list[dict], op, call):
+    """The first variant a builder table makes of `call`, or None (the portable call stays)."""
+    for table in tables:
+        builder = table.get(call.fn)
+        new = builder(op, call) if builder else None
+        if new is not None:
+            return new
+    return None
+
+
 def io_bytes(op) -> int:
     return sum(t.nbytes for t in list(op.inputs) + list(op.outputs)
                if t is not None and not t.is_const)
@@ -60,15 +70,7 @@ def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None 
         if not calls:
             continue
         op.kernel["scratch_budget"] = max(0, peak - io_bytes(op))
-        chosen = []
-        for call in calls:
-            new = None
-            for table in tables:
-                builder = table.get(call.fn)
-                new = builder(op, call) if builder else None
-                if new is not None:
-                    break
-            chosen.append(new or call)
+        chosen = [fast_variant(tables, op, call) or call for call in calls]
         if any(a is not b for a, b in zip(chosen, calls)):
             op.kernel["portable"] = calls   # kept for passes that re-derive calls (patches)
         op.kernel["calls"] = chosen

@@ -32,16 +32,20 @@ def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
 
 
 def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None,
-                max_overhead: float = DEFAULT_MAX_OVERHEAD, budget_what: str = "") -> MemoryPlan:
+                max_overhead: float = DEFAULT_MAX_OVERHEAD, budget_what: str = "",
+                tile_kernels=None) -> MemoryPlan:
     """Plan the arena. `patch`: "off", "auto" or "NxN@LAYER" (LAYER = op index of the split
     op). `sram_budget`: bytes the arena may use; with "auto", the patch schedule with the
-    fewest extra MACs that fits is chosen. Raises McucError when nothing fits."""
+    fewest extra MACs that fits is chosen. `tile_kernels`: with a fixed NxN@LAYER, lets
+    patch tiles run fast kernels (patches.build_patch_schedule; the automatic search packs
+    portable tiles). Raises McucError when nothing fits."""
     where = graph.source or graph.name
     try:
         fixed = parse_patch_spec(patch) if patch != "off" else None
     except ValueError as e:
         raise McucError(str(e)) from None
-    base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False)
+    base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False,
+                                    tile_kernels)
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
         # Does not fit with the fast kernels: let depthwise layers that run a DSP/Helium
         # kernel run the portable in-place one instead (slower, smaller; see inplace.py).
@@ -66,7 +70,8 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
     return chosen
 
 
-def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool):
+def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
+          tile_kernels=None):
     """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place."""
     where = graph.source or graph.name
     base = _best_order(graph, fast)
@@ -80,7 +85,8 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
         if layer not in ends:
             raise McucError(f"op {layer} cannot end a patch stage (patchable split ops: "
                             f"{sorted(ends) or 'none'})", where)
-        choice = build_patch_schedule(graph, base.schedule, ends[layer], n)
+        choice = build_patch_schedule(graph, base.schedule, ends[layer], n,
+                                      None if fast else tile_kernels)
         chosen = _with_patch(graph, choice, fast)
     else:
         chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast)

@@ -29,6 +29,7 @@ Algorithm:
 from __future__ import annotations
 
 import copy
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -179,7 +180,10 @@ def _tile_call(call: KernelCall, tiles_in: list[Tensor], regions_in: list[Region
     return new
 
 
-def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int) -> PatchChoice:
+def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
+                         tile_kernels=None) -> PatchChoice:
+    """`tile_kernels(op, call)`: a fast variant of a tile's portable call, or None (see
+    _fast_tile); without it every tile runs the portable kernels."""
     stage = schedule[:split + 1]
     y = stage[-1].outputs[0]
     _, h, w, _ = y.shape
@@ -242,8 +246,11 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int) -
                 t_out = _tile(out, r_out, tag)
                 tc = _tile_call(call, tiles_in, regions_in, t_out, r_out)
                 patch_macs += tc.macs
-                new_ops.append(Op(type=op.type, inputs=tiles_in, outputs=[t_out],
-                                  index=op.index, kernel={"calls": [tc]}))
+                tile_op = Op(type=op.type, inputs=tiles_in, outputs=[t_out], index=op.index,
+                             kernel={"calls": [tc]})
+                if tile_kernels is not None:
+                    _fast_tile(tile_op, tc, tile_kernels)
+                new_ops.append(tile_op)
                 have[id(out)] = (t_out, r_out)
             t, r = have[id(y)]
             new_ops.append(_window_copy(t, r, y, (0, h, 0, w), patch))
@@ -251,6 +258,22 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int) -
     return PatchChoice(split_index=split, split_op=stage[-1], grid=n,
                        extra_macs=patch_macs - base_macs, schedule=new_ops + schedule[split + 1:],
                        pin=_overlap(reads, writes, y))
+
+
+def _fast_tile(tile_op: Op, call: KernelCall, tile_kernels) -> None:
+    """Let a window tile run a fast (DSP/Helium) kernel. A tile is an ordinary layer with the
+    tile's sizes and padding, so the layer builders apply, as long as the tile's window starts
+    at or before its input (no negative padding). Kernels are generated per layer with the
+    geometry built in: tiles of different sizes get their own, named by a geometry tag."""
+    p = call.params
+    if call.fn not in WINDOW_FNS or p["pad_top"] < 0 or p["pad_left"] < 0:
+        return
+    geometry = repr(sorted((k, v) for k, v in p.items() if not isinstance(v, dict)))
+    tile_op.kernel["variant"] = "_t" + hashlib.sha1(geometry.encode()).hexdigest()[:8]
+    fast = tile_kernels(tile_op, call)
+    if fast is not None:
+        tile_op.kernel["portable"] = [call]
+        tile_op.kernel["calls"] = [fast]
 
 
 def _byte_span(t: Tensor, region: Region) -> tuple[int, int]:
