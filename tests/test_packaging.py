@@ -2,6 +2,7 @@
 and the installed package must find them there rather than in the source tree."""
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,8 +12,13 @@ from conftest import REPO
 
 def test_non_editable_install_finds_its_data(tmp_path):
     target = tmp_path / "site"
+    # From a copy: a build/ left in the checkout by an earlier install would supply files the
+    # package configuration no longer ships.
+    source = tmp_path / "src"
+    shutil.copytree(REPO, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "build", "*.egg-info", "__pycache__", ".pytest_cache", "out"))
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps",
-                    "--no-build-isolation", "--target", str(target), str(REPO)],
+                    "--no-build-isolation", "--target", str(target), str(source)],
                    check=True, capture_output=True, cwd=tmp_path)
     probe = ("import mcucompile.resources as r, mcucompile.boards as b;"
              "print(r.templates_dir()); print(r.runtime_dir()); print(r.boards_dir());"
@@ -24,4 +30,10 @@ def test_non_editable_install_finds_its_data(tmp_path):
     assert (Path(out[1]) / "include" / "mcuc_runtime.h").exists()
     assert any(Path(out[1]).rglob("conv_s8.c"))
     assert (Path(out[0]) / "model.c.j2").exists()
+    # every data file of the source tree is in the installed package (kernels/*.j2 once was not)
+    for src, installed in zip(("templates", "runtime_c", "boards"), out[:3]):
+        files = {p.relative_to(REPO / src) for p in (REPO / src).rglob("*")
+                 if p.is_file() and "__pycache__" not in p.parts}
+        missing = sorted(str(f) for f in files if not (Path(installed) / f).is_file())
+        assert not missing, f"{src}/ files not installed: {missing}"
     assert int(out[3]) >= 6
