@@ -131,11 +131,14 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
                 break
             previous = bound
     if budget is not None:              # fewest extra MACs that fits
-        for choice, bound in sorted(candidates, key=lambda c: c[0].extra_macs):
-            if bound <= budget:
-                plan = _with_patch(graph, choice, fast)
-                if plan.arena_bytes <= budget:
-                    return plan
+        fitting = [c for c, bound in sorted(candidates, key=lambda c: c[0].extra_macs)
+                   if bound <= budget]
+        for i, choice in enumerate(fitting):
+            plan = _with_patch(graph, choice, fast)
+            if plan.arena_bytes <= budget:
+                # the next ones, for a caller that also weighs kernel speed (api.py)
+                plan.alternatives = [f"{c.grid}x{c.grid}@{c.split_op.index}" for c in fitting[i + 1:]]
+                return plan
     best = base
     for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
         if bound >= best.arena_bytes:
