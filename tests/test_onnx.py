@@ -143,13 +143,14 @@ def test_networks_bit_exact_in_qemu(net, fmt, tmp_path):
     rep = simulate(path, "mps2-an386", count=8, seed=11, out_dir=tmp_path / "prj")
     assert_bit_exact(rep)
     assert rep.instructions and rep.instructions[0] > 0
+    # convolutions run the DSP GEMM with the float requantisation (kernels_dsp, fpreq)
+    assert any((tmp_path / "prj" / "kernels").glob("mcuc_conv_s8_dsp_op*.c"))
 
 
 @pytest.mark.parametrize("board", ["mps2-an385", "mps3-an547"])
 def test_network_bit_exact_without_fpu_and_on_m55(board, tmp_path):
     """The float requantisation is IEEE single precision: a Cortex-M3 without an FPU gets the
-    same bits from libgcc's soft-float (about 2x the instructions of the M4F), the M55 from its
-    FPU."""
+    same bits from libgcc's soft-float, the M55 from its FPU."""
     path = tmp_path / "mobilenet_v2.onnx"
     path.write_bytes(og.quantized("mobilenet_v2", "QDQ", True))
     rep = simulate(path, board, count=4, seed=12, out_dir=tmp_path / "prj")

@@ -29,10 +29,15 @@ class GemmView:
     shift: np.ndarray
     input_offset: int
     what: str
+    fpreq: bool = False    # ONNX: `mult` holds float32 scales (onnxruntime's requantisation)
 
 
 def conv_args(call: KernelCall):
-    """(filter, bias, multipliers, shifts) constants of a conv / depthwise / FC call."""
+    """(filter, bias, multipliers, shifts) constants of a conv / depthwise / FC call; for a
+    *_fpreq call (float32 scales, see lower_onnx.py): (filter, bias, scales, None)."""
+    if call.fn.endswith("_fpreq"):
+        _, filt, bias, scale, _ = call.args
+        return filt.const, bias.const, scale.const, None
     _, filt, bias, mult, shift, _ = call.args
     return filt.const, bias.const, mult.const, shift.const
 
@@ -49,7 +54,7 @@ def conv(call: KernelCall) -> GemmView:
     filt, bias, mult, shift = conv_args(call)
     return GemmView({k: p[k] for k in GEO_KEYS}, filt.reshape(filt.shape[0], -1), bias, mult,
                     shift, p["input_offset"],
-                    f"CONV_2D {p['k_h']}x{p['k_w']} stride {p['stride_h']}")
+                    f"CONV_2D {p['k_h']}x{p['k_w']} stride {p['stride_h']}", shift is None)
 
 
 def fully_connected(call: KernelCall) -> GemmView | None:
@@ -61,7 +66,10 @@ def fully_connected(call: KernelCall) -> GemmView | None:
     geo = dict(batches=1, in_h=1, in_w=b, in_c=p["in_depth"], out_h=1, out_w=b,
                out_c=p["out_depth"], k_h=1, k_w=1, stride_h=1, stride_w=1, dil_h=1, dil_w=1,
                pad_top=0, pad_left=0)
-    return GemmView(geo, filt, bias, mult, shift, p["input_offset"], "FULLY_CONNECTED")
+    if shift is None:                       # one scale for every output channel: broadcast
+        mult = np.resize(np.asarray(mult, np.float32), p["out_depth"])
+    return GemmView(geo, filt, bias, mult, shift, p["input_offset"], "FULLY_CONNECTED",
+                    shift is None)
 
 
 def one_channel_depthwise(call: KernelCall) -> GemmView | None:
@@ -73,4 +81,5 @@ def one_channel_depthwise(call: KernelCall) -> GemmView | None:
     filt, bias, mult, shift = conv_args(call)
     return GemmView({k: p[k] for k in GEO_KEYS}, filt[0].transpose(2, 0, 1).reshape(p["out_c"], -1),
                     bias, mult, shift, p["input_offset"],
-                    f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} on one channel as a GEMM")
+                    f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} on one channel as a GEMM",
+                    shift is None)

@@ -21,7 +21,7 @@ from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
 from .kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
 from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, dw_weights_dsp,
-                   folded_bias, pad_records, requant_records)
+                   folded_bias, fpreq_records, pad_records, requant_records)
 from .templates import render
 
 SIGNATURE = ("void {fn}(const int8_t *input, const int16_t *weights, const int32_t *quant, "
@@ -44,8 +44,11 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall | None:
     input_offset, what = view.input_offset, view.what
     sums = w2d.astype(np.int64).sum(axis=1)
     bias_f = folded_bias(bias, input_offset, sums)
-    rq = requant_records(bias_f, mult, shift, p["output_offset"],
-                         np.abs(w2d.astype(np.int64)).sum(axis=1))
+    abs_sums = np.abs(w2d.astype(np.int64)).sum(axis=1)
+    if view.fpreq:
+        rq = fpreq_records(bias_f, mult, abs_sums)
+    else:
+        rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums)
     if rq is None:
         return None
     perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
@@ -56,7 +59,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall | None:
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=what, op_index=op.index, check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
-               e0=int(rq.e0),
+               e0=int(rq.e0), fpreq=int(view.fpreq), out_zp=p["output_offset"],
                act_min=p["act_min"], act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w16", weights),
                                      Arg.constant("quant", pad_records(rq.records, 4)),
@@ -178,5 +181,8 @@ BUILDERS = {
     "mcuc_sub_s8": add_sub,
     "mcuc_conv_s8": conv,
     "mcuc_fully_connected_s8": fully_connected,
+    # ONNX models: the same GEMM, onnxruntime's float requantisation
+    "mcuc_conv_s8_fpreq": conv,
+    "mcuc_fully_connected_s8_fpreq": fully_connected,
     "mcuc_depthwise_conv_s8": depthwise,
 }

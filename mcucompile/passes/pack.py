@@ -59,6 +59,19 @@ def requant_records(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_z
     return Requant(np.stack(cols, axis=1).astype(np.int32), scale, e0)
 
 
+def fpreq_records(bias: np.ndarray, scale: np.ndarray,
+                  abs_weight_sums: np.ndarray) -> Requant | None:
+    """Records {bias, bits of the float32 scale} for onnxruntime's float requantisation
+    (mcuc_fpreq.h): the kernel needs the plain accumulator, so the weights stay unscaled.
+    None when `bias + sum w x` (|x| <= 128) could overflow int32."""
+    bias = np.asarray(bias, np.int64)
+    if ((np.abs(bias) + MAX_INPUT * abs_weight_sums.astype(np.int64)) >= INT32_LIMIT).any():
+        return None
+    bits = np.asarray(scale, np.float32).view(np.int32).astype(np.int64)
+    return Requant(np.stack([bias, bits], axis=1).astype(np.int32),
+                   np.ones(len(bias), np.int64), False)
+
+
 def mul_by_quantized_mult(x, mult: int, shift: int) -> np.ndarray:
     """TFLM's MultiplyByQuantizedMultiplier (double rounding) on int32 values, exactly as
     runtime_c/include/mcuc_fixedpoint.h computes it (vectorised, int64 intermediates)."""

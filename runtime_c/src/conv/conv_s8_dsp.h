@@ -14,7 +14,9 @@
  *   - weights: int16, times 2^(left+1) (see mcuc_dsp.h), for each group of four output
  *     channels (a, b, c, d) and each j the four words {a: w[2j] w[2j+1], b: ..., c, d};
  *     missing channels of the last group are all-zero (padding: records of the last real one).
- *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0), see mcuc_dsp.h.
+ *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0), see mcuc_dsp.h;
+ *     with fpreq (ONNX models, onnxruntime's float requantisation, mcuc_fpreq.h) the weights
+ *     are not scaled and the records are {bias, bits of the float32 scale}.
  *     The input offset is folded into bias2, so taps in the padding read the input zero
  *     point itself: (zp + input_offset) * w = 0.
  *   - im2col scratch: two output pixels p, q interleaved per pair j: {p: x[2j] x[2j+1],
@@ -30,6 +32,7 @@
 #include <arm_acle.h>
 
 #include "mcuc_dsp.h"
+#include "mcuc_fpreq.h"
 
 
 
@@ -179,6 +182,23 @@ MCUC_INLINE void mcuc_store_4x2(const int32_t a[8], const int32_t *q, int32_t qw
     }
 }
 
+/* mcuc_store_4x2 for fpreq records {bias, scale bits}: the very rounding of the portable
+ * *_fpreq kernels (mcuc_requant_f32), so results are the same bits. Not inlined: float code
+ * in the GEMM's function makes gcc 12 emit VFP spills the assembler rejects ("co-processor
+ * offset out of range") next to the GEMM's inline assembly. */
+__attribute__((noinline, unused)) static void mcuc_store_4x2_f32(const int32_t a[8], const int32_t *q, int32_t n,
+                                    int32_t out_zp, int32_t act_min, int32_t act_max,
+                                    int8_t *out_p, int8_t *out_q)
+{
+#pragma GCC unroll 4
+    for (int32_t c = 0; c < n; ++c) {
+        float scale;
+        memcpy(&scale, &q[c * 2 + 1], sizeof scale);
+        out_p[c] = mcuc_requant_f32(a[2 * c], scale, out_zp, act_min, act_max);
+        out_q[c] = mcuc_requant_f32(a[2 * c + 1], scale, out_zp, act_min, act_max);
+    }
+}
+
 /* One conv layer. `col` holds 2 * K2 words. Pixels are numbered over batches x out_h x out_w;
  * an odd last pixel is computed twice (slot q = slot p) and stored once. */
 MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weights,
@@ -189,10 +209,11 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weigh
                                        int32_t stride_h, int32_t stride_w, int32_t dil_h,
                                        int32_t dil_w, int32_t pad_top, int32_t pad_left,
                                        int32_t check_bounds, int32_t pad_value, int32_t perm4,
-                                       int32_t e0, int32_t act_min, int32_t act_max)
+                                       int32_t e0, int32_t fpreq, int32_t out_zp,
+                                       int32_t act_min, int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
-    const int32_t qw = e0 ? 5 : 4;
+    const int32_t qw = fpreq ? 2 : (e0 ? 5 : 4);
     const int32_t pixels = batches * out_h * out_w;
     const int32_t per_image = out_h * out_w;
     for (int32_t p = 0; p < pixels; p += 2) {
@@ -213,8 +234,12 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weigh
                             qr[3 * qw]};
             mcuc_gemm_4x2(w, (const uint32_t *)(const void *)col, k2, a);
             w += 4 * k2;
-            mcuc_store_4x2(a, qr, qw, e0, out_c - oc < 4 ? out_c - oc : 4, act_min, act_max,
-                           out_p + oc, out_q + oc);
+            const int32_t n = out_c - oc < 4 ? out_c - oc : 4;
+            if (fpreq) {
+                mcuc_store_4x2_f32(a, qr, n, out_zp, act_min, act_max, out_p + oc, out_q + oc);
+            } else {
+                mcuc_store_4x2(a, qr, qw, e0, n, act_min, act_max, out_p + oc, out_q + oc);
+            }
         }
     }
 }
