@@ -98,8 +98,14 @@ def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
     w = filt[0]                                      # [k_h, k_w, out_c]
     sums = w.astype(np.int64).sum(axis=(0, 1))
     bias_f = folded_bias(bias, p["input_offset"], sums)
-    rq = requant_records(bias_f, mult, shift, p["output_offset"],
-                         np.abs(w.astype(np.int64)).sum(axis=(0, 1)))
+    abs_sums = np.abs(w.astype(np.int64)).sum(axis=(0, 1))
+    if shift is None:       # ONNX: float requantisation, records {bias, scale bits, zp, rsh -1}
+        rq = fpreq_records(bias_f, np.resize(np.asarray(mult, np.float32), oc), abs_sums)
+        if rq is not None:
+            rq.records = np.concatenate([rq.records, np.full((oc, 1), p["output_offset"]),
+                                         np.full((oc, 1), -1)], axis=1).astype(np.int32)
+    else:
+        rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums)
     if rq is None:
         return None
     if transposed:
@@ -185,4 +191,5 @@ BUILDERS = {
     "mcuc_conv_s8_fpreq": conv,
     "mcuc_fully_connected_s8_fpreq": fully_connected,
     "mcuc_depthwise_conv_s8": depthwise,
+    "mcuc_depthwise_conv_s8_fpreq": depthwise,
 }

@@ -22,7 +22,9 @@
  * a literal so the shift folds into SSAT. Per channel the record is {bias2, mult, rnd, c_out}
  * (mcuc_dsp.h for the first three), weights per channel: k_r rows of k_c / 2 pair words,
  * then (k_c odd) ceil(k_r / 2) words of odd-tap pairs. The input offset is folded into the
- * bias: padding reads the zero point, which contributes 0.
+ * bias: padding reads the zero point, which contributes 0. ONNX models (onnxruntime's float
+ * requantisation, mcuc_fpreq.h) form one group with right shift -1, records {bias, bits of
+ * the float32 scale, output zero point, c_out} and unscaled weights.
  */
 #ifndef MCUC_DEPTHWISE_CONV_S8_DSP_H
 #define MCUC_DEPTHWISE_CONV_S8_DSP_H
@@ -32,6 +34,7 @@
 #include <arm_acle.h>
 
 #include "mcuc_dsp.h"
+#include "mcuc_fpreq.h"
 
 #define MCUC_DW_MAX_KC 16 /* longest kernel row (columns) the generator sends here */
 
@@ -193,6 +196,24 @@ MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32
         w = local;
     }
     const int32_t sgn = rsh ? -1 : 0;
+    if (rsh < 0) {          /* ONNX: mult holds the float32 scale's bits, rnd the zero point */
+        float scale;
+        memcpy(&scale, &mult, sizeof scale);
+        for (int32_t r = 0; r < rows; ++r) {
+            const int16_t *p = plane + r * stride_r * plane_w;
+            int8_t *o = out + r * out_rs;
+            for (int32_t c = 0; c < cols; c += 2) {
+                int32_t a0 = bias, a1 = bias;
+                mcuc_dw_pair(p, w, &a0, &a1, plane_w, stride_c, k_r, k_c);
+                o[0] = mcuc_requant_f32(a0, scale, rnd, act_min, act_max);
+                if (c + 1 < cols)
+                    o[out_cs] = mcuc_requant_f32(a1, scale, rnd, act_min, act_max);
+                o += 2 * out_cs;
+                p += 2 * stride_c;
+            }
+        }
+        return;
+    }
     for (int32_t r = 0; r < rows; ++r) {
         const int16_t *p = plane + r * stride_r * plane_w;
         int8_t *o = out + r * out_rs;
