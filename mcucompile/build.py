@@ -69,10 +69,20 @@ def resolve_transport(board: Board, transport: str | None) -> str:
     return transport
 
 
+# UART types served by another type's driver (board_config.h tells it which: MCUC_UART_LPUART)
+DRIVER_OF = {"stm32-lpuart": "stm32-usart-v2"}
+
+
+def uart_driver(uart_type: str) -> Path:
+    """The C driver of a UART type: boards/common/uart_<type, - as _>.c."""
+    name = DRIVER_OF.get(uart_type, uart_type).replace("-", "_")
+    return boards_dir() / "common" / f"uart_{name}.c"
+
+
 def _write_serial_files(out_dir: Path, board: Board, env: jinja2.Environment) -> None:
     """board/uart.c (the board's UART driver), board/uart.h, board/board_config.h."""
     uart = board.uart
-    driver = boards_dir() / "common" / f"uart_{uart.type.replace('-', '_')}.c"
+    driver = uart_driver(uart.type)
     if not driver.exists():
         raise McucError(f"no driver for UART type '{uart.type}' of board {board.name}",
                         where=str(driver))

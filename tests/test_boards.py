@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 
 from mcucompile.boards import default_board, get_board, list_boards, load_board
+from mcucompile.build import uart_driver
 from mcucompile.errors import McucError
 
 EXPECTED = {"host", "mps2-an385", "mps2-an386", "mps2-an500", "mps3-an547", "netduinoplus2"}
@@ -122,13 +123,12 @@ REAL = {"nucleo-l4r5zi", "nucleo-f401re", "stm32f746g-disco", "nucleo-h743zi2", 
 
 def test_real_boards_are_complete():
     """The dev boards: real memory sizes, a UART with a driver, the DWT counter, flash settings."""
-    from mcucompile.resources import boards_dir
     boards = {b.name: b for b in list_boards() if b.kind == "hardware"}
     assert REAL <= set(boards)
     for b in boards.values():
         assert b.transports == ("serial",) and b.qemu_machine is None
         assert b.counter.type == "dwt" and b.flasher.pyocd_target and b.flasher.openocd_args
-        assert (boards_dir() / "common" / f"uart_{b.uart.type.replace('-', '_')}.c").is_file()
+        assert uart_driver(b.uart.type).is_file()
         assert b.uart.baud == 115200 and b.uart.setup
         assert b.stack_bytes == 16384 and b.heap_bytes == 4096
         assert b.features.dsp and b.features.fpu and not b.features.mve

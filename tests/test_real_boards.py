@@ -16,7 +16,7 @@ import modelgen
 from conftest import shared_model, write_model
 from mcucompile.api import compile_model
 from mcucompile.boards import get_board, list_boards
-from mcucompile.build import _environment, build_project
+from mcucompile.build import _environment, build_project, uart_driver
 from mcucompile.elfinfo import sizes
 from mcucompile.errors import McucError
 from mcucompile.flash import flash_segments
@@ -60,7 +60,7 @@ def _divisor(tmp_path: Path, board, macro: str, clock_hz: int | None = None,
         board=board, uart=uart, uart_clock_hz=clock_hz or uart.clock_hz or board.clock_hz)
         .replace(f"MCUC_UART_BAUD {uart.baud}u", f"MCUC_UART_BAUD {baud or uart.baud}u"))
     shutil.copyfile(boards_dir() / "common" / "uart.h", tmp_path / "uart.h")
-    driver = boards_dir() / "common" / f"uart_{uart.type.replace('-', '_')}.c"
+    driver = uart_driver(uart.type)
     probe = tmp_path / "probe.c"
     probe.write_text(f'#include "{driver}"\nconst unsigned int mcuc_probe_value = {macro};\n')
     obj = tmp_path / "probe.o"
@@ -76,7 +76,7 @@ def _divisor(tmp_path: Path, board, macro: str, clock_hz: int | None = None,
 
 
 @pytest.mark.parametrize("board, macro, expected", [
-    ("nucleo-l4r5zi", "LPUART_DIV", 8889),  # 256 * 4 MHz / 115200
+    ("nucleo-l4r5zi", "USART_DIV", 8889),  # 256 * 4 MHz / 115200
     ("stm32f746g-disco", "USART_DIV", 139),  # 16 MHz / 115200
     ("nucleo-h743zi2", "USART_DIV", 556),  # 64 MHz / 115200
     ("nrf52840-dk", "UART_BAUD_VALUE", 0x01D7E000),  # Product Specification table, 115200
@@ -88,9 +88,9 @@ def test_uart_divisors_for_each_board(tmp_path, board, macro, expected):
 def test_uart_driver_limits(tmp_path):
     l4, h7, nrf = get_board("nucleo-l4r5zi"), get_board("nucleo-h743zi2"), get_board("nrf52840-dk")
     # 256 * 80 MHz does not fit 32 bits: the LPUART divisor is computed in 64 bits.
-    assert _divisor(tmp_path, l4, "LPUART_DIV", clock_hz=80_000_000) == 177778
+    assert _divisor(tmp_path, l4, "USART_DIV", clock_hz=80_000_000) == 177778
     with pytest.raises(RuntimeError, match="outside the LPUART's range"):
-        _divisor(tmp_path, l4, "LPUART_DIV", baud=2_000_000)  # BRR < 0x300
+        _divisor(tmp_path, l4, "USART_DIV", baud=2_000_000)  # BRR < 0x300
     with pytest.raises(RuntimeError, match="outside the USART's divider range"):
         _divisor(tmp_path, h7, "USART_DIV", clock_hz=1_000_000, baud=921_600)
     assert _divisor(tmp_path, nrf, "UART_BAUD_VALUE", baud=1_000_000) == 0x10000000

@@ -1,5 +1,6 @@
 /* STM32 USART driver, "v2" register layout (CR1, BRR, ISR, ICR, RDR, TDR) of the F0/F3/F7/G0/
- * G4/H7/L4/WB families, for uart.h.
+ * G4/H7/L4/WB families, for uart.h; also their LPUART (UART type "stm32-lpuart", built with
+ * MCUC_UART_LPUART = 1 in board_config.h: the same registers, the LPUART divider below).
  *
  * Polled, 8N1, oversampling by 16, no flow control, no FIFO (H7: CR1.FIFOEN stays 0). The
  * board's uart.setup writes (board_config.h) must already have enabled the USART's kernel and
@@ -34,9 +35,24 @@
 #define ISR_TC (1u << 6)
 #define ISR_TXE (1u << 7)
 
+#if MCUC_UART_LPUART
+/* LPUART (L4/L4+/G0/G4/WB/H7 LPUART1): the same registers and bits, another divider (RM0432
+ * "LPUART baud rate generation"): BRR = 256 * fck / baud, 20 bits, at least 0x300 (fck between
+ * 3x and 4096x the baud rate). At 4 MHz (MSI after reset on the L4) and 115200 baud BRR = 8889,
+ * 0.001% off. 256 * fck overflows 32 bits above 16.7 MHz: 64-bit constant arithmetic (the
+ * preprocessor evaluates #if in at least 64 bits). LPUART_PRESC (L4+, 0x2C) stays at divide
+ * by 1. On the L4+ with LPUART1 on port G the setup writes must also set PWR_CR2.IOSV. */
+#define USART_DIV ((uint32_t)(((uint64_t)MCUC_UART_CLOCK_HZ * 256u + MCUC_UART_BAUD / 2u) / \
+                              MCUC_UART_BAUD))
+#if (MCUC_UART_CLOCK_HZ * 256 + MCUC_UART_BAUD / 2) / MCUC_UART_BAUD < 0x300 || \
+    (MCUC_UART_CLOCK_HZ * 256 + MCUC_UART_BAUD / 2) / MCUC_UART_BAUD > 0xFFFFF
+#error "256 * MCUC_UART_CLOCK_HZ / MCUC_UART_BAUD is outside the LPUART's range (0x300..0xFFFFF)"
+#endif
+#else
 #define USART_DIV ((MCUC_UART_CLOCK_HZ + MCUC_UART_BAUD / 2u) / MCUC_UART_BAUD)
 #if USART_DIV < 16 || USART_DIV > 0xFFFF
 #error "MCUC_UART_CLOCK_HZ / MCUC_UART_BAUD is outside the USART's divider range (16..65535)"
+#endif
 #endif
 
 void mcuc_uart_init(void)
