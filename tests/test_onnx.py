@@ -12,7 +12,7 @@ import pytest
 
 import onnx_modelgen as og
 from conftest import assert_bit_exact
-from mcucompile.api import simulate
+from mcucompile.api import plan_model, simulate
 from mcucompile.cli import main
 from mcucompile.errors import McucError
 from mcucompile.frontend import load_model
@@ -475,3 +475,19 @@ def test_calibrate_savedmodel_and_h5(kind, tmp_path, capsys):
     q = rep["quantization"]
     assert q["samples"] == 16 and q["quantized_model"].endswith("_int8.tflite")
     assert 0 < q["max_abs_error"] < 0.1 * q["float_output_range"]
+
+
+@pytest.mark.parametrize("fmt", ["QDQ", "QOperator"])
+def test_patches_on_onnx_models(fmt, tmp_path):
+    """Patch-based inference takes the ONNX kernels too (float-requantised convolutions, float
+    ADD): smaller arena, still bit-exact with onnxruntime, on the host and on the M4 (where the
+    tiles run the DSP kernels)."""
+    path = tmp_path / f"resnet_{fmt}.onnx"
+    path.write_bytes(og.quantized("resnet", fmt, True, in_shape=(1, 3, 32, 32)))
+    _, plain = plan_model(path, "host")
+    rep = simulate(path, "host", count=3, seed=5, patch="auto")
+    assert_bit_exact(rep)
+    assert rep.patch is not None and rep.arena_bytes < plain.arena_bytes
+    spec = f"{rep.patch['grid']}@{rep.patch['split_op_index']}"
+    rep = simulate(path, "mps2-an386", count=2, seed=6, patch=spec, out_dir=tmp_path / "prj")
+    assert_bit_exact(rep)

@@ -38,10 +38,13 @@ from ..passes.kernel_call import Arg, KernelCall
 from ..passes.lower import _copy_call
 from .arena import ALIGN
 
-WINDOW_FNS = {"mcuc_conv_s8", "mcuc_depthwise_conv_s8", "mcuc_avg_pool_s8", "mcuc_max_pool_s8"}
+# Kernels a stage may hold, by how a tile's call is derived (ONNX models' *_fpreq / *_f32 /
+# table kernels take the same parameters as their TFLM twins).
+WINDOW_FNS = {"mcuc_conv_s8", "mcuc_depthwise_conv_s8", "mcuc_avg_pool_s8", "mcuc_max_pool_s8",
+              "mcuc_conv_s8_fpreq", "mcuc_depthwise_conv_s8_fpreq"}
 UNARY_FNS = {"mcuc_requantize_s8", "mcuc_logistic_s8", "mcuc_tanh_s8", "mcuc_hard_swish_s8",
-             "mcuc_leaky_relu_s8"}
-BINARY_FNS = {"mcuc_add_s8", "mcuc_sub_s8", "mcuc_mul_s8"}
+             "mcuc_leaky_relu_s8", "mcuc_lut_s8"}
+BINARY_FNS = {"mcuc_add_s8", "mcuc_sub_s8", "mcuc_mul_s8", "mcuc_add_s8_f32", "mcuc_mul_s8_f32"}
 
 Region = tuple[int, int, int, int]   # y0, y1, x0, x1 (half open)
 
