@@ -112,7 +112,7 @@ def _lower_and_plan(graph: Graph, board: Board, kernels: str, patch: str, sram: 
     if plan.patch and tables:
         fast_tiles = lambda op, call: fast_variant(tables, op, call)    # noqa: E731
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
-        specs += getattr(plan, "alternatives", [])[:MAX_FAST_TILE_TRIES - 1]
+        specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
         for spec in specs:
             fast = _fast_tile_plan(graph, board, kernels, spec, budget, max_overhead, what,
                                    fast_tiles)
@@ -163,7 +163,7 @@ def _flash_estimate(plan: MemoryPlan) -> int:
             for arg in call.args:
                 if arg.const is not None:
                     data = np.ascontiguousarray(arg.const)
-                    consts[hashlib.sha1(data.tobytes()).digest()] = data.nbytes
+                    consts[hashlib.sha1(data.dtype.str.encode() + data.tobytes()).digest()] = data.nbytes
     return sum(consts.values()) + GENERATED_KERNEL_FLASH * len(kernels) + RUNTIME_FLASH
 
 
@@ -371,7 +371,7 @@ def _report(model, board: Board, graph: Graph, plan: MemoryPlan, vectors: np.nda
         outputs=run.outputs, reference=ref, first_mismatch=first,
         patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
         reference_impl=reference_name(graph),
-        counter_unit=getattr(run, "counter_unit", "instructions"))
+        counter_unit=run.counter_unit)
 
 
 # ------------------------------------------------------------------ serial link

@@ -125,8 +125,7 @@ def _print_report(rep, args) -> int:
     else:
         j = rep.to_json()
         print(f"model      {Path(rep.model).name} on {rep.board}, {rep.vectors} vector(s)")
-        ref = getattr(rep, "reference_impl", None) or (
-            "onnxruntime" if rep.model.lower().endswith(".onnx") else "TFLM")
+        ref = rep.reference_impl
         verdict = f"BIT-EXACT with {ref}" if rep.bit_exact else (
             f"MISMATCH: {rep.mismatches} output values differ, max |diff| {rep.max_abs_diff}, "
             f"first {rep.first_mismatch}")

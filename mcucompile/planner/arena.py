@@ -68,6 +68,8 @@ class MemoryPlan:
     in_place: list = field(default_factory=list)  # ops whose output overwrites an input
     patch: dict | None = None                     # patch-based stage, if any
     pins: list = field(default_factory=list)      # (a, b, d): b at a's offset + d, may overlap
+    # budgeted patch search: the next NxN@LAYER specs that fit, fewest extra MACs first
+    alternatives: list = field(default_factory=list)
 
     def storage(self, t: Tensor) -> Tensor:
         return resolve(t, self.roots)

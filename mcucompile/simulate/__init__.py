@@ -85,7 +85,7 @@ def _crash(board: Board, what: str, log: str) -> McucError:
     return McucError(f"firmware on {board.name} crashed: {what}", hint=f"end of the log:\n{_tail(log)}")
 
 
-def _stack_overflow(board: Board, how: str, log: str) -> McucError:
+def stack_overflow_error(board: Board, how: str, log: str) -> McucError:
     return McucError(f"stack overflow on {board.name}: the model needs more than the "
                      f"{board.stack_bytes}-byte stack reserve ({how})",
                      hint=f"raise stack_bytes in boards/{board.name}.toml; end of the log:\n{_tail(log)}")
@@ -94,25 +94,25 @@ def _stack_overflow(board: Board, how: str, log: str) -> McucError:
 def fault_error(text: str, board: Board | None, where: str) -> McucError:
     """The error for a "MCUC fault ..." report that came over the serial link (the same
     messages as under semihosting; `where` names the port)."""
-    if board is not None and _FAULT.search(text):
-        try:
-            _check_exit(0, text, board)
-        except McucError as e:
-            return e
-    return McucError(f"firmware on {where} crashed: {text}")
+    error = _fault(text, board) if board is not None else None
+    return error or McucError(f"firmware on {where} crashed: {text}")
 
 
-def stack_overflow_error(board: Board, how: str, log: str) -> McucError:
-    return _stack_overflow(board, how, log)
+def _fault(log: str, board: Board) -> McucError | None:
+    """The error for a fault report of the startup code's Fault_Handler in `log`, if any."""
+    fault = _FAULT.search(log)
+    if not fault:
+        return None
+    if fault[5] == "1":
+        return stack_overflow_error(board, "the stack guard faulted", log)
+    name = _EXCEPTIONS.get(int(fault[1]), f"exception {fault[1]}")
+    return _crash(board, f"{name} at pc={fault[2]} (CFSR={fault[3]}, MMFAR={fault[4]})", log)
 
 
 def _check_exit(status: int, log: str, board: Board) -> None:
-    fault = _FAULT.search(log)
-    if fault and fault[5] == "1":
-        raise _stack_overflow(board, "the stack guard faulted", log)
+    fault = _fault(log, board)
     if fault:
-        name = _EXCEPTIONS.get(int(fault[1]), f"exception {fault[1]}")
-        raise _crash(board, f"{name} at pc={fault[2]} (CFSR={fault[3]}, MMFAR={fault[4]})", log)
+        raise fault
     if board.kind == "host" and host.sanitizer_report(log):
         raise _crash(board, "sanitizer report", log)
     error = _HARNESS_ERROR.search(log)
@@ -142,7 +142,7 @@ def _result(log: str, outputs: bytes, count: int, output_bytes: int, board: Boar
     if board.kind == "host":
         return result
     if any(overflow for *_, overflow in lines):
-        raise _stack_overflow(board, "its lowest usable word was overwritten", log)
+        raise stack_overflow_error(board, "its lowest usable word was overwritten", log)
     result.instructions = [int(instr) for _, instr, _, _ in lines]
     result.stack_bytes = max((int(stack) for *_, stack, _ in lines), default=0)
     steps = _STEP.findall(log)
