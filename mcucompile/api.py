@@ -25,6 +25,7 @@ from .ir import Graph
 from .passes import run_passes
 from .passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
 from .planner import MemoryPlan, check_plan, plan_memory
+from .planner.report import streamed_blocks
 
 Progress = Callable[[str], None]
 
@@ -140,6 +141,12 @@ def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget,
         select_kernels(graph, board, kernels, peak=peak)
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles)
+        # over the budget: stream the widest inverted residual blocks on portable kernels
+        for above in (budget, budget // 2, 0) if budget is not None else ():
+            if plan.arena_bytes <= budget:
+                break
+            plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
+                               stream_fast_above=above)
     except McucError:
         return None
     if budget is not None and plan.arena_bytes > budget:
@@ -276,6 +283,7 @@ class SimulationReport:
     first_mismatch: dict | None = None
     patch: dict | None = None
     extra_macs_pct: float = 0.0
+    streamed_blocks: list = field(default_factory=list)   # op indices per streamed block
     reference_impl: str = "TFLM"   # what `reference` came from (reference_name)
     counter_unit: str = "instructions"  # "cycles": DWT CYCCNT on a real board (`run`)
 
@@ -297,7 +305,7 @@ class SimulationReport:
                     instructions_per_vector=ins,
                     instructions_per_mac=(round(ins[0] / self.macs, 3) if ins and self.macs else None),
                     patch=self.patch, extra_macs_pct=self.extra_macs_pct,
-                    first_mismatch=self.first_mismatch, build_dir=self.build_dir,
+                    streamed_blocks=self.streamed_blocks, first_mismatch=self.first_mismatch, build_dir=self.build_dir,
                     reference=self.reference_impl, **self._cycles_json())
 
     def _cycles_json(self) -> dict:
@@ -370,7 +378,7 @@ def _report(model, board: Board, graph: Graph, plan: MemoryPlan, vectors: np.nda
         macs=sum(op_macs(op) for op in graph.ops), build_dir=build_dir,
         outputs=run.outputs, reference=ref, first_mismatch=first,
         patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
-        reference_impl=reference_name(graph),
+        streamed_blocks=streamed_blocks(plan), reference_impl=reference_name(graph),
         counter_unit=run.counter_unit)
 
 

@@ -134,6 +134,8 @@ def _print_report(rep, args) -> int:
         if rep.patch:
             print(f"patches    {rep.patch['grid']} up to op {rep.patch['split_op_index']} "
                   f"({rep.patch['split_op_type']}), +{rep.extra_macs_pct}% MACs")
+        if rep.streamed_blocks:
+            print(f"streamed   {len(rep.streamed_blocks)} inverted residual block(s) by rows")
         if rep.instructions and rep.counter_unit == "cycles":
             print(f"cycles     {rep.instructions[0]:,} per inference "
                   f"({j['cycles_per_mac']} per MAC, {rep.macs:,} MACs)")
@@ -228,10 +230,15 @@ def cmd_plan(args) -> int:
         p = plan.patch
         print(f"patches: {p['grid']} grid over the output of op {p['split_op_index']} "
               f"({p['split_op_type']}), +{summary['extra_macs_pct']}% MACs")
+    if summary["streamed_blocks"]:
+        print(f"streamed by rows: {len(summary['streamed_blocks'])} inverted residual "
+              f"block(s), no extra MACs")
     print(f"{'step':>4} {'op':>4} {'type':<18} {'live bytes':>10}  buffers (name@offset:bytes)")
     for r in summary["steps"]:
         mark = " <- peak" if r["step"] == summary["peak_step"] else ""
         inplace = " (in place)" if r["in_place"] else ""
+        if r["streamed_ops"]:
+            inplace += f" ops {r['streamed_ops'][0]}-{r['streamed_ops'][-1]}"
         bufs = " ".join(f"{b['name']}@{b['offset']}:{b['bytes']}" for b in r["live"])
         print(f"{r['step']:>4} {r['op_index']:>4} {r['op_type'] + inplace:<18} "
               f"{r['live_bytes']:>10,}  {bufs}{mark}")
@@ -242,8 +249,10 @@ def cmd_plan(args) -> int:
 
 def _memory_args(s) -> None:
     s.add_argument("--patch", default="off", metavar="off|auto|NxN@LAYER",
-                   help="patch-based inference of the first stage: off (default), auto (choose "
-                        "split op and grid), or e.g. 4x4@5 (4x4 patches up to op 5)")
+                   help="patch-based inference of the first stage: off (default: layer by "
+                        "layer), auto (choose split op and grid), or e.g. 4x4@5 (4x4 patches "
+                        "up to op 5); with auto or NxN@LAYER, inverted residual blocks after "
+                        "the stage run streamed by rows (no extra MACs)")
     s.add_argument("--sram", type=int, metavar="BYTES",
                    help="arena budget in bytes (default: the board's SRAM less stack, heap "
                         "and I/O buffers); with --patch auto, the fewest extra MACs that fit")

@@ -1079,3 +1079,41 @@ def wrong_magic(model_bytes: bytes) -> bytes:
     b = bytearray(model_bytes)
     b[4:8] = b"XXXX"
     return bytes(b)
+
+
+@_cached
+def inverted_residual(in_shape=(1, 12, 12, 8), expand=24, out_c=8, kernel=(3, 3),
+                      strides=(1, 1), padding="same", dilation=(1, 1), residual=True,
+                      residual_first=True, extra_reader=False, seed=0) -> bytes:
+    """A stem 1x1 conv, then MobileNetV2's inverted residual block: 1x1 expansion (RELU6) ->
+    depthwise (RELU6) -> 1x1 linear projection [-> ADD of the block input, in either operand
+    order]; `extra_reader`: the block input also feeds a second 1x1 conv whose output is
+    added at the end (so it is still read after the block).
+
+    Ops: CONV_2D, DEPTHWISE_CONV_2D, ADD
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    c = in_shape[-1]
+    kh, kw = _pair(kernel)
+    stem = rng.normal(0, 0.5, (1, 1, c, c)).astype(np.float32)
+    we = rng.normal(0, 0.5, (1, 1, c, expand)).astype(np.float32)
+    wd = rng.normal(0, 0.5, (kh, kw, expand, 1)).astype(np.float32)
+    wp = rng.normal(0, 0.3, (1, 1, expand, out_c)).astype(np.float32)
+    ws = rng.normal(0, 0.5, (1, 1, c, out_c)).astype(np.float32)
+    be, bd, bp = (rng.normal(0, 0.2, (n,)).astype(np.float32) for n in (expand, expand, out_c))
+
+    def f(x):
+        x = tf.nn.relu6(tf.nn.conv2d(x, stem, 1, "VALID"))
+        e = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(x, we, 1, "VALID"), be))
+        d = tf.nn.depthwise_conv2d(e, wd, (1,) + _pair(strides) + (1,), padding.upper(),
+                                   dilations=_pair(dilation))
+        d = tf.nn.relu6(tf.nn.bias_add(d, bd))
+        y = tf.nn.bias_add(tf.nn.conv2d(d, wp, 1, "VALID"), bp)
+        if residual:
+            y = x + y if residual_first else y + x
+        if extra_reader:
+            y = y + tf.nn.conv2d(x, ws, _pair(strides), "SAME")
+        return y
+
+    return convert_fn(f, [in_shape], seed=seed)

@@ -151,3 +151,99 @@ def test_random_pinned_pair_never_overlaps_others(seed):
                           lower_bound_bytes=lower, strategy="t", pins=pins)
         check_plan(plan)
         assert size >= lower
+
+
+# ----------------------------------------------------------- random chains of streamed blocks
+
+def _random_blocks(seed: int):
+    """A chain of MobileNetV2-style blocks (1x1 expand -> depthwise 3x3 stride 1/2 -> 1x1
+    project [-> ADD of the block input]) with random sizes; sometimes a block input is also
+    read by a later 1x1 convolution, which must keep it from being streamed over."""
+    from mcucompile.ir import Graph, Op, Tensor
+    from mcucompile.passes.kernel_call import Arg, KernelCall
+
+    rng = np.random.default_rng(seed)
+    tensors, ops = [], []
+
+    def tensor(h, w, c):
+        t = Tensor(f"t{len(tensors)}", (1, h, w, c), "int8")
+        tensors.append(t)
+        return t
+
+    def layer(kind, a, oc, k=1, s=1):
+        _, h, w, c = a.shape
+        oh, ow = (h + s - 1) // s, (w + s - 1) // s
+        y = tensor(oh, ow, oc)
+        p = dict(batches=1, in_h=h, in_w=w, in_c=c, out_h=oh, out_w=ow, out_c=oc, k_h=k,
+                 k_w=k, stride_h=s, stride_w=s, dil_h=1, dil_w=1, pad_top=k // 2,
+                 pad_left=k // 2, depth_multiplier=1)
+        fn = "mcuc_depthwise_conv_s8" if kind == "dw" else "mcuc_conv_s8"
+        consts = [Arg.constant(n, np.zeros(1, np.int8)) for n in ("w", "b", "m", "s")]
+        call = KernelCall(fn, None, p, [Arg.input(a), *consts, Arg.output(y)], macs=y.size * k * k)
+        ops.append(Op("DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D", [a], [y],
+                      index=len(ops), kernel={"calls": [call]}))
+        return y
+
+    def add(a, b):
+        y = tensor(*a.shape[1:])
+        call = KernelCall("mcuc_add_s8", None, {"bc": {"flat_size": y.size}},
+                          [Arg.input(a), Arg.input(b), Arg.output(y)])
+        ops.append(Op("ADD", [a, b], [y], index=len(ops), kernel={"calls": [call]}))
+        return y
+
+    x = tensor(int(rng.integers(4, 20)), int(rng.integers(4, 20)), int(rng.integers(2, 9)))
+    graph_input, pending = x, []
+    for _ in range(int(rng.integers(1, 6))):
+        c = x.shape[3]
+        s = int(rng.integers(1, 3))
+        e = layer("pw", x, c * int(rng.integers(2, 7)))
+        d = layer("dw", e, e.shape[3], k=3, s=s)
+        residual = s == 1 and rng.random() < 0.7
+        y = layer("pw", d, c if residual else int(rng.integers(2, 13)))
+        if rng.random() < 0.25:
+            pending.append(x)           # read again after the block
+        if residual:
+            y = add(x, y) if rng.random() < 0.5 else add(y, x)
+        x = y
+        for t in [t for t in pending if t.shape[1:3] == x.shape[1:3]]:
+            x = add(x, layer("pw", t, x.shape[3]))
+            pending.remove(t)
+    outputs = [x] + pending[:1]
+    return Graph("blocks", tensors, ops, [graph_input], outputs, source="blocks")
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_streamed_blocks(seed):
+    """Streaming never overlaps live buffers, never raises the arena, writes a residual block
+    over its input only when nothing reads that input later, and hides only tensors no other
+    step reads."""
+    from mcucompile.planner import plan_schedule
+    graph = _random_blocks(seed)
+    order = [op for op in graph.ops]
+    plain = plan_schedule(graph, order)
+    plan = plan_schedule(graph, order, stream=True)
+    check_plan(plan)
+    assert plan.arena_bytes <= plain.arena_bytes
+    visible = {id(t) for op in plan.schedule for t in op.inputs + op.outputs if t is not None}
+    for step, op in enumerate(plan.schedule):
+        if op.type != "INVERTED_RESIDUAL":
+            continue
+        hidden = [t for layer in op.kernel["streamed"] for t in layer.outputs][:-1]
+        assert not any(id(t) in visible for t in hidden)
+        x, y = op.inputs[0], op.outputs[0]
+        if op.kernel["calls"][0].params["has_add"]:
+            assert plan.offset_of(x) == plan.offset_of(y) and x.shape == y.shape
+            assert not any(t is x for later in plan.schedule[step + 1:] for t in later.inputs)
+            assert x not in graph.outputs
+
+
+def test_random_blocks_are_streamed():
+    from mcucompile.planner import plan_schedule
+    streamed = residual = 0
+    for seed in range(40):
+        graph = _random_blocks(seed)
+        for op in plan_schedule(graph, list(graph.ops), stream=True).schedule:
+            if op.type == "INVERTED_RESIDUAL":
+                streamed += 1
+                residual += op.kernel["calls"][0].params["has_add"]
+    assert streamed >= 40 and residual >= 15

@@ -77,6 +77,22 @@ def _runtime_file_index() -> dict[str, Path]:
     return index
 
 
+def _with_callees(functions: set[str], index: dict[str, Path]) -> set[str]:
+    """`functions` and every runtime function their files call (a fused kernel such as
+    mcuc_inverted_residual_s8 calls the convolution and ADD kernels)."""
+    todo, found = sorted(functions), set()
+    while todo:
+        fn = todo.pop()
+        if fn in found:
+            continue
+        if fn not in index:
+            raise RuntimeError(f"runtime function {fn} has no implementation in runtime_c/src")
+        found.add(fn)
+        text = index[fn].read_text()
+        todo += [m for m in re.findall(r"\b(mcuc_\w+)\s*\(", text) if m in index]
+    return found
+
+
 def _copy_runtime(out_dir: Path, functions: set[str]) -> list[str]:
     index = _runtime_file_index()
     rt = out_dir / "runtime"
@@ -84,10 +100,8 @@ def _copy_runtime(out_dir: Path, functions: set[str]) -> list[str]:
         shutil.rmtree(rt)
     shutil.copytree(runtime_dir() / "include", rt / "include")
     sources = []
-    for fn in sorted(functions):
-        src = index.get(fn)
-        if src is None:
-            raise RuntimeError(f"runtime function {fn} has no implementation in runtime_c/src")
+    for fn in sorted(_with_callees(functions, index)):
+        src = index[fn]
         rel = src.relative_to(runtime_dir() / "src")
         dest = rt / "src" / rel
         if not dest.exists():

@@ -2,7 +2,8 @@
 offsets in one static arena. `plan_memory` ties the pieces together:
 
 1. choose the execution order with the smallest peak (schedule.py);
-2. optionally replace the first stage by a patch-based schedule (patches.py);
+2. optionally replace the first stage by a patch-based schedule (patches.py), and run the
+   inverted residual blocks after it streamed by rows (streaming.py);
 3. let layers write over inputs that die there (arena.py, inplace.py) and pack every buffer
    of the chosen schedule into the arena (arena.py).
 If the result exceeds the SRAM budget, 1-3 run again with layers on fast DSP/Helium kernels
@@ -33,19 +34,21 @@ def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
 
 def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None,
                 max_overhead: float = DEFAULT_MAX_OVERHEAD, budget_what: str = "",
-                tile_kernels=None) -> MemoryPlan:
+                tile_kernels=None, stream_fast_above: int | None = None) -> MemoryPlan:
     """Plan the arena. `patch`: "off", "auto" or "NxN@LAYER" (LAYER = op index of the split
     op). `sram_budget`: bytes the arena may use; with "auto", the patch schedule with the
     fewest extra MACs that fits is chosen. `tile_kernels`: with a fixed NxN@LAYER, lets
     patch tiles run fast kernels (patches.build_patch_schedule; the automatic search packs
-    portable tiles). Raises McucError when nothing fits."""
+    portable tiles); `stream_fast_above`: with it, inverted residual blocks after the stage
+    whose layers run fast kernels are streamed too where a layer is wider than that many
+    bytes (streaming.py). Raises McucError when nothing fits."""
     where = graph.source or graph.name
     try:
         fixed = parse_patch_spec(patch) if patch != "off" else None
     except ValueError as e:
         raise McucError(str(e)) from None
     base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False,
-                                    tile_kernels)
+                                    tile_kernels, stream_fast_above)
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
         # Does not fit with the fast kernels: let depthwise layers that run a DSP/Helium
         # kernel run the portable in-place one instead (slower, smaller; see inplace.py).
@@ -71,7 +74,7 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
 
 
 def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
-          tile_kernels=None):
+          tile_kernels=None, stream_fast_above=None):
     """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place."""
     where = graph.source or graph.name
     base = _best_order(graph, fast)
@@ -87,14 +90,24 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
                             f"{sorted(ends) or 'none'})", where)
         choice = build_patch_schedule(graph, base.schedule, ends[layer], n,
                                       None if fast else tile_kernels)
-        chosen = _with_patch(graph, choice, fast)
+        chosen = _with_patch(graph, choice, fast, stream_fast_above)
     else:
         chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast)
     return base, base_macs, chosen
 
 
-def _with_patch(graph: Graph, choice, fast: bool = False) -> MemoryPlan:
-    plan = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin)
+def _streamed(graph: Graph, base: MemoryPlan, fast: bool) -> MemoryPlan:
+    """No patch stage, inverted residual blocks streamed by rows (streaming.py)."""
+    plan = plan_schedule(graph, base.schedule, fast_in_place=fast, stream=True)
+    plan.extra_macs = 0
+    plan.order = base.order
+    return plan
+
+
+def _with_patch(graph: Graph, choice, fast: bool = False,
+                stream_fast_above: int | None = None) -> MemoryPlan:
+    plan = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
+                         stream=True, stream_fast_above=stream_fast_above)
     plan.patch = choice.describe()
     plan.extra_macs = choice.extra_macs
     plan.order = "patched"
@@ -109,27 +122,38 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     first that fits wins. Finer grids of a split cost more MACs, so a split stops growing n
     one grid after its bound first fits (the spare grid covers packing above the bound), or
     as soon as a finer grid does not lower the bound (the ops after the stage set it then).
+    Without a budget the search goes on past one such grid (uneven tiles make the bound
+    jump), for the smallest arena.
     Without one (or when nothing fits, for the error): best bound first, smallest arena wins."""
     if budget is not None and base.arena_bytes <= budget:
         return base                     # fits without patches: no extra MACs at all
+    unpatched = base                    # the schedule to beat without a patch stage
+    streamed = _streamed(graph, base, fast)
+    if streamed.arena_bytes < base.arena_bytes:
+        if budget is not None and streamed.arena_bytes <= budget:
+            return streamed             # no extra MACs either
+        unpatched = streamed
     candidates = []
     for k in stage_ends(graph, base.schedule):
         h = base.schedule[k].outputs[0].shape[1]
-        fitting, previous = 0, None
+        fitting, previous, flat = 0, None, 0
         for n in grids(h):
             choice = build_patch_schedule(graph, base.schedule, k, n)
             pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
             if budget is None and pct > max_overhead:
                 break                   # finer grids of this split only cost more
             bound = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
-                                  bound_only=True)
+                                  bound_only=True, stream=True)
             if previous is not None and bound >= previous:
-                break
+                flat += 1               # uneven tiles make the bound jump: allow one
+                if flat == 2 or budget is not None:
+                    break
+                continue
             candidates.append((choice, bound))
             fitting += budget is not None and bound <= budget
             if fitting == 2:
                 break
-            previous = bound
+            previous, flat = bound, 0
     if budget is not None:              # fewest extra MACs that fits
         fitting = [c for c, bound in sorted(candidates, key=lambda c: c[0].extra_macs)
                    if bound <= budget]
@@ -139,7 +163,7 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
                 # the next ones, for a caller that also weighs kernel speed (api.py)
                 plan.alternatives = [f"{c.grid}x{c.grid}@{c.split_op.index}" for c in fitting[i + 1:]]
                 return plan
-    best = base
+    best = unpatched
     for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
         if bound >= best.arena_bytes:
             break                       # sorted by bound: nothing later can be smaller

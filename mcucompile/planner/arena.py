@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..ir import Graph, Op, Tensor
 from .inplace import INPLACE_FNS, original
 from .inplace import choose as choose_in_place
+from .streaming import stream_blocks
 
 ALIGN = 8
 
@@ -114,8 +115,9 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
     shared = []
     for step, op in enumerate(schedule):
         calls = op.kernel.get("calls", [])
-        if len(calls) == 1 and calls[0].fn in INPLACE_FNS:
-            # chosen by inplace.choose, which checked that the input dies here
+        if op.kernel.get("over_input") or len(calls) == 1 and calls[0].fn in INPLACE_FNS:
+            # chosen by inplace.choose or streaming.stream_blocks, which checked that the
+            # input dies here
             r = root(op.inputs[0])
             assert last_use.get(id(r), -1) == step, op.where
             share(op.outputs[0], r)
@@ -248,13 +250,32 @@ _ORDERINGS = {
 
 def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
                   fast_in_place: bool = False, pin: tuple | None = None,
-                  bound_only: bool = False):
+                  bound_only: bool = False, stream: bool = False,
+                  stream_fast_above: int | None = None):
     """Buffers, lifetimes and offsets for one given schedule. With `in_place`, elementwise
     ops, depthwise and pointwise layers may write over an input that dies there
     (`fast_in_place`: also layers that run a DSP/Helium kernel, which then run the portable
     in-place one). `pin` = (X, Y, g): Y may overlap X at X's offset + g (patches.py).
-    `bound_only`: return just the lower bound (no packing; cheap, for pruning candidates)."""
+    `bound_only`: return just the lower bound (no packing; cheap, for pruning candidates).
+    `stream`: run inverted residual blocks after the patch stage streamed by rows
+    (streaming.py; `stream_fast_above`: also those on fast kernels wider than that)."""
     schedule = [original(op) for op in schedule]
+    if stream:
+        # streaming can lose where the in-place layers already do well (narrow expansions):
+        # keep whichever schedule packs smaller, layer by layer on a tie
+        streamed = stream_blocks(graph, schedule, fast_in_place, stream_fast_above)
+        if len(streamed) < len(schedule):
+            bounds = [(plan_schedule(graph, s, in_place, fast_in_place, pin, True), k, s)
+                      for k, s in enumerate((schedule, streamed))]
+            if bound_only:
+                return min(bounds)[0]
+            best = None
+            for bound, _, s in sorted(bounds, key=lambda b: b[:2]):
+                if best is None or bound < best.arena_bytes:
+                    plan = plan_schedule(graph, s, in_place, fast_in_place, pin)
+                    if best is None or plan.arena_bytes < best.arena_bytes:
+                        best = plan
+            return best
     variants = [(schedule, {}, [])]          # no sharing at all
     if in_place:
         roots, shared = _in_place_roots(graph, schedule)

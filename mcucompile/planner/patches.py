@@ -325,7 +325,7 @@ def total_macs(schedule: list[Op]) -> int:
 
 
 def grids(h: int) -> range:
-    return range(2, min(8, h) + 1)
+    return range(2, min(12, h) + 1)
 
 
 def overhead_pct(choice: PatchChoice, base_macs: int) -> float:

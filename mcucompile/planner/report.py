@@ -16,6 +16,7 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
         steps.append(dict(step=s, op_index=op.index, op_type=op.type,
                           outputs=[t.name for t in op.outputs],
                           in_place=any(op is o for o in plan.in_place),
+                          streamed_ops=op.attrs.get("ops") if "streamed" in op.kernel else None,
                           live_bytes=live_bytes[s],
                           live=[dict(name=b.name, offset=b.offset, bytes=b.size) for b in live]))
     peak = max(steps, key=lambda r: r["live_bytes"]) if steps else None
@@ -25,11 +26,17 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
                 packing=plan.strategy, order=getattr(plan, "order", "model"),
                 patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
                 in_place_ops=[op.index for op in plan.in_place],
+                streamed_blocks=streamed_blocks(plan),
                 peak_step=peak["step"] if peak else None,
                 peak_op=(f"op {peak['op_index']} ({peak['op_type']})" if peak else None),
                 steps=steps,
                 buffers=[dict(name=b.name, bytes=b.size, offset=b.offset, first_step=b.start,
                               last_step=b.end) for b in plan.buffers])
+
+
+def streamed_blocks(plan: MemoryPlan) -> list[list[int]]:
+    """Op indices of each inverted residual block the plan streams by rows (streaming.py)."""
+    return [op.attrs["ops"] for op in plan.schedule if "streamed" in op.kernel]
 
 
 def plot_plan(graph: Graph, plan: MemoryPlan, path: str | Path) -> None:

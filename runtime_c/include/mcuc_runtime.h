@@ -152,6 +152,30 @@ typedef struct {
 
 void mcuc_mul_s8(const mcuc_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* MobileNetV2's inverted residual block, streamed by rows (inverted_residual_s8.c): 1x1
+ * expansion -> depthwise (depth multiplier 1) -> 1x1 projection [-> ADD of the block input].
+ * `expand` describes one input row (in_h = out_h = 1), `project` one pixel (all sizes 1),
+ * `add` one pixel (bc.flat_size = out channels; used when has_add, residual_first: the block
+ * input is the ADD's first operand). A residual block may run with output == input. */
+typedef struct {
+    mcuc_conv_params expand;
+    mcuc_dwconv_params dw;
+    mcuc_conv_params project;
+    mcuc_add_params add;
+    int32_t has_add, residual_first;
+} mcuc_inverted_residual_params;
+
+size_t mcuc_inverted_residual_s8_scratch_bytes(const mcuc_inverted_residual_params *p);
+void mcuc_inverted_residual_s8(const mcuc_inverted_residual_params *p, const int8_t *input,
+                               int8_t *output,
+                               const int8_t *e_filter, const int32_t *e_bias,
+                               const int32_t *e_mult, const int32_t *e_shift,
+                               const int8_t *d_filter, const int32_t *d_bias,
+                               const int32_t *d_mult, const int32_t *d_shift,
+                               const int8_t *p_filter, const int32_t *p_bias,
+                               const int32_t *p_mult, const int32_t *p_shift,
+                               int8_t *scratch);
+
 /* ADD / SUB of same-shape inputs on Armv7E-M DSP cores: t1, t2 are the compile-time tables of
  * each input's rescaled value per int8 code (indexed by the code as uint8); the output is
  * requantised as in mcuc_dsp.h. */
