@@ -142,7 +142,9 @@ def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget,
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles)
         # over the budget: stream the widest inverted residual blocks on portable kernels
-        for above in (budget, budget // 2, 0) if budget is not None else ():
+        # (where the portable plan streams any)
+        streams = any("streamed" in op.kernel for op in portable.schedule)
+        for above in (budget, budget // 2, 0) if budget is not None and streams else ():
             if plan.arena_bytes <= budget:
                 break
             plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,

@@ -8,6 +8,7 @@ kernel needs (requantisation multipliers, resolved padding ...) in `op.kernel`.
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -40,7 +41,14 @@ class Quant:
                 and np.array_equal(self.zero_point, other.zero_point))
 
 
-_ITEMSIZE = {"int8": 1, "uint8": 1, "int16": 2, "int32": 4, "float32": 4, "int64": 8}
+@functools.lru_cache(maxsize=4096)
+def _element_count(shape: tuple) -> int:
+    return math.prod(int(d) for d in shape)
+
+
+@functools.lru_cache(maxsize=4096)
+def _byte_count(shape: tuple, dtype: str) -> int:
+    return _element_count(shape) * np.dtype(dtype).itemsize
 
 
 @dataclass(eq=False)
@@ -59,12 +67,17 @@ class Tensor:
 
     @property
     def size(self) -> int:
-        return math.prod(int(d) for d in self.shape)   # (the planner asks very often)
+        try:
+            return _element_count(self.shape)   # (the planner asks very often)
+        except TypeError:                       # an unhashable (list) shape
+            return math.prod(int(d) for d in self.shape)
 
     @property
     def nbytes(self) -> int:
-        itemsize = _ITEMSIZE.get(self.dtype) or np.dtype(self.dtype).itemsize
-        return self.size * itemsize
+        try:
+            return _byte_count(self.shape, self.dtype)
+        except TypeError:                       # an unhashable (list) shape
+            return math.prod(int(d) for d in self.shape) * np.dtype(self.dtype).itemsize
 
     def storage(self) -> "Tensor":
         """The tensor whose memory this one occupies (itself unless aliased)."""

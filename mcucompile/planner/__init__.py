@@ -47,12 +47,13 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
         fixed = parse_patch_spec(patch) if patch != "off" else None
     except ValueError as e:
         raise McucError(str(e)) from None
+    choices: dict = {}      # patch schedules built in the first round, for the second
     base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False,
-                                    tile_kernels, stream_fast_above)
+                                    tile_kernels, stream_fast_above, choices)
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
         # Does not fit with the fast kernels: let depthwise layers that run a DSP/Helium
         # kernel run the portable in-place one instead (slower, smaller; see inplace.py).
-        alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True)
+        alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True, choices=choices)
         if alt[2].arena_bytes < chosen.arena_bytes:
             base, base_macs, chosen = alt
 
@@ -74,7 +75,7 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
 
 
 def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
-          tile_kernels=None, stream_fast_above=None):
+          tile_kernels=None, stream_fast_above=None, choices=None):
     """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place."""
     where = graph.source or graph.name
     base = _best_order(graph, fast)
@@ -92,7 +93,8 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
                                       None if fast else tile_kernels)
         chosen = _with_patch(graph, choice, fast, stream_fast_above)
     else:
-        chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast)
+        chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast,
+                       {} if choices is None else choices)
     return base, base_macs, chosen
 
 
@@ -115,7 +117,7 @@ def _with_patch(graph: Graph, choice, fast: bool = False,
 
 
 def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
-          fast: bool) -> MemoryPlan:
+          fast: bool, choices: dict) -> MemoryPlan:
     """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
     candidates whose bound can still win are packed.
     With a budget: candidates whose bound fits are packed fewest extra MACs first, and the
@@ -137,13 +139,17 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     for k in stage_ends(graph, base.schedule):
         h = base.schedule[k].outputs[0].shape[1]
         fitting, previous, flat = 0, None, 0
-        for n in grids(h):
-            choice = build_patch_schedule(graph, base.schedule, k, n)
+        for n in grids(h, budget is not None):
+            key = (tuple(map(id, base.schedule)), k, n)
+            if key not in choices:
+                choices[key] = build_patch_schedule(graph, base.schedule, k, n)
+            choice = choices[key]
             pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
             if budget is None and pct > max_overhead:
                 break                   # finer grids of this split only cost more
             bound = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
-                                  bound_only=True, stream=True)
+                                  bound_only=True, stream=True,
+                                  budgeted=budget is not None)
             if previous is not None and bound >= previous:
                 flat += 1               # uneven tiles make the bound jump: allow one
                 if flat == 2 or budget is not None:

@@ -145,13 +145,15 @@ def _lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
     last_step = len(schedule)
     spans: dict[int, list] = {}          # id(storage) -> [tensor, start, end]
 
-    def touch(t: Tensor, step: int):
+    def touch(t: Tensor, step: int):     # called with non-decreasing steps
         root = resolve(t, roots)
         if root.is_const:
             return
-        span = spans.setdefault(id(root), [root, step, step])
-        span[1] = min(span[1], step)
-        span[2] = max(span[2], step)
+        span = spans.get(id(root))
+        if span is None:
+            spans[id(root)] = [root, step, step]
+        elif step > span[2]:
+            span[2] = step
 
     for t in graph.inputs:
         touch(t, 0)
@@ -251,12 +253,14 @@ _ORDERINGS = {
 def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
                   fast_in_place: bool = False, pin: tuple | None = None,
                   bound_only: bool = False, stream: bool = False,
-                  stream_fast_above: int | None = None):
+                  stream_fast_above: int | None = None, budgeted: bool = False):
     """Buffers, lifetimes and offsets for one given schedule. With `in_place`, elementwise
     ops, depthwise and pointwise layers may write over an input that dies there
     (`fast_in_place`: also layers that run a DSP/Helium kernel, which then run the portable
     in-place one). `pin` = (X, Y, g): Y may overlap X at X's offset + g (patches.py).
-    `bound_only`: return just the lower bound (no packing; cheap, for pruning candidates).
+    `bound_only`: return just the lower bound (no packing; cheap, for pruning candidates);
+    `budgeted` (the search under a budget): with `stream`, the bound of the streamed
+    schedule only (it may miss the rare schedule where streaming loses; packing compares).
     `stream`: run inverted residual blocks after the patch stage streamed by rows
     (streaming.py; `stream_fast_above`: also those on fast kernels wider than that)."""
     schedule = [original(op) for op in schedule]
@@ -265,6 +269,8 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
         # keep whichever schedule packs smaller, layer by layer on a tie
         streamed = stream_blocks(graph, schedule, fast_in_place, stream_fast_above)
         if len(streamed) < len(schedule):
+            if bound_only and budgeted:     # the streamed bound alone: half the time
+                return plan_schedule(graph, streamed, in_place, fast_in_place, pin, True)
             bounds = [(plan_schedule(graph, s, in_place, fast_in_place, pin, True), k, s)
                       for k, s in enumerate((schedule, streamed))]
             if bound_only:

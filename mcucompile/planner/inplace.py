@@ -30,7 +30,6 @@ arena of: with them, elementwise sharing only, no sharing.
 """
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 
@@ -51,20 +50,28 @@ def _portable_call(op: Op):
     return calls[0] if len(calls) == 1 else None
 
 
-def in_place_variant(op: Op, fast: bool) -> Op | None:
-    """A copy of `op` that runs the in-place depthwise kernel, or None."""
+def in_place_call(op: Op, fast: bool):
+    """The in-place KernelCall for `op`, or None if it has none (or keeps a fast kernel)."""
     calls = op.kernel.get("calls", [])
     call = _portable_call(op)
     if call is None or len(calls) != 1 or len(op.outputs) != 1:
         return None
     if calls[0].fn != call.fn and not fast:
         return None          # runs a fast kernel: keep it unless memory demands otherwise
-    new_call = VARIANTS[op.type](call)
-    if new_call is None:
-        return None
-    new = copy.copy(op)
-    new.kernel = dict(op.kernel, calls=[new_call], portable=[call], in_place_of=op)
-    return new
+    return VARIANTS[op.type](call)
+
+
+def with_in_place_call(op: Op, new_call) -> Op:
+    """A copy of `op` that runs `new_call` (from in_place_call)."""
+    kernel = dict(op.kernel, calls=[new_call], portable=[_portable_call(op)], in_place_of=op)
+    return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
+              index=op.index, kernel=kernel, is_alias=op.is_alias)
+
+
+def in_place_variant(op: Op, fast: bool) -> Op | None:
+    """A copy of `op` that runs the in-place depthwise kernel, or None."""
+    new_call = in_place_call(op, fast)
+    return None if new_call is None else with_in_place_call(op, new_call)
 
 
 def _align(n: int, a: int) -> int:
@@ -98,9 +105,6 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
     for s, op in enumerate(schedule):
         if op.type not in VARIANTS or op.kernel.get("in_place_of"):
             continue
-        new = in_place_variant(op, fast)
-        if new is None:
-            continue
         x, y = op.inputs[0], op.outputs[0]
         kx, ky = find(id(resolve(x, roots))), find(id(resolve(y, roots)))
         if kx not in by_root or ky not in by_root or kx == ky:
@@ -109,18 +113,27 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
         size_y, _, end_y = by_root[ky]
         if end_x != s:
             continue                         # the input is still read after this step
-        plane = _align(new.kernel["calls"][0].scratch_bytes, align)
-        new_prof = prof.copy()
-        new_prof[s] += plane - size_y - scratch.get(scratch_name(op), 0)
+        new_call = in_place_call(op, fast)
+        if new_call is None:
+            continue
+        plane = _align(new_call.scratch_bytes, align)
+        change = plane - size_y - scratch.get(scratch_name(op), 0)
         if end_y > s and size_x > size_y:
+            new_prof = prof.copy()
+            new_prof[s] += change
             new_prof[s + 1:end_y + 1] += size_x - size_y
-        if not _lex_smaller(new_prof, prof):
+            if not _lex_smaller(new_prof, prof):
+                continue
+        elif change < 0:                     # one step lower, nothing higher: always better
+            new_prof = prof.copy()
+            new_prof[s] += change
+        else:
             continue
         prof = new_prof
         by_root[kx] = [max(size_x, size_y), start_x, end_y]
         del by_root[ky]
         merged[ky] = kx
-        chosen[s] = new
+        chosen[s] = with_in_place_call(op, new_call)
     return chosen
 
 

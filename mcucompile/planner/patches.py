@@ -28,7 +28,6 @@ Algorithm:
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import math
 from dataclasses import dataclass
@@ -152,8 +151,9 @@ def _window_copy(src: Tensor, src_region: Region, dst: Tensor, dst_region: Regio
 
 def _tile_call(call: KernelCall, tiles_in: list[Tensor], regions_in: list[Region],
                tile_out: Tensor, region_out: Region) -> KernelCall:
-    new = copy.copy(call)
-    new.params = dict(call.params)           # only top-level fields and "bc" change
+    new = KernelCall(call.fn, call.params_type, dict(call.params), call.args,
+                     call.scratch_bytes, call.macs, call.generated)
+    # only top-level params and "bc" change
     if "bc" in new.params:
         new.params["bc"] = dict(new.params["bc"])
     p = new.params
@@ -324,8 +324,11 @@ def total_macs(schedule: list[Op]) -> int:
     return sum(c.macs for op in schedule for c in op.kernel.get("calls", []))
 
 
-def grids(h: int) -> range:
-    return range(2, min(12, h) + 1)
+def grids(h: int, budget: bool = False) -> range:
+    """Grids n x n to try for a split output of height h: up to 12x12 when minimising the
+    arena, 8x8 under a budget (there the search stops at the first grids that fit, and
+    splits whose grids never fit would cost 12 plans each)."""
+    return range(2, min(8 if budget else 12, h) + 1)
 
 
 def overhead_pct(choice: PatchChoice, base_macs: int) -> float:
