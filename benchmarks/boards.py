@@ -109,7 +109,8 @@ def main() -> int:
         free = "-" if r["free_sram_bytes"] is None else f"{r['free_sram_bytes']:,}"
         print(f"| {r['model']} | {r['board']} | {flash} ({b.flash_size // 1024} KB) | "
               f"{sram} ({b.sram_size // 1024} KB) | {verdict(r)} | {free} |")
-    print(f"\nSRAM = .data + .bss (arena, I/O buffers) + stack reserve + minimum heap; "
+    print(f"\nSRAM = .data + .bss (arena; the inputs and outputs live in it) + stack reserve "
+          f"+ minimum heap; "
           f"{time.time() - start:.0f} s", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

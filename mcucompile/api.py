@@ -26,6 +26,7 @@ from .passes import run_passes
 from .passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
 from .planner import MemoryPlan, check_plan, plan_memory
 from .planner.report import streamed_blocks
+from .planner.streaming import Streaming
 
 Progress = Callable[[str], None]
 
@@ -48,7 +49,7 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
                   transport: str | None = None) -> Compiled:
     """kernels: "auto" (fastest bit-exact kernels for the board) or "portable" (plain C).
     patch: "off", "auto" or "NxN@LAYER"; sram: arena budget in bytes (default: what the
-    board's SRAM leaves after stack, heap and I/O buffers); max_overhead: % extra MACs.
+    board's SRAM leaves after stack, heap and other static data); max_overhead: % extra MACs.
     transport: how the harness gets test vectors, "files" or "serial" (None: the board's
     default, see Board.transports)."""
     from .build import resolve_transport
@@ -71,22 +72,27 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     return Compiled(graph, plan, project, board)
 
 
+OTHER_STATIC = 2048   # bytes of SRAM kept for static data besides the arena (harness, libc)
+
+
 def arena_budget(graph: Graph, board: Board | None, sram: int | None) -> int | None:
     """Bytes the arena may take: --sram if given, else the board's SRAM less its stack and
-    heap reserves, the harness's I/O buffers and 2 KB for other static data (None on host)."""
+    heap reserves and 2 KB for other static data (None on host). The model's inputs and
+    outputs live in the arena (the harnesses read and write them there, model.h), so they need
+    nothing besides."""
     if sram is not None:
         return sram
     if board is None or not board.sram_size:
         return None
-    io = sum(t.nbytes for t in graph.inputs) + sum(t.nbytes for t in graph.outputs)
-    return board.sram_size - (board.stack_bytes or 0) - (board.heap_bytes or 0) - io - 2048
+    return board.sram_size - (board.stack_bytes or 0) - (board.heap_bytes or 0) - OTHER_STATIC
 
 
 def _budget_what(board: Board | None, sram: int | None) -> str:
     if sram is not None or board is None or not board.sram_size:
         return ""
     return (f"{board.name} ({board.sram_size:,} bytes of SRAM less a {board.stack_bytes or 0:,}"
-            f"-byte stack, {board.heap_bytes or 0:,}-byte heap and the I/O buffers)")
+            f"-byte stack, {board.heap_bytes or 0:,}-byte heap and {OTHER_STATIC:,} bytes of "
+            f"other static data)")
 
 
 def plan_model(model: str | Path, board: str | Board = "host", patch: str = "off",
@@ -108,15 +114,16 @@ def _lower_and_plan(graph: Graph, board: Board, kernels: str, patch: str, sram: 
     portable tiles)."""
     graph = run_passes(graph, board, kernels)
     budget, what = arena_budget(graph, board, sram), _budget_what(board, sram)
-    plan = plan_memory(graph, patch, budget, max_overhead, what)
     tables = variant_builders(board, kernels)
+    streaming = Streaming(row_kernels=_row_kernels(tables) if tables else None)
+    plan = plan_memory(graph, patch, budget, max_overhead, what, streaming=streaming)
     if plan.patch and tables:
         fast_tiles = lambda op, call: fast_variant(tables, op, call)    # noqa: E731
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
         specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
         for spec in specs:
             fast = _fast_tile_plan(graph, board, kernels, spec, budget, max_overhead, what,
-                                   fast_tiles)
+                                   fast_tiles, streaming)
             if fast is not None:
                 plan = fast
                 break
@@ -129,18 +136,32 @@ def _lower_and_plan(graph: Graph, board: Board, kernels: str, patch: str, sram: 
 MAX_FAST_TILE_TRIES = 8   # patch schedules (fewest extra MACs first) tried with fast tiles
 
 
+def _row_kernels(tables):
+    """Fast kernels for the 1x1 layers of streamed blocks, one row at a time (built once per
+    layer and row geometry: the patch search streams the same blocks many times)."""
+    built: dict = {}
+
+    def row_kernel(op, call):
+        key = (op.index, call.fn, repr(sorted(call.params.items())))
+        if key not in built:
+            built[key] = fast_variant(tables, op, call)
+        return built[key]
+    return row_kernel
+
+
 def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget, max_overhead,
-                    what: str, fast_tiles) -> MemoryPlan | None:
+                    what: str, fast_tiles, streaming: Streaming) -> MemoryPlan | None:
     """The patch schedule `spec` with fast kernels on its tiles and the kernels after the
     stage selected for the peak there; None if it does not fit the budget."""
     try:
-        portable = plan_memory(graph, spec, budget, max_overhead, what)
+        portable = plan_memory(graph, spec, budget, max_overhead, what, streaming=streaming)
         outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
                     and op.kernel.get("calls")), default=0)
         select_kernels(graph, board, kernels, peak=peak)
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
-        plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles)
+        plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
+                           streaming=streaming)
         # over the budget: stream the widest inverted residual blocks on portable kernels
         # (where the portable plan streams any)
         streams = any("streamed" in op.kernel for op in portable.schedule)
@@ -148,7 +169,8 @@ def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget,
             if plan.arena_bytes <= budget:
                 break
             plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
-                               stream_fast_above=above)
+                               streaming=Streaming(above, streaming.row_kernels,
+                                                   streaming.built))
     except McucError:
         return None
     if budget is not None and plan.arena_bytes > budget:
@@ -169,6 +191,7 @@ def _flash_estimate(plan: MemoryPlan) -> int:
         for call in op.kernel.get("calls", []):
             if call.generated is not None:
                 kernels.add(call.fn)
+                kernels.update(u.fn for u in call.uses)
             for arg in call.args:
                 if arg.const is not None:
                     data = np.ascontiguousarray(arg.const)

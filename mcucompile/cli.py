@@ -192,7 +192,8 @@ TRANSPORT_ARG = dict(choices=["files", "serial"], default=None,
 def cmd_profile(args) -> int:
     from .profile import profile
     rep = profile(_model(args), args.board, args.kernels, args.seed, args.output, args.timeout,
-                  _progress(not args.json))
+                  _progress(not args.json), patch=args.patch, sram=args.sram,
+                  max_overhead=args.max_overhead)
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
         return 0
@@ -255,7 +256,8 @@ def _memory_args(s) -> None:
                         "the stage run streamed by rows (no extra MACs)")
     s.add_argument("--sram", type=int, metavar="BYTES",
                    help="arena budget in bytes (default: the board's SRAM less stack, heap "
-                        "and I/O buffers); with --patch auto, the fewest extra MACs that fit")
+                        "and 2 KB of other static data; the model's inputs and outputs live in "
+                        "the arena); with --patch auto, the fewest extra MACs that fit")
     s.add_argument("--max-overhead", type=float, default=20.0, metavar="PCT",
                    help="with --patch auto and no budget: most extra MACs allowed, in percent "
                         "(default 20)")
@@ -375,6 +377,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=120.0,
                    help="seconds before a hung firmware is killed (default 120)")
     s.add_argument("-o", "--output", help="keep the generated project in this directory")
+    _memory_args(s)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_profile)
 

@@ -46,7 +46,8 @@ def _shapes(tensors) -> list[list[int]]:
 
 def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str = "auto",
             seed: int = 0, out_dir: str | Path | None = None, timeout: float = 120.0,
-            progress: Progress = _quiet) -> ProfileReport:
+            progress: Progress = _quiet, patch: str = "off", sram: int | None = None,
+            max_overhead: float = 20.0) -> ProfileReport:
     from .build import build_project
     from .simulate import run_vectors
 
@@ -55,7 +56,8 @@ def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str =
         raise McucError(f"per-op profiles need a QEMU board (instruction counter), "
                         f"not {board.name}",
                         hint="e.g. --board mps2-an386 (see `mcucompile boards`)")
-    compiled = compile_model(model, board, out_dir, progress, kernels)
+    compiled = compile_model(model, board, out_dir, progress, kernels, patch=patch, sram=sram,
+                             max_overhead=max_overhead)
     progress(f"building the profiling firmware for {board.name}")
     exe = build_project(compiled.project.out_dir, board, profile=True)
     vectors = load_vectors(compiled.graph, None, 1, seed)

@@ -412,8 +412,9 @@ def _pair(v):
 @_cached
 def conv2d(in_shape=(1, 9, 9, 3), filters=5, kernel=(3, 3), strides=(1, 1),
            padding="same", dilation=(1, 1), activation=None, use_bias=True,
-           per_channel=True, seed=0) -> bytes:
-    """Single 2-D convolution, optional fused RELU/RELU6.
+           per_channel=True, stem=False, seed=0) -> bytes:
+    """Single 2-D convolution, optional fused RELU/RELU6; `stem`: after a 3x3 convolution
+    (so the layer's input is not the graph input).
 
     Ops: CONV_2D
 
@@ -427,7 +428,11 @@ def conv2d(in_shape=(1, 9, 9, 3), filters=5, kernel=(3, 3), strides=(1, 1),
     w = rng.normal(0, 0.5, (kh, kw, in_shape[-1], filters)).astype(np.float32)
     b = rng.normal(0, 0.2, (filters,)).astype(np.float32)
 
+    ws = rng.normal(0, 0.5, (3, 3, in_shape[-1], in_shape[-1])).astype(np.float32)
+
     def f(x):
+        if stem:
+            x = tf.nn.relu(tf.nn.conv2d(x, ws, 1, "SAME"))
         y = tf.nn.conv2d(x, w, strides=(1,) + _pair(strides) + (1,),
                          padding=padding.upper(),
                          dilations=(1,) + _pair(dilation) + (1,))
@@ -441,8 +446,9 @@ def conv2d(in_shape=(1, 9, 9, 3), filters=5, kernel=(3, 3), strides=(1, 1),
 @_cached
 def depthwise_conv2d(in_shape=(1, 9, 9, 4), kernel=(3, 3), strides=(1, 1),
                      padding="same", depth_multiplier=1, dilation=(1, 1),
-                     activation=None, per_channel=True, seed=0) -> bytes:
-    """Single depthwise convolution (with bias), optional fused RELU/RELU6.
+                     activation=None, per_channel=True, stem=False, seed=0) -> bytes:
+    """Single depthwise convolution (with bias), optional fused RELU/RELU6; `stem`: after a
+    3x3 convolution (so the layer's input is not the graph input).
 
     Ops: DEPTHWISE_CONV_2D
     """
@@ -452,8 +458,11 @@ def depthwise_conv2d(in_shape=(1, 9, 9, 4), kernel=(3, 3), strides=(1, 1),
     rng = _rng(seed)
     w = rng.normal(0, 0.5, (kh, kw, cin, depth_multiplier)).astype(np.float32)
     b = rng.normal(0, 0.2, (cin * depth_multiplier,)).astype(np.float32)
+    ws = rng.normal(0, 0.5, (3, 3, cin, cin)).astype(np.float32)
 
     def f(x):
+        if stem:
+            x = tf.nn.relu(tf.nn.conv2d(x, ws, 1, "SAME"))
         y = tf.raw_ops.DepthwiseConv2dNative(
             input=x, filter=w, strides=(1,) + _pair(strides) + (1,),
             padding=padding.upper(), dilations=(1,) + _pair(dilation) + (1,))

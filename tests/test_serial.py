@@ -147,18 +147,31 @@ MODEL_H = """#ifndef MODEL_H
 #include <stdint.h>
 #define MCUC_INPUT_BYTES 64
 #define MCUC_OUTPUT_BYTES 64
-void mcuc_model_invoke(const int8_t *in, int8_t *out);
+#define MCUC_NUM_INPUTS 1
+#define MCUC_NUM_OUTPUTS 1
+#define MCUC_INPUT_SIZES { MCUC_INPUT_BYTES }
+#define MCUC_OUTPUT_SIZES { MCUC_OUTPUT_BYTES }
+int8_t *mcuc_model_input(int i);
+const int8_t *mcuc_model_output(int i);
+void mcuc_model_run(void);
 #endif
 """
+
+# The zero-copy API over one input and one output buffer; each fake defines mcuc_model_run().
+IO = """
+static int8_t in[MCUC_INPUT_BYTES], out[MCUC_OUTPUT_BYTES];
+int8_t *mcuc_model_input(int i) { return i == 0 ? in : 0; }
+const int8_t *mcuc_model_output(int i) { return i == 0 ? out : 0; }
+"""
 XOR = """
-void mcuc_model_invoke(const int8_t *in, int8_t *out)
+void mcuc_model_run(void)
 {
     for (int i = 0; i < MCUC_OUTPUT_BYTES; i++)
         out[i] = (int8_t)(in[i] ^ 0x55);
 }
 """
 TRAP = """
-void mcuc_model_invoke(const int8_t *in, int8_t *out)
+void mcuc_model_run(void)
 {
     if (in[0] != 99)
         __builtin_trap();
@@ -166,7 +179,7 @@ void mcuc_model_invoke(const int8_t *in, int8_t *out)
 }
 """
 DEEP = """
-void mcuc_model_invoke(const int8_t *in, int8_t *out)
+void mcuc_model_run(void)
 {
     volatile int8_t frame[STACK_BYTES + 2048];
     for (unsigned i = 0; i < sizeof frame; i += 64)
@@ -180,7 +193,7 @@ def build_fake(root: Path, name: str, model: str, board=AN386) -> Path:
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
     (out / "model.h").write_text(MODEL_H)
-    (out / "model.c").write_text(f'#include "model.h"\n#define STACK_BYTES {board.stack_bytes}\n{model}')
+    (out / "model.c").write_text(f'#include "model.h"\n#define STACK_BYTES {board.stack_bytes}\n{IO}{model}')
     write_build_files(out, board, ["model.c"], [], transport="serial")
     return build_project(out, board)
 

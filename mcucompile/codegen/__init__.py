@@ -174,6 +174,7 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
                               args=args))
             if call.generated is not None:
                 generated[call.fn] = call.generated
+                generated.update({u.fn: u.generated for u in call.uses})
             else:
                 functions.add(call.fn)
         ins = ", ".join(f"{list(t.shape)}" for t in op.inputs if t is not None and not t.is_const)
@@ -194,6 +195,9 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
     for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                              ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):
         (out_dir / target).write_text(env.get_template(template).render(**ctx))
+    # runtime kernels that generated ones call (e.g. mcuc_add_s8 in a streamed block)
+    called = {m for g in generated.values() for m in re.findall(r"\b(mcuc_\w+)\s*\(", g.text)}
+    functions |= called & _runtime_file_index().keys()
     sources = ["model.c", "weights.c"] + _copy_runtime(out_dir, functions)
     include_dirs = [".", "runtime/include"]
     if generated:

@@ -55,6 +55,7 @@ class KernelCall:
     scratch_bytes: int = 0
     macs: int = 0
     generated: GeneratedKernel | None = None  # None: fn is a runtime_c function
+    uses: list = field(default_factory=list)  # generated KernelCalls the generated fn calls
 
 
 def layer_fn(base: str, op) -> str:

@@ -17,6 +17,7 @@ from .arena import MemoryPlan, check_plan, live_profile, lower_bound, plan_sched
 from .patches import (build_patch_schedule, grids, parse_patch_spec, stage_ends,
                       total_macs)
 from .schedule import candidate_orders
+from .streaming import Streaming
 
 DEFAULT_MAX_OVERHEAD = 20.0   # percent extra MACs allowed for patches without a budget
 
@@ -34,26 +35,29 @@ def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
 
 def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None,
                 max_overhead: float = DEFAULT_MAX_OVERHEAD, budget_what: str = "",
-                tile_kernels=None, stream_fast_above: int | None = None) -> MemoryPlan:
+                tile_kernels=None, streaming: Streaming | None = None) -> MemoryPlan:
     """Plan the arena. `patch`: "off", "auto" or "NxN@LAYER" (LAYER = op index of the split
     op). `sram_budget`: bytes the arena may use; with "auto", the patch schedule with the
     fewest extra MACs that fits is chosen. `tile_kernels`: with a fixed NxN@LAYER, lets
     patch tiles run fast kernels (patches.build_patch_schedule; the automatic search packs
-    portable tiles); `stream_fast_above`: with it, inverted residual blocks after the stage
-    whose layers run fast kernels are streamed too where a layer is wider than that many
-    bytes (streaming.py). Raises McucError when nothing fits."""
+    portable tiles); `streaming`: how inverted residual blocks after the stage are streamed
+    (streaming.Streaming: which blocks on fast kernels, and fast kernels for their 1x1
+    layers). Raises McucError when nothing fits."""
     where = graph.source or graph.name
     try:
         fixed = parse_patch_spec(patch) if patch != "off" else None
     except ValueError as e:
         raise McucError(str(e)) from None
-    choices: dict = {}      # patch schedules built in the first round, for the second
+    choices: dict = {}      # patch schedules built in the first round, for the others
+    streaming = streaming or Streaming()
     base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False,
-                                    tile_kernels, stream_fast_above, choices)
+                                    tile_kernels, streaming, choices)
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
-        # Does not fit with the fast kernels: let depthwise layers that run a DSP/Helium
-        # kernel run the portable in-place one instead (slower, smaller; see inplace.py).
-        alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True, choices=choices)
+        # Does not fit with the fast kernels: let layers that run a DSP/Helium kernel run the
+        # portable in-place ones and stream their blocks (slower, smaller; see inplace.py,
+        # streaming.py).
+        alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True,
+                    streaming=streaming, choices=choices)
         if alt[2].arena_bytes < chosen.arena_bytes:
             base, base_macs, chosen = alt
 
@@ -75,7 +79,7 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
 
 
 def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
-          tile_kernels=None, stream_fast_above=None, choices=None):
+          tile_kernels=None, streaming=None, choices=None):
     """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place."""
     where = graph.source or graph.name
     base = _best_order(graph, fast)
@@ -91,55 +95,38 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
                             f"{sorted(ends) or 'none'})", where)
         choice = build_patch_schedule(graph, base.schedule, ends[layer], n,
                                       None if fast else tile_kernels)
-        chosen = _with_patch(graph, choice, fast, stream_fast_above)
+        chosen = _with_patch(graph, choice, fast, streaming)
     else:
         chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast,
-                       {} if choices is None else choices)
+                       {} if choices is None else choices, streaming)
     return base, base_macs, chosen
 
 
-def _streamed(graph: Graph, base: MemoryPlan, fast: bool) -> MemoryPlan:
+def _streamed(graph: Graph, base: MemoryPlan, fast: bool, streaming) -> MemoryPlan:
     """No patch stage, inverted residual blocks streamed by rows (streaming.py)."""
-    plan = plan_schedule(graph, base.schedule, fast_in_place=fast, stream=True)
+    plan = plan_schedule(graph, base.schedule, fast_in_place=fast, stream=streaming)
     plan.extra_macs = 0
     plan.order = base.order
     return plan
 
 
-def _with_patch(graph: Graph, choice, fast: bool = False,
-                stream_fast_above: int | None = None) -> MemoryPlan:
+def _with_patch(graph: Graph, choice, fast: bool, streaming) -> MemoryPlan:
     plan = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
-                         stream=True, stream_fast_above=stream_fast_above)
+                         stream=streaming)
     plan.patch = choice.describe()
     plan.extra_macs = choice.extra_macs
     plan.order = "patched"
     return plan
 
 
-def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
-          fast: bool, choices: dict) -> MemoryPlan:
-    """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
-    candidates whose bound can still win are packed.
-    With a budget: candidates whose bound fits are packed fewest extra MACs first, and the
-    first that fits wins. Finer grids of a split cost more MACs, so a split stops growing n
-    one grid after its bound first fits (the spare grid covers packing above the bound), or
-    as soon as a finer grid does not lower the bound (the ops after the stage set it then).
-    Without a budget the search goes on past one such grid (uneven tiles make the bound
-    jump), for the smallest arena.
-    Without one (or when nothing fits, for the error): best bound first, smallest arena wins."""
-    if budget is not None and base.arena_bytes <= budget:
-        return base                     # fits without patches: no extra MACs at all
-    unpatched = base                    # the schedule to beat without a patch stage
-    streamed = _streamed(graph, base, fast)
-    if streamed.arena_bytes < base.arena_bytes:
-        if budget is not None and streamed.arena_bytes <= budget:
-            return streamed             # no extra MACs either
-        unpatched = streamed
+def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
+                fast: bool, choices: dict, streaming, thorough: bool) -> list:
+    """(patch choice, lower bound) per (split op, n) worth packing; see _auto."""
     candidates = []
     for k in stage_ends(graph, base.schedule):
         h = base.schedule[k].outputs[0].shape[1]
         fitting, previous, flat = 0, None, 0
-        for n in grids(h, budget is not None):
+        for n in grids(h, not thorough):
             key = (tuple(map(id, base.schedule)), k, n)
             if key not in choices:
                 choices[key] = build_patch_schedule(graph, base.schedule, k, n)
@@ -147,12 +134,15 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
             pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
             if budget is None and pct > max_overhead:
                 break                   # finer grids of this split only cost more
-            bound = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
-                                  bound_only=True, stream=True,
-                                  budgeted=budget is not None)
+            bound_key = ("bound", key, fast)  # the thorough pass repeats the quick one's
+            if bound_key not in choices:
+                choices[bound_key] = plan_schedule(
+                    graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
+                    bound_only=True, stream=streaming, budgeted=budget is not None)
+            bound = choices[bound_key]
             if previous is not None and bound >= previous:
                 flat += 1               # uneven tiles make the bound jump: allow one
-                if flat == 2 or budget is not None:
+                if flat == 2 or not thorough:
                     break
                 continue
             candidates.append((choice, bound))
@@ -160,11 +150,42 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
             if fitting == 2:
                 break
             previous, flat = bound, 0
+    return candidates
+
+
+def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
+          fast: bool, choices: dict, streaming) -> MemoryPlan:
+    """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
+    candidates whose bound can still win are packed.
+    With a budget: candidates whose bound fits are packed fewest extra MACs first, and the
+    first that fits wins. Finer grids of a split cost more MACs, so a split stops growing n
+    one grid after its bound first fits (the spare grid covers packing above the bound), or
+    as soon as a finer grid does not lower the bound (the ops after the stage set it then),
+    and grids stop at 8x8. Without a budget, or when nothing fits that quick search, the
+    search goes on past one such grid (uneven tiles make the bound jump) up to 12x12.
+    Without one (or when nothing fits, for the error): best bound first, smallest arena wins."""
+    if budget is not None and base.arena_bytes <= budget:
+        return base                     # fits without patches: no extra MACs at all
+    unpatched = base                    # the schedule to beat without a patch stage
+    streamed = _streamed(graph, base, fast, streaming)
+    if streamed.arena_bytes < base.arena_bytes:
+        if budget is not None and streamed.arena_bytes <= budget:
+            return streamed             # no extra MACs either
+        unpatched = streamed
+    candidates = _candidates(graph, base, base_macs, budget, max_overhead, fast, choices,
+                             streaming, thorough=budget is None)
+    best_bound = min((bound for _, bound in candidates), default=None)
+    if budget is not None and best_bound is not None and budget < best_bound \
+            and (fast or best_bound <= 1.1 * budget):
+        # nothing fits the quick search: go on as without a budget (finer grids, past jumps);
+        # with fast kernels kept, only when close (the portable round comes next)
+        candidates = _candidates(graph, base, base_macs, budget, max_overhead, fast, choices,
+                                 streaming, thorough=True)
     if budget is not None:              # fewest extra MACs that fits
         fitting = [c for c, bound in sorted(candidates, key=lambda c: c[0].extra_macs)
                    if bound <= budget]
         for i, choice in enumerate(fitting):
-            plan = _with_patch(graph, choice, fast)
+            plan = _with_patch(graph, choice, fast, streaming)
             if plan.arena_bytes <= budget:
                 # the next ones, for a caller that also weighs kernel speed (api.py)
                 plan.alternatives = [f"{c.grid}x{c.grid}@{c.split_op.index}" for c in fitting[i + 1:]]
@@ -173,7 +194,7 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
         if bound >= best.arena_bytes:
             break                       # sorted by bound: nothing later can be smaller
-        plan = _with_patch(graph, choice, fast)
+        plan = _with_patch(graph, choice, fast, streaming)
         if plan.arena_bytes < best.arena_bytes:
             best = plan
     return best

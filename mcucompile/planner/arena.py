@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from ..ir import Graph, Op, Tensor
 from .inplace import INPLACE_FNS, original
 from .inplace import choose as choose_in_place
-from .streaming import stream_blocks
+from .streaming import Streaming, on_fast_rows, stream_blocks
 
 ALIGN = 8
 
@@ -51,9 +51,16 @@ class Buffer:
     end: int
     tensor: Tensor | None = None     # None for a kernel's scratch buffer
     offset: int = -1
+    io: str = ""                     # "in" / "out" / "inout": holds a graph input / output
 
     def overlaps_in_time(self, other: "Buffer") -> bool:
         return not (self.end < other.start or other.end < self.start)
+
+    def conflicts(self, other: "Buffer") -> bool:
+        """Must not share bytes: live at the same time, or a graph input and a graph output
+        (the application writes the next input while it still reads the last output)."""
+        return self.overlaps_in_time(other) or ("in" in self.io and "out" in other.io) \
+            or ("out" in self.io and "in" in other.io)
 
 
 @dataclass
@@ -112,14 +119,21 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
         roots[id(y)] = r
         last_use[id(r)] = max(last_use.get(id(r), -1), last_use.get(id(y), -1))
 
+    inputs, outputs = io_storage(graph)
+
     shared = []
     for step, op in enumerate(schedule):
         calls = op.kernel.get("calls", [])
         if op.kernel.get("over_input") or len(calls) == 1 and calls[0].fn in INPLACE_FNS:
             # chosen by inplace.choose or streaming.stream_blocks, which checked that the
-            # input dies here
+            # input dies here; a streamed block may also write elsewhere, and does when
+            # it would put a graph output over a graph input
             r = root(op.inputs[0])
             assert last_use.get(id(r), -1) == step, op.where
+            clash = id(r) in inputs and id(op.outputs[0].storage()) in outputs
+            if clash and op.kernel.get("over_input"):
+                continue
+            assert not clash, op.where
             share(op.outputs[0], r)
             shared.append(op)
             continue
@@ -134,11 +148,18 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
             if t is None or arg.writes or t.nbytes != y.nbytes:
                 continue
             r = root(t)
+            if id(r) in inputs and id(y.storage()) in outputs:
+                continue                          # a graph output over a graph input
             if last_use.get(id(r), -1) == step:   # nothing reads that buffer afterwards
                 share(y, r)
                 shared.append(op)
                 break
     return {k: root(v) for k, v in roots.items()}, shared
+
+
+def io_storage(graph: Graph) -> tuple[set, set]:
+    """ids of the storage tensors of the graph's inputs, and of its outputs."""
+    return ({id(t.storage()) for t in graph.inputs}, {id(t.storage()) for t in graph.outputs})
 
 
 def _lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
@@ -165,7 +186,10 @@ def _lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
             touch(t, step)
     for t in graph.outputs:
         touch(t, last_step)
-    buffers = [Buffer(root.name, _align(root.nbytes), s, e, tensor=root)
+    ins = {id(resolve(t, roots)) for t in graph.inputs}
+    outs = {id(resolve(t, roots)) for t in graph.outputs}
+    buffers = [Buffer(root.name, _align(root.nbytes), s, e, tensor=root,
+                      io=("in" if id(root) in ins else "") + ("out" if id(root) in outs else ""))
                for root, s, e in spans.values()]
     for step, op in enumerate(schedule):
         scratch = max((c.scratch_bytes for c in op.kernel.get("calls", [])), default=0)
@@ -215,7 +239,7 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None)
                 placed += [a, c]
                 done |= {id(a), id(c)}
             continue
-        conflicts = sorted((p for p in placed if p.overlaps_in_time(b)), key=lambda p: p.offset)
+        conflicts = sorted((p for p in placed if p.conflicts(b)), key=lambda p: p.offset)
         best, best_gap, cursor = None, None, 0
         for p in conflicts:
             gap = p.offset - cursor
@@ -232,7 +256,7 @@ def _place_pair(placed: list[Buffer], a: Buffer, b: Buffer, d: int) -> None:
     each other): the lowest base offset that no placed buffer forbids for either member."""
     rel = [(a, max(0, -d)), (b, max(0, d))]
     forbidden = sorted((p.offset - r - m.size, p.offset + p.size - r)
-                       for m, r in rel for p in placed if p.overlaps_in_time(m))
+                       for m, r in rel for p in placed if p.conflicts(m))
     cursor = 0
     for lo, hi in forbidden:      # base is fine iff base <= lo or base >= hi for each
         if cursor <= lo:
@@ -252,8 +276,8 @@ _ORDERINGS = {
 
 def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
                   fast_in_place: bool = False, pin: tuple | None = None,
-                  bound_only: bool = False, stream: bool = False,
-                  stream_fast_above: int | None = None, budgeted: bool = False):
+                  bound_only: bool = False, stream: Streaming | None = None,
+                  budgeted: bool = False):
     """Buffers, lifetimes and offsets for one given schedule. With `in_place`, elementwise
     ops, depthwise and pointwise layers may write over an input that dies there
     (`fast_in_place`: also layers that run a DSP/Helium kernel, which then run the portable
@@ -261,13 +285,13 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
     `bound_only`: return just the lower bound (no packing; cheap, for pruning candidates);
     `budgeted` (the search under a budget): with `stream`, the bound of the streamed
     schedule only (it may miss the rare schedule where streaming loses; packing compares).
-    `stream`: run inverted residual blocks after the patch stage streamed by rows
-    (streaming.py; `stream_fast_above`: also those on fast kernels wider than that)."""
+    `stream`: run inverted residual blocks after the patch stage streamed by rows, with
+    these options (streaming.py)."""
     schedule = [original(op) for op in schedule]
     if stream:
         # streaming can lose where the in-place layers already do well (narrow expansions):
         # keep whichever schedule packs smaller, layer by layer on a tie
-        streamed = stream_blocks(graph, schedule, fast_in_place, stream_fast_above)
+        streamed = stream_blocks(graph, schedule, fast_in_place, stream)
         if len(streamed) < len(schedule):
             if bound_only and budgeted:     # the streamed bound alone: half the time
                 return plan_schedule(graph, streamed, in_place, fast_in_place, pin, True)
@@ -281,7 +305,7 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
                     plan = plan_schedule(graph, s, in_place, fast_in_place, pin)
                     if best is None or plan.arena_bytes < best.arena_bytes:
                         best = plan
-            return best
+            return _with_fast_rows(graph, best, in_place, fast_in_place, pin)
     variants = [(schedule, {}, [])]          # no sharing at all
     if in_place:
         roots, shared = _in_place_roots(graph, schedule)
@@ -309,6 +333,26 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
     return best
 
 
+def _with_fast_rows(graph: Graph, plan: MemoryPlan, in_place: bool, fast_in_place: bool,
+                    pin) -> MemoryPlan:
+    """Streamed blocks on fast row kernels where their larger scratch fits under the arena
+    at their step; kept if the re-packed arena does not grow."""
+    live = live_profile(plan.buffers, len(plan.schedule), plan.pins)
+    schedule, changed = [], False
+    for s, op in enumerate(plan.schedule):
+        fast = on_fast_rows(op)
+        if fast is not None:
+            extra = _align(fast.kernel["calls"][0].scratch_bytes) \
+                - _align(op.kernel["calls"][0].scratch_bytes)
+            if live[s] + extra <= plan.arena_bytes:
+                op, changed = fast, True
+        schedule.append(op)
+    if not changed:
+        return plan
+    faster = plan_schedule(graph, schedule, in_place, fast_in_place, pin)
+    return faster if faster.arena_bytes <= plan.arena_bytes else plan
+
+
 def _pins(pin, schedule: list[Op], buffers: list[Buffer], roots: dict) -> list:
     """[(X's buffer, Y's buffer, g)] if nothing reads X after the last patch writes Y."""
     if pin is None:
@@ -318,7 +362,8 @@ def _pins(pin, schedule: list[Op], buffers: list[Buffer], roots: dict) -> list:
     bx, by = by_root.get(id(resolve(x, roots))), by_root.get(id(resolve(y, roots)))
     last_write = max((s for s, op in enumerate(schedule) if any(t is y for t in op.outputs)),
                      default=-1)
-    if bx is None or by is None or bx is by or bx.end > last_write:
+    if bx is None or by is None or bx is by or bx.end > last_write \
+            or ("in" in bx.io and "out" in by.io):  # a graph output never goes over an input
         return []
     return [(bx, by, g)]
 
@@ -344,7 +389,8 @@ def _pack(schedule, buffers, roots, shared, pins=()) -> MemoryPlan:
 
 
 def check_plan(plan: MemoryPlan) -> None:
-    """Invariant: no two buffers live at the same time share a byte; all inside the arena."""
+    """Invariant: no two buffers live at the same time, nor a graph input and a graph
+    output, share a byte; all inside the arena."""
     allowed = set()
     for a, b, d in plan.pins:
         assert b.offset == a.offset + d, f"{b.name} not at {a.name} + {d}"
@@ -352,6 +398,6 @@ def check_plan(plan: MemoryPlan) -> None:
     for i, a in enumerate(plan.buffers):
         assert 0 <= a.offset and a.offset + a.size <= plan.arena_bytes, a.name
         for b in plan.buffers[i + 1:]:
-            if a.overlaps_in_time(b) and (id(a), id(b)) not in allowed:
+            if a.conflicts(b) and (id(a), id(b)) not in allowed:
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, \
                     f"{a.name} and {b.name} overlap"

@@ -81,7 +81,7 @@ def _align(n: int, a: int) -> int:
 def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: bool,
            align: int) -> dict[int, Op]:
     """Steps to run in place -> the in-place copy of the op (see the module docstring)."""
-    from .arena import resolve, scratch_name
+    from .arena import io_storage, resolve, scratch_name
     steps = len(schedule) + 1
     prof = np.zeros(steps + 1, np.int64)
     by_root: dict[int, list] = {}            # id(root tensor) -> [size, start, end]
@@ -101,6 +101,7 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
             k = merged[k]
         return k
 
+    graph_in, graph_out = io_storage(graph)
     chosen: dict[int, Op] = {}
     for s, op in enumerate(schedule):
         if op.type not in VARIANTS or op.kernel.get("in_place_of"):
@@ -113,6 +114,8 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
         size_y, _, end_y = by_root[ky]
         if end_x != s:
             continue                         # the input is still read after this step
+        if kx in graph_in and id(y.storage()) in graph_out:
+            continue                         # the application reuses its input buffers
         new_call = in_place_call(op, fast)
         if new_call is None:
             continue

@@ -8,9 +8,12 @@ block, where the block input (kept for the ADD) and the expanded tensor (6x wide
 together. Streamed, the block needs its input + (k_h rows of the expanded tensor) + a few
 bytes per pixel; e.g. MobileNetV2 0.35 at 144x144, block 2: 72,576 -> 15,608 bytes. No MAC is
 computed twice (the ring keeps the rows the next output rows read again); the price is speed
-on fast-kernel boards (the fused kernel is portable C), so, like the in-place layers, a
-block whose layers run DSP/Helium kernels is only streamed when memory demands it (`fast`,
-or `fast_above` for the blocks whose layers are wider than that).
+on fast-kernel boards: the depthwise part is portable C. The 1x1 layers run DSP/Helium
+kernels generated for one row (`Streaming.row_kernels`) where the board has them and their
+larger scratch (a row of depthwise output and of projection) does not grow the arena, else
+the portable kernel. So, like the in-place layers, a block whose layers run fast kernels is
+only streamed when memory demands it (`fast`, or `fast_above` for the blocks whose layers
+are wider than that).
 
 Algorithm: scan the schedule for four (or three) consecutive steps
   CONV_2D 1x1 stride 1 (expand, input X) -> DEPTHWISE_CONV_2D, depth multiplier 1 ->
@@ -19,17 +22,40 @@ where each intermediate tensor is read by the next step only, and replace them b
 The schedule with the streamed steps is kept only if it packs smaller than the one without
 (arena.plan_schedule): with a narrow expansion, the in-place layers can do better.
 A residual block (the ADD reads X, which dies there) writes its output over X, since X
-and the output have the same shape; without the ADD the output gets a buffer of its own.
+and the output have the same shape (unless X is the graph input's buffer and the output a
+graph output: arena.py keeps those apart); without the ADD the output gets a buffer of its
+own.
 Part of patch-based planning (`--patch auto|NxN@L`); `--patch off` keeps layer-by-layer
 execution.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Callable
+
 from ..ir import Graph, Op, Tensor
-from ..passes.kernel_call import Arg, KernelCall
+from ..passes.kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
+from ..passes.templates import render
 
 FN = "mcuc_inverted_residual_s8"
 PARAMS = "mcuc_inverted_residual_params"
+ROWS_SIGNATURE = ("void {fn}(const mcuc_inverted_residual_params *p, const int8_t *input, "
+                  "int8_t *output, const void *e_w, const int32_t *e_q, "
+                  "const int8_t *d_filter, const int32_t *d_bias, const int32_t *d_mult, "
+                  "const int32_t *d_shift, const void *p_w, const int32_t *p_q, "
+                  "int8_t *scratch)")
+
+
+@dataclass(frozen=True)
+class Streaming:
+    """Options: `fast_above`: also stream blocks whose layers run fast kernels where one of
+    those layers needs more than that many bytes (input + output); `row_kernels(op, call)`:
+    a fast (DSP/Helium) KernelCall for a 1x1 layer's call on one row, or None: with it, a
+    streamed block runs its expansion and projection on those, a row at a time."""
+    fast_above: int | None = None
+    row_kernels: Callable | None = None
+    # fast-row calls built per block (the patch search streams the same blocks many times)
+    built: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def _portable(op: Op) -> KernelCall | None:
@@ -69,7 +95,7 @@ def _readers(graph: Graph, schedule: list[Op]) -> dict[int, int]:
 
 
 def _block(graph: Graph, steps: list[Op], readers: dict, fast: bool,
-           fast_above: int | None) -> Op | None:
+           options: Streaming) -> Op | None:
     """The fused op for steps [expand, depthwise, project(, add)], or None."""
     expand, dw, project = (_portable(op) for op in steps[:3])
     if not (_pointwise(expand) and _pointwise(project)) or dw is None \
@@ -83,10 +109,12 @@ def _block(graph: Graph, steps: list[Op], readers: dict, fast: bool,
     chain = [(dw, e), (project, dy)]
     if any(_reads(call) != [t] or readers.get(id(t)) != 1 for call, t in chain):
         return None
-    if not fast and any(_runs_fast(op) for op in steps[:3]):
-        widest = max(x.nbytes + e.nbytes, e.nbytes + dy.nbytes)
-        if fast_above is None or widest <= fast_above:
-            return None                 # keep the fast kernels
+    # layers on fast kernels are kept unless memory demands (fast, fast_above): even with
+    # its 1x1 layers on fast rows, a streamed block runs its depthwise layer portable
+    widest = max(x.nbytes + e.nbytes, e.nbytes + dy.nbytes)
+    if not fast and any(_runs_fast(op) for op in steps[:3]) \
+            and (options.fast_above is None or widest <= options.fast_above):
+        return None
     span = (d["k_h"] - 1) * d["dil_h"] + 1
     params = dict(expand=dict(expand.params, in_h=1, out_h=1), dw=dict(d),
                   project=dict(project.params, in_h=1, in_w=1, out_h=1, out_w=1),
@@ -98,9 +126,7 @@ def _block(graph: Graph, steps: list[Op], readers: dict, fast: bool,
     y = py
     if len(steps) == 4:
         add = _portable(steps[3])
-        if add is not None and add.fn == "mcuc_add_s8" \
-                and (fast or fast_above is not None or not _runs_fast(steps[3])) \
-                and add.params["bc"]["flat_size"] \
+        if add is not None and add.fn == "mcuc_add_s8" and add.params["bc"]["flat_size"] \
                 and sorted(map(id, _reads(add))) == sorted((id(x), id(py))) \
                 and readers.get(id(py)) == 1 and readers.get(id(x)) == 2 \
                 and d["stride_h"] == d["stride_w"] == 1 and d["pad_top"] < span \
@@ -117,18 +143,35 @@ def _block(graph: Graph, steps: list[Op], readers: dict, fast: bool,
                  for a in call.args[1:5]]
     call = KernelCall(FN, PARAMS, params, args, scratch_bytes=scratch, macs=macs)
     first = fused[0]
+    rows = None
+    if options.row_kernels is not None:
+        key = tuple(id(op) for op in fused)
+        if key not in options.built:
+            options.built[key] = _on_fast_rows(call, fused, expand, project,
+                                               options.row_kernels)
+        rows = options.built[key]
     return Op(type="INVERTED_RESIDUAL", inputs=[x], outputs=[y],
               attrs=dict(ops=[op.index for op in fused]), index=first.index,
-              kernel={"calls": [call], "streamed": fused,
+              kernel={"calls": [call], "streamed": fused, "rows": rows,
                       "over_input": bool(params["has_add"])})
 
 
+def on_fast_rows(op: Op) -> Op | None:
+    """The streamed step `op` with its 1x1 layers on fast row kernels, if it has them
+    (larger scratch: arena.plan_schedule takes it where the arena does not grow)."""
+    rows = op.kernel.get("rows")
+    if rows is None:
+        return None
+    return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
+              index=op.index, kernel=dict(op.kernel, calls=[rows], rows=None))
+
+
 def stream_blocks(graph: Graph, schedule: list[Op], fast: bool = False,
-                  fast_above: int | None = None) -> list[Op]:
+                  options: Streaming | None = None) -> list[Op]:
     """The schedule with every inverted residual block after the patch stage (if any)
     replaced by one streamed step (see the module docstring). A block with layers on fast
-    kernels is streamed with `fast`, or when one of its layers needs more than `fast_above`
-    bytes (input + output)."""
+    kernels is streamed with `fast`, or as `options` say."""
+    options = options or Streaming()
     start = max((s + 1 for s, op in enumerate(schedule) if op.type == "PATCH_COPY"), default=0)
     readers = _readers(graph, schedule)
     out, s = list(schedule[:start]), start
@@ -138,7 +181,7 @@ def stream_blocks(graph: Graph, schedule: list[Op], fast: bool = False,
             if s + n <= len(schedule) and [op.type for op in schedule[s:s + 3]] == \
                     ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"] \
                     and (n == 3 or schedule[s + 3].type == "ADD"):
-                block = _block(graph, schedule[s:s + n], readers, fast, fast_above)
+                block = _block(graph, schedule[s:s + n], readers, fast, options)
                 if block is not None:
                     break
         if block is None:
@@ -154,3 +197,57 @@ def unstreamed(op: Op) -> list[Op]:
     """The layers a streamed step runs (the op itself otherwise)."""
     return op.kernel.get("streamed", [op])
 
+
+
+def _row_op(op: Op) -> Op:
+    """A stand-in for `op` whose generated kernels are named for one row of it."""
+    return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
+              index=op.index, kernel={"variant": "_row", "scratch_budget": 0})
+
+
+def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project: KernelCall,
+                  row_kernels) -> KernelCall | None:
+    """The streamed block with its 1x1 layers on fast kernels generated for one row
+    (templates/kernels/inverted_residual_rows.c.j2): the expansion of each input row, and
+    the projection (and ADD) of each depthwise output row at once. None if either layer has
+    no such kernel. Scratch: the 1x1 kernels' own, int32 accumulators for one depthwise
+    pixel, the ring, one depthwise output row and, for a residual block, one projected row."""
+    p = call.params
+    d, out_c = p["dw"], project.params["out_c"]
+    e_row = KernelCall(expand.fn, expand.params_type, dict(expand.params, in_h=1, out_h=1),
+                       expand.args, macs=expand.macs // max(d["in_h"], 1))
+    p_row = KernelCall(project.fn, project.params_type,
+                       dict(project.params, in_h=1, out_h=1, in_w=d["out_w"], out_w=d["out_w"]),
+                       project.args, macs=project.macs // max(d["out_h"], 1))
+    e_fast, p_fast = row_kernels(_row_op(fused[0]), e_row), row_kernels(_row_op(fused[2]), p_row)
+    if any(f is None or f.generated is None or len(f.args) != 4 for f in (e_fast, p_fast)):
+        return None
+    kernel_scratch = -(-max(e_fast.scratch_bytes, p_fast.scratch_bytes) // 8) * 8
+    span = (d["k_h"] - 1) * d["dil_h"] + 1
+    row_out = d["out_w"] * out_c
+    scratch = kernel_scratch + 4 * d["in_c"] + span * d["in_w"] * d["in_c"] \
+        + d["out_w"] * d["in_c"]
+    params = dict(p)
+    if p["has_add"]:
+        scratch += row_out
+        params["add"] = dict(p["add"], bc=dict(p["add"]["bc"], flat_size=row_out))
+    fn = layer_fn("mcuc_inverted_residual_rows", fused[0])
+    prototype = ROWS_SIGNATURE.format(fn=fn)
+    text = render("kernels/inverted_residual_rows.c.j2", fn=fn, prototype=prototype,
+                  ops=", ".join(str(op.index) for op in fused),
+                  expand_fn=e_fast.fn, expand_proto=e_fast.generated.prototype,
+                  project_fn=p_fast.fn, project_proto=p_fast.generated.prototype,
+                  expand_scratch=bool(e_fast.scratch_bytes),
+                  project_scratch=bool(p_fast.scratch_bytes),
+                  in_c=expand.params["in_c"], out_c=out_c, kernel_scratch=kernel_scratch,
+                  channels=d["in_c"],
+                  has_add=p["has_add"], residual_first=p["residual_first"])
+    x, y, *consts = call.args
+    args = [x, y, Arg.constant("expand_w", e_fast.args[1].const),
+            Arg.constant("expand_q", e_fast.args[2].const), *consts[4:8],
+            Arg.constant("project_w", p_fast.args[1].const),
+            Arg.constant("project_q", p_fast.args[2].const)]
+    return KernelCall(fn, PARAMS, params, args, scratch_bytes=scratch, macs=call.macs,
+                      generated=GeneratedKernel(text, prototype + ";",
+                                                ("conv/inverted_residual.h",)),
+                      uses=[e_fast, p_fast])

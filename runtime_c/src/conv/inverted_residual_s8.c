@@ -20,13 +20,13 @@
  * and the ADD call those kernels on one row or one pixel): bit-exact with the three or four
  * layers run one after the other. */
 #include "mcuc_runtime.h"
-#include "mcuc_fixedpoint.h"
+#include "inverted_residual.h"
 
 size_t mcuc_inverted_residual_s8_scratch_bytes(const mcuc_inverted_residual_params *p)
 {
     const mcuc_dwconv_params *d = &p->dw;
-    const size_t span = (size_t)(d->k_h - 1) * d->dil_h + 1;
-    return span * d->in_w * d->in_c + d->in_c + (p->has_add ? (size_t)p->project.out_c : 0);
+    return (size_t)mcuc_irb_span(d) * d->in_w * d->in_c + d->in_c
+           + (p->has_add ? (size_t)p->project.out_c : 0);
 }
 
 void mcuc_inverted_residual_s8(const mcuc_inverted_residual_params *p, const int8_t *input,
@@ -40,51 +40,22 @@ void mcuc_inverted_residual_s8(const mcuc_inverted_residual_params *p, const int
                                int8_t *scratch)
 {
     const mcuc_dwconv_params *d = &p->dw;
-    const int32_t channels = d->in_c, out_c = p->project.out_c;
-    const int32_t span = (d->k_h - 1) * d->dil_h + 1;
+    const int32_t channels = d->in_c, out_c = p->project.out_c, span = mcuc_irb_span(d);
     const size_t row_bytes = (size_t)d->in_w * channels;
     const size_t in_row_bytes = (size_t)d->in_w * p->expand.in_c;
     int8_t *ring = scratch;
     int8_t *dw_px = ring + (size_t)span * row_bytes;
     int8_t *proj_px = dw_px + channels;
-    int32_t next_row = 0;               /* first expanded row not computed yet */
+    int32_t next_row = 0, from, to;
 
     for (int32_t oy = 0; oy < d->out_h; ++oy) {
-        const int32_t y0 = oy * d->stride_h - d->pad_top;
-        const int32_t y_end = y0 + span < d->in_h ? y0 + span : d->in_h;
-        for (int32_t y = next_row > y0 ? next_row : (y0 > 0 ? y0 : 0); y < y_end; ++y) {
+        mcuc_irb_rows_needed(d, oy, &next_row, &from, &to);
+        for (int32_t y = from; y < to; ++y) {
             mcuc_conv_s8(&p->expand, input + (size_t)y * in_row_bytes, e_filter, e_bias,
                          e_mult, e_shift, ring + (size_t)(y % span) * row_bytes);
         }
-        if (y_end > next_row) {
-            next_row = y_end;
-        }
         for (int32_t ox = 0; ox < d->out_w; ++ox) {
-            const int32_t x0 = ox * d->stride_w - d->pad_left;
-            for (int32_t c = 0; c < channels; ++c) {
-                int32_t acc = 0;
-                for (int32_t ky = 0; ky < d->k_h; ++ky) {
-                    const int32_t y = y0 + ky * d->dil_h;
-                    if (y < 0 || y >= d->in_h) {
-                        continue;
-                    }
-                    const int8_t *row = ring + (size_t)(y % span) * row_bytes;
-                    for (int32_t kx = 0; kx < d->k_w; ++kx) {
-                        const int32_t x = x0 + kx * d->dil_w;
-                        if (x < 0 || x >= d->in_w) {
-                            continue;
-                        }
-                        const int32_t v = row[(size_t)x * channels + c];
-                        const int32_t w = d_filter[((size_t)ky * d->k_w + kx) * channels + c];
-                        acc += w * (v + d->input_offset);
-                    }
-                }
-                if (d_bias) {
-                    acc += d_bias[c];
-                }
-                acc = mcuc_mul_by_quantized_mult(acc, d_mult[c], d_shift[c]) + d->output_offset;
-                dw_px[c] = (int8_t)mcuc_clamp(acc, d->act_min, d->act_max);
-            }
+            mcuc_irb_dw_pixel(d, ring, oy, ox, d_filter, d_bias, d_mult, d_shift, dw_px);
             const size_t px = ((size_t)oy * d->out_w + ox) * out_c;
             if (!p->has_add) {
                 mcuc_conv_s8(&p->project, dw_px, p_filter, p_bias, p_mult, p_shift, output + px);
