@@ -39,6 +39,7 @@ from ..passes.templates import render
 
 FN = "mcuc_inverted_residual_s8"
 PARAMS = "mcuc_inverted_residual_params"
+MAX_TAPS = 25     # MCUC_IRB_MAX_TAPS in runtime_c/src/conv/inverted_residual.h
 ROWS_SIGNATURE = ("void {fn}(const mcuc_inverted_residual_params *p, const int8_t *input, "
                   "int8_t *output, const void *e_w, const int32_t *e_q, "
                   "const int8_t *d_filter, const int32_t *d_bias, const int32_t *d_mult, "
@@ -102,7 +103,7 @@ def _block(graph: Graph, steps: list[Op], readers: dict, fast: bool,
             or dw.fn != "mcuc_depthwise_conv_s8":
         return None
     d = dw.params
-    if d["batches"] != 1 or d["depth_multiplier"] != 1:
+    if d["batches"] != 1 or d["depth_multiplier"] != 1 or d["k_h"] * d["k_w"] > MAX_TAPS:
         return None
     x, e, dy, py = (expand.args[0].tensor.storage(), expand.args[-1].tensor.storage(),
                     dw.args[-1].tensor.storage(), project.args[-1].tensor.storage())
@@ -210,8 +211,8 @@ def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project
     """The streamed block with its 1x1 layers on fast kernels generated for one row
     (templates/kernels/inverted_residual_rows.c.j2): the expansion of each input row, and
     the projection (and ADD) of each depthwise output row at once. None if either layer has
-    no such kernel. Scratch: the 1x1 kernels' own, int32 accumulators for one depthwise
-    pixel, the ring, one depthwise output row and, for a residual block, one projected row."""
+    no such kernel. Scratch: the 1x1 kernels' own, the ring, one depthwise output row and,
+    for a residual block, one projected row."""
     p = call.params
     d, out_c = p["dw"], project.params["out_c"]
     e_row = KernelCall(expand.fn, expand.params_type, dict(expand.params, in_h=1, out_h=1),
@@ -225,8 +226,7 @@ def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project
     kernel_scratch = -(-max(e_fast.scratch_bytes, p_fast.scratch_bytes) // 8) * 8
     span = (d["k_h"] - 1) * d["dil_h"] + 1
     row_out = d["out_w"] * out_c
-    scratch = kernel_scratch + 4 * d["in_c"] + span * d["in_w"] * d["in_c"] \
-        + d["out_w"] * d["in_c"]
+    scratch = kernel_scratch + span * d["in_w"] * d["in_c"] + d["out_w"] * d["in_c"]
     params = dict(p)
     if p["has_add"]:
         scratch += row_out
@@ -240,7 +240,6 @@ def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project
                   expand_scratch=bool(e_fast.scratch_bytes),
                   project_scratch=bool(p_fast.scratch_bytes),
                   in_c=expand.params["in_c"], out_c=out_c, kernel_scratch=kernel_scratch,
-                  channels=d["in_c"],
                   has_add=p["has_add"], residual_first=p["residual_first"])
     x, y, *consts = call.args
     args = [x, y, Arg.constant("expand_w", e_fast.args[1].const),

@@ -29,7 +29,7 @@ static inline void mcuc_irb_rows_needed(const mcuc_dwconv_params *d, int32_t oy,
     }
 }
 
-/* Windows up to this many taps (5x5) take the fast path below. */
+/* Most taps a depthwise window may have here (5x5; planner/streaming.py streams no wider). */
 #define MCUC_IRB_MAX_TAPS 25
 
 /* Depthwise output pixel (oy, ox), all channels, into out[channels]: the arithmetic of
@@ -47,14 +47,13 @@ static inline void mcuc_irb_dw_pixel(const mcuc_dwconv_params *d, const int8_t *
     const int32_t x0 = ox * d->stride_w - d->pad_left;
     const int8_t *px[MCUC_IRB_MAX_TAPS], *wt[MCUC_IRB_MAX_TAPS];
     int32_t taps = 0;
-    const int fast = d->k_h * d->k_w <= MCUC_IRB_MAX_TAPS;
-    for (int32_t ky = 0; fast && ky < d->k_h; ++ky) {
+    for (int32_t ky = 0; ky < d->k_h; ++ky) {
         const int32_t y = y0 + ky * d->dil_h;
         if (y < 0 || y >= d->in_h) {
             continue;
         }
         const int8_t *row = ring + (size_t)(y % span) * row_bytes;
-        for (int32_t kx = 0; kx < d->k_w; ++kx) {
+        for (int32_t kx = 0; kx < d->k_w && taps < MCUC_IRB_MAX_TAPS; ++kx) {
             const int32_t x = x0 + kx * d->dil_w;
             if (x < 0 || x >= d->in_w) {
                 continue;
@@ -65,74 +64,12 @@ static inline void mcuc_irb_dw_pixel(const mcuc_dwconv_params *d, const int8_t *
         }
     }
     for (int32_t c = 0; c < channels; ++c) {
-        int32_t acc = 0;
-        if (fast) {
-            for (int32_t t = 0; t < taps; ++t) {
-                acc += (int32_t)wt[t][c] * ((int32_t)px[t][c] + d->input_offset);
-            }
-        } else {
-            for (int32_t ky = 0; ky < d->k_h; ++ky) {
-                const int32_t y = y0 + ky * d->dil_h;
-                if (y < 0 || y >= d->in_h) {
-                    continue;
-                }
-                const int8_t *row = ring + (size_t)(y % span) * row_bytes;
-                for (int32_t kx = 0; kx < d->k_w; ++kx) {
-                    const int32_t x = x0 + kx * d->dil_w;
-                    if (x < 0 || x >= d->in_w) {
-                        continue;
-                    }
-                    const int32_t v = row[(size_t)x * channels + c];
-                    const int32_t w = filter[((size_t)ky * d->k_w + kx) * channels + c];
-                    acc += w * (v + d->input_offset);
-                }
-            }
-        }
-        if (bias) {
-            acc += bias[c];
+        int32_t acc = bias ? bias[c] : 0;
+        for (int32_t t = 0; t < taps; ++t) {
+            acc += (int32_t)wt[t][c] * ((int32_t)px[t][c] + d->input_offset);
         }
         acc = mcuc_mul_by_quantized_mult(acc, mult[c], shift[c]) + d->output_offset;
         out[c] = (int8_t)mcuc_clamp(acc, d->act_min, d->act_max);
-    }
-}
-
-/* The same pixel with the taps outermost: each tap adds one input pixel times one filter row
- * to acc[channels] (int32 scratch), so the inner loop runs over contiguous channels.
- * Integer sums: same result as mcuc_irb_dw_pixel. */
-static inline void mcuc_irb_dw_pixel_acc(const mcuc_dwconv_params *d, const int8_t *ring,
-                                         int32_t oy, int32_t ox, const int8_t *filter,
-                                         const int32_t *bias, const int32_t *mult,
-                                         const int32_t *shift, int32_t *acc, int8_t *out)
-{
-    const int32_t channels = d->in_c, span = mcuc_irb_span(d);
-    const size_t row_bytes = (size_t)d->in_w * channels;
-    const int32_t y0 = oy * d->stride_h - d->pad_top;
-    const int32_t x0 = ox * d->stride_w - d->pad_left;
-    const int32_t offset = d->input_offset;
-    for (int32_t c = 0; c < channels; ++c) {
-        acc[c] = bias ? bias[c] : 0;
-    }
-    for (int32_t ky = 0; ky < d->k_h; ++ky) {
-        const int32_t y = y0 + ky * d->dil_h;
-        if (y < 0 || y >= d->in_h) {
-            continue;
-        }
-        const int8_t *row = ring + (size_t)(y % span) * row_bytes;
-        for (int32_t kx = 0; kx < d->k_w; ++kx) {
-            const int32_t x = x0 + kx * d->dil_w;
-            if (x < 0 || x >= d->in_w) {
-                continue;
-            }
-            const int8_t *p = row + (size_t)x * channels;
-            const int8_t *w = filter + ((size_t)ky * d->k_w + kx) * channels;
-            for (int32_t c = 0; c < channels; ++c) {
-                acc[c] += (int32_t)w[c] * ((int32_t)p[c] + offset);
-            }
-        }
-    }
-    for (int32_t c = 0; c < channels; ++c) {
-        const int32_t v = mcuc_mul_by_quantized_mult(acc[c], mult[c], shift[c]) + d->output_offset;
-        out[c] = (int8_t)mcuc_clamp(v, d->act_min, d->act_max);
     }
 }
 
