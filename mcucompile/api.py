@@ -162,20 +162,27 @@ def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget,
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
                            streaming=streaming)
-        # over the budget: stream the widest inverted residual blocks on portable kernels
-        # (where the portable plan streams any)
+        flash = board.flash_size or math.inf
+        if _flash_estimate(plan) > flash:
+            return None                 # kernels per tile size: streaming will not help
+        # over the budget: stream inverted residual blocks after the stage (where the portable
+        # plan streams any): all of them first (if that does not fit, nothing will), then
+        # only the widest, which keeps more layers on fast kernels
         streams = any("streamed" in op.kernel for op in portable.schedule)
-        for above in (budget, budget // 2, 0) if budget is not None and streams else ():
-            if plan.arena_bytes <= budget:
-                break
-            plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
-                               streaming=Streaming(above, streaming.row_kernels,
-                                                   streaming.built))
+        if budget is not None and streams and plan.arena_bytes > budget:
+            for above in (0, budget // 2, budget):
+                tried = plan_memory(graph, spec, None, max_overhead, what,
+                                    tile_kernels=fast_tiles,
+                                    streaming=Streaming(above, streaming.row_kernels,
+                                                        streaming.built))
+                if tried.arena_bytes > budget:
+                    break
+                plan = tried
     except McucError:
         return None
     if budget is not None and plan.arena_bytes > budget:
         return None
-    return plan if _flash_estimate(plan) <= (board.flash_size or math.inf) else None
+    return plan if _flash_estimate(plan) <= flash else None
 
 
 GENERATED_KERNEL_FLASH = 2048    # bytes per generated kernel, generous (M4: 815 on average)

@@ -120,10 +120,14 @@ def _with_patch(graph: Graph, choice, fast: bool, streaming) -> MemoryPlan:
 
 
 def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
-                fast: bool, choices: dict, streaming, thorough: bool) -> list:
-    """(patch choice, lower bound) per (split op, n) worth packing; see _auto."""
+                fast: bool, choices: dict, streaming, thorough: bool,
+                splits: set | None = None) -> list:
+    """(patch choice, lower bound) per (split op, n) worth packing; see _auto. `splits`:
+    only these split steps."""
     candidates = []
     for k in stage_ends(graph, base.schedule):
+        if splits is not None and k not in splits:
+            continue
         h = base.schedule[k].outputs[0].shape[1]
         fitting, previous, flat = 0, None, 0
         for n in grids(h, not thorough):
@@ -177,10 +181,12 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     best_bound = min((bound for _, bound in candidates), default=None)
     if budget is not None and best_bound is not None and budget < best_bound \
             and (fast or best_bound <= 1.1 * budget):
-        # nothing fits the quick search: go on as without a budget (finer grids, past jumps);
-        # with fast kernels kept, only when close (the portable round comes next)
+        # nothing fits the quick search: go on as without a budget (finer grids, past jumps)
+        # for the splits that came close; with fast kernels kept, only when the best came
+        # close (the portable round comes next)
+        near = {c.split_index for c, bound in candidates if bound <= 1.15 * budget}
         candidates = _candidates(graph, base, base_macs, budget, max_overhead, fast, choices,
-                                 streaming, thorough=True)
+                                 streaming, thorough=True, splits=near)
     if budget is not None:              # fewest extra MACs that fits
         fitting = [c for c, bound in sorted(candidates, key=lambda c: c[0].extra_macs)
                    if bound <= budget]
