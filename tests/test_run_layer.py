@@ -19,32 +19,11 @@ from mcucompile.elfinfo import sizes
 from mcucompile.errors import McucError
 from mcucompile.simulate import run_vectors
 
+from fake_models import DEEP, TRAP, write_fake
+
 BOARDS = [b for b in list_boards() if b.kind in ("host", "qemu")]
 QEMU_BOARDS = [b for b in BOARDS if b.kind == "qemu"]
 ids = lambda board: board.name  # noqa: E731
-
-MODEL_H = """#ifndef MODEL_H
-#define MODEL_H
-#include <stdint.h>
-#define MCUC_INPUT_BYTES 64
-#define MCUC_OUTPUT_BYTES 64
-#define MCUC_ARENA_BYTES 64
-#define MCUC_NUM_INPUTS 1
-#define MCUC_NUM_OUTPUTS 1
-#define MCUC_INPUT_SIZES { MCUC_INPUT_BYTES }
-#define MCUC_OUTPUT_SIZES { MCUC_OUTPUT_BYTES }
-int8_t *mcuc_model_input(int i);
-const int8_t *mcuc_model_output(int i);
-void mcuc_model_run(void);
-#endif
-"""
-
-# The zero-copy API over one input and one output buffer; each fake defines mcuc_model_run().
-IO = """
-static int8_t in[MCUC_INPUT_BYTES], out[MCUC_OUTPUT_BYTES];
-int8_t *mcuc_model_input(int i) { return i == 0 ? in : 0; }
-const int8_t *mcuc_model_output(int i) { return i == 0 ? out : 0; }
-"""
 
 XOR = """
 static int8_t arena[MCUC_ARENA_BYTES];
@@ -98,15 +77,6 @@ void mcuc_model_run(void)
 }
 """
 
-TRAP = """
-void mcuc_model_run(void)
-{
-    if (in[0] != 99)
-        __builtin_trap();
-    out[0] = 0;
-}
-"""
-
 OUT_OF_BOUNDS = """
 static int8_t arena[MCUC_ARENA_BYTES];
 void mcuc_model_run(void)
@@ -115,17 +85,6 @@ void mcuc_model_run(void)
     for (int i = 0; i <= n - 1; i++)
         arena[i] = in[i % MCUC_INPUT_BYTES];
     out[0] = arena[0];
-}
-"""
-
-# Uses more than the whole stack reserve.
-DEEP = """
-void mcuc_model_run(void)
-{
-    volatile int8_t frame[STACK_BYTES + 2048];
-    for (unsigned i = 0; i < sizeof frame; i += 64)
-        frame[i] = in[i % MCUC_INPUT_BYTES];
-    out[0] = frame[0];
 }
 """
 
@@ -164,10 +123,7 @@ INPUTS = np.random.default_rng(7).integers(-128, 128, size=(3, 64), dtype=np.int
 
 def build(root: Path, board, model: str, name: str, sanitize: bool = False, **defines) -> Path:
     out = root / f"{name}-{board.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "model.h").write_text(MODEL_H)
-    prologue = "".join(f"#define {key} {value}\n" for key, value in defines.items())
-    (out / "model.c").write_text(f'#include "model.h"\n{prologue}{IO}{model}')
+    write_fake(out, model, **defines)
     write_build_files(out, board, ["model.c"], [])
     return build_project(out, board, sanitize=sanitize)
 

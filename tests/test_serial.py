@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import SHARED_MODEL_NAMES, assert_bit_exact, shared_model
+from fake_models import DEEP, TRAP, write_fake
 
 from mcucompile.api import compile_model, simulate
 from mcucompile.boards import get_board, list_boards
@@ -142,27 +143,6 @@ def test_simulate_refuses_real_hardware():
 
 # ------------------------------------------------------------------ real firmware in QEMU
 
-MODEL_H = """#ifndef MODEL_H
-#define MODEL_H
-#include <stdint.h>
-#define MCUC_INPUT_BYTES 64
-#define MCUC_OUTPUT_BYTES 64
-#define MCUC_NUM_INPUTS 1
-#define MCUC_NUM_OUTPUTS 1
-#define MCUC_INPUT_SIZES { MCUC_INPUT_BYTES }
-#define MCUC_OUTPUT_SIZES { MCUC_OUTPUT_BYTES }
-int8_t *mcuc_model_input(int i);
-const int8_t *mcuc_model_output(int i);
-void mcuc_model_run(void);
-#endif
-"""
-
-# The zero-copy API over one input and one output buffer; each fake defines mcuc_model_run().
-IO = """
-static int8_t in[MCUC_INPUT_BYTES], out[MCUC_OUTPUT_BYTES];
-int8_t *mcuc_model_input(int i) { return i == 0 ? in : 0; }
-const int8_t *mcuc_model_output(int i) { return i == 0 ? out : 0; }
-"""
 XOR = """
 void mcuc_model_run(void)
 {
@@ -170,30 +150,9 @@ void mcuc_model_run(void)
         out[i] = (int8_t)(in[i] ^ 0x55);
 }
 """
-TRAP = """
-void mcuc_model_run(void)
-{
-    if (in[0] != 99)
-        __builtin_trap();
-    out[0] = 0;
-}
-"""
-DEEP = """
-void mcuc_model_run(void)
-{
-    volatile int8_t frame[STACK_BYTES + 2048];
-    for (unsigned i = 0; i < sizeof frame; i += 64)
-        frame[i] = in[i % MCUC_INPUT_BYTES];
-    out[0] = frame[0];
-}
-"""
-
-
 def build_fake(root: Path, name: str, model: str, board=AN386) -> Path:
     out = root / name
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "model.h").write_text(MODEL_H)
-    (out / "model.c").write_text(f'#include "model.h"\n#define STACK_BYTES {board.stack_bytes}\n{IO}{model}')
+    write_fake(out, model, STACK_BYTES=board.stack_bytes)
     write_build_files(out, board, ["model.c"], [], transport="serial")
     return build_project(out, board)
 
