@@ -95,7 +95,7 @@ def _readers(graph: Graph, schedule: list[Op]) -> dict[int, int]:
     return count
 
 
-def _block(graph: Graph, steps: list[Op], readers: dict, fast: bool,
+def _block(steps: list[Op], readers: dict, fast: bool,
            options: Streaming) -> Op | None:
     """The fused op for steps [expand, depthwise, project(, add)], or None."""
     expand, dw, project = (_portable(op) for op in steps[:3])
@@ -182,7 +182,7 @@ def stream_blocks(graph: Graph, schedule: list[Op], fast: bool = False,
             if s + n <= len(schedule) and [op.type for op in schedule[s:s + 3]] == \
                     ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"] \
                     and (n == 3 or schedule[s + 3].type == "ADD"):
-                block = _block(graph, schedule[s:s + n], readers, fast, options)
+                block = _block(schedule[s:s + n], readers, fast, options)
                 if block is not None:
                     break
         if block is None:
