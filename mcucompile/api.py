@@ -26,6 +26,7 @@ from .passes import run_passes
 from .passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
 from .planner import MemoryPlan, check_plan, plan_memory
 from .planner.report import streamed_blocks
+from .planner.patches import fast_tile_kernels
 from .planner.streaming import Streaming
 
 Progress = Callable[[str], None]
@@ -155,6 +156,10 @@ def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget,
     stage selected for the peak there; None if it does not fit the budget."""
     try:
         portable = plan_memory(graph, spec, budget, max_overhead, what, streaming=streaming)
+        flash = board.flash_size or math.inf
+        if _flash_estimate(portable) + GENERATED_KERNEL_FLASH * fast_tile_kernels(
+                portable.schedule) > flash:
+            return None                 # a kernel per layer and tile size would not fit
         outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
                     and op.kernel.get("calls")), default=0)
@@ -162,9 +167,8 @@ def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget,
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
                            streaming=streaming)
-        flash = board.flash_size or math.inf
         if _flash_estimate(plan) > flash:
-            return None                 # kernels per tile size: streaming will not help
+            return None                 # streaming will not help
         # over the budget: stream inverted residual blocks after the stage (where the portable
         # plan streams any): all of them first (if that does not fit, nothing will), then
         # only the widest, which keeps more layers on fast kernels

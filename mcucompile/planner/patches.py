@@ -268,15 +268,33 @@ def _fast_tile(tile_op: Op, call: KernelCall, tile_kernels) -> None:
     tile's sizes and padding, so the layer builders apply, as long as the tile's window starts
     at or before its input (no negative padding). Kernels are generated per layer with the
     geometry built in: tiles of different sizes get their own, named by a geometry tag."""
-    p = call.params
-    if call.fn not in WINDOW_FNS or p["pad_top"] < 0 or p["pad_left"] < 0:
+    tag = _tile_tag(call)
+    if tag is None:
         return
-    geometry = repr(sorted((k, v) for k, v in p.items() if not isinstance(v, dict)))
-    tile_op.kernel["variant"] = "_t" + hashlib.sha1(geometry.encode()).hexdigest()[:8]
+    tile_op.kernel["variant"] = tag
     fast = tile_kernels(tile_op, call)
     if fast is not None:
         tile_op.kernel["portable"] = [call]
         tile_op.kernel["calls"] = [fast]
+
+
+def _tile_tag(call: KernelCall) -> str | None:
+    """Names a window tile's geometry (its kernel is generated for it), or None when the
+    tile cannot run a fast kernel (a window starting before its input: negative padding)."""
+    p = call.params
+    if call.fn not in WINDOW_FNS or p["pad_top"] < 0 or p["pad_left"] < 0:
+        return None
+    geometry = repr(sorted((k, v) for k, v in p.items() if not isinstance(v, dict)))
+    return "_t" + hashlib.sha1(geometry.encode()).hexdigest()[:8]
+
+
+def fast_tile_kernels(schedule: list[Op]) -> int:
+    """How many kernels fast tiles of this (portable) patch schedule would generate: one per
+    layer and tile geometry (the stage: everything up to the last PATCH_COPY)."""
+    end = max((s for s, op in enumerate(schedule) if op.type == "PATCH_COPY"), default=-1)
+    tags = {(op.index, _tile_tag(op.kernel["calls"][0])) for op in schedule[:end]
+            if op.type != "PATCH_COPY" and len(op.kernel.get("calls", [])) == 1}
+    return len({t for t in tags if t[1] is not None})
 
 
 def _byte_span(t: Tensor, region: Region) -> tuple[int, int]:
