@@ -35,6 +35,15 @@ MCUC_INLINE uint32_t mcuc_sxtb16_ror8(uint32_t v)
     return r;
 }
 
+/* a + SXTB16(v rotated right by 8) per halfword: bytes 1 and 3 of v, sign-extended, added to
+ * a's two halves; one instruction. */
+MCUC_INLINE uint32_t mcuc_sxtab16_ror8(uint32_t a, uint32_t v)
+{
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(v));
+    return r;
+}
+
 /* Halfword packing, one instruction each (gcc 12's arm_acle.h has no __pkhbt, and gcc
  * builds these from 2-3 logic instructions). */
 MCUC_INLINE uint32_t mcuc_pkhbt16(uint32_t a, uint32_t b) /* (a & 0xFFFF) | (b << 16) */

@@ -7,14 +7,7 @@
 
 #if defined(__ARM_FEATURE_DSP)
 #include <string.h>
-#include <arm_acle.h>
-
-static inline __attribute__((always_inline)) uint32_t sxtab16_ror8(uint32_t acc, uint32_t v)
-{
-    uint32_t r;
-    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(acc), "r"(v));
-    return r;
-}
+#include "mcuc_dsp.h"
 
 static inline __attribute__((always_inline)) int8_t mean_of(int32_t sum, int32_t count,
                                                             int32_t lo, int32_t hi)
@@ -45,7 +38,7 @@ void mcuc_avg_pool_s8_dsp(const mcuc_pool_params *p, const int8_t *input, int8_t
                             uint32_t v;
                             memcpy(&v, row, 4);
                             even = __sxtab16(even, v);
-                            odd = sxtab16_ror8(odd, v);
+                            odd = mcuc_sxtab16_ror8(odd, v);
                         }
                     }
                     if (count > 0) {
