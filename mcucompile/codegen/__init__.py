@@ -77,10 +77,17 @@ def _runtime_file_index() -> dict[str, Path]:
     return index
 
 
-def _with_callees(functions: set[str], index: dict[str, Path]) -> set[str]:
-    """`functions` and every runtime function their files call (a fused kernel such as
-    mcuc_inverted_residual_s8 calls the convolution and ADD kernels)."""
-    todo, found = sorted(functions), set()
+def _calls(text: str, index: dict[str, Path]) -> list[str]:
+    """Runtime functions that C `text` calls."""
+    return [m for m in re.findall(r"\b(mcuc_\w+)\s*\(", text) if m in index]
+
+
+def _with_callees(functions: set[str], generated_texts, index: dict[str, Path]) -> set[str]:
+    """`functions`, the runtime functions generated kernels call (mcuc_add_s8 in a streamed
+    block), and every runtime function their files call in turn (the portable streamed block
+    calls the convolution and ADD kernels)."""
+    todo = sorted(functions) + [m for text in generated_texts for m in _calls(text, index)]
+    found = set()
     while todo:
         fn = todo.pop()
         if fn in found:
@@ -88,19 +95,18 @@ def _with_callees(functions: set[str], index: dict[str, Path]) -> set[str]:
         if fn not in index:
             raise RuntimeError(f"runtime function {fn} has no implementation in runtime_c/src")
         found.add(fn)
-        text = index[fn].read_text()
-        todo += [m for m in re.findall(r"\b(mcuc_\w+)\s*\(", text) if m in index]
+        todo += _calls(index[fn].read_text(), index)
     return found
 
 
-def _copy_runtime(out_dir: Path, functions: set[str]) -> list[str]:
+def _copy_runtime(out_dir: Path, functions: set[str], generated_texts=()) -> list[str]:
     index = _runtime_file_index()
     rt = out_dir / "runtime"
     if rt.exists():
         shutil.rmtree(rt)
     shutil.copytree(runtime_dir() / "include", rt / "include")
     sources = []
-    for fn in sorted(_with_callees(functions, index)):
+    for fn in sorted(_with_callees(functions, generated_texts, index)):
         src = index[fn]
         rel = src.relative_to(runtime_dir() / "src")
         dest = rt / "src" / rel
@@ -195,10 +201,8 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
     for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                              ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):
         (out_dir / target).write_text(env.get_template(template).render(**ctx))
-    # runtime kernels that generated ones call (e.g. mcuc_add_s8 in a streamed block)
-    called = {m for g in generated.values() for m in re.findall(r"\b(mcuc_\w+)\s*\(", g.text)}
-    functions |= called & _runtime_file_index().keys()
-    sources = ["model.c", "weights.c"] + _copy_runtime(out_dir, functions)
+    sources = ["model.c", "weights.c"] + _copy_runtime(
+        out_dir, functions, [g.text for g in generated.values()])
     include_dirs = [".", "runtime/include"]
     if generated:
         sources += _write_generated(out_dir, generated)

@@ -20,6 +20,7 @@ from .schedule import candidate_orders
 from .streaming import Streaming
 
 DEFAULT_MAX_OVERHEAD = 20.0   # percent extra MACs allowed for patches without a budget
+NEAR = 1.15   # under a budget: splits whose quick-search bound came this close get finer grids
 
 
 def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
@@ -125,13 +126,14 @@ def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_over
     """(patch choice, lower bound) per (split op, n) worth packing; see _auto. `splits`:
     only these split steps."""
     candidates = []
+    order = tuple(map(id, base.schedule))
     for k in stage_ends(graph, base.schedule):
         if splits is not None and k not in splits:
             continue
         h = base.schedule[k].outputs[0].shape[1]
         fitting, previous, flat = 0, None, 0
         for n in grids(h, not thorough):
-            key = (tuple(map(id, base.schedule)), k, n)
+            key = (order, k, n)
             if key not in choices:
                 choices[key] = build_patch_schedule(graph, base.schedule, k, n)
             choice = choices[key]
@@ -180,11 +182,11 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
                              streaming, thorough=budget is None)
     best_bound = min((bound for _, bound in candidates), default=None)
     if budget is not None and best_bound is not None and budget < best_bound \
-            and (fast or best_bound <= 1.1 * budget):
+            and (fast or best_bound <= NEAR * budget):
         # nothing fits the quick search: go on as without a budget (finer grids, past jumps)
-        # for the splits that came close; with fast kernels kept, only when the best came
-        # close (the portable round comes next)
-        near = {c.split_index for c, bound in candidates if bound <= 1.15 * budget}
+        # for the splits that came close; with fast kernels kept, only when one did (the
+        # portable round comes next)
+        near = {c.split_index for c, bound in candidates if bound <= NEAR * budget}
         candidates = _candidates(graph, base, base_macs, budget, max_overhead, fast, choices,
                                  streaming, thorough=True, splits=near)
     if budget is not None:              # fewest extra MACs that fits

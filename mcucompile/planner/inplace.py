@@ -30,7 +30,6 @@ arena of: with them, elementwise sharing only, no sharing.
 """
 from __future__ import annotations
 
-
 import numpy as np
 
 from ..ir import Graph, Op
@@ -50,7 +49,7 @@ def _portable_call(op: Op):
     return calls[0] if len(calls) == 1 else None
 
 
-def in_place_call(op: Op, fast: bool):
+def _in_place_call(op: Op, fast: bool):
     """The in-place KernelCall for `op`, or None if it has none (or keeps a fast kernel)."""
     calls = op.kernel.get("calls", [])
     call = _portable_call(op)
@@ -61,17 +60,11 @@ def in_place_call(op: Op, fast: bool):
     return VARIANTS[op.type](call)
 
 
-def with_in_place_call(op: Op, new_call) -> Op:
-    """A copy of `op` that runs `new_call` (from in_place_call)."""
+def _with_in_place_call(op: Op, new_call) -> Op:
+    """A copy of `op` that runs `new_call` (from _in_place_call)."""
     kernel = dict(op.kernel, calls=[new_call], portable=[_portable_call(op)], in_place_of=op)
     return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
               index=op.index, kernel=kernel, is_alias=op.is_alias)
-
-
-def in_place_variant(op: Op, fast: bool) -> Op | None:
-    """A copy of `op` that runs the in-place depthwise kernel, or None."""
-    new_call = in_place_call(op, fast)
-    return None if new_call is None else with_in_place_call(op, new_call)
 
 
 def _align(n: int, a: int) -> int:
@@ -116,7 +109,7 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
             continue                         # the input is still read after this step
         if kx in graph_in and id(y.storage()) in graph_out:
             continue                         # the application reuses its input buffers
-        new_call = in_place_call(op, fast)
+        new_call = _in_place_call(op, fast)
         if new_call is None:
             continue
         plane = _align(new_call.scratch_bytes, align)
@@ -136,7 +129,7 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
         by_root[kx] = [max(size_x, size_y), start_x, end_y]
         del by_root[ky]
         merged[ky] = kx
-        chosen[s] = with_in_place_call(op, new_call)
+        chosen[s] = _with_in_place_call(op, new_call)
     return chosen
 
 
