@@ -87,6 +87,7 @@ __all__ = [
     "small_cnn",
     "unsupported_op",
     "UNSUPPORTED_KINDS",
+    "mobilenet_v1",
     "mobilenet_v2",
     "float_model",
     "truncated",
@@ -993,6 +994,16 @@ def unsupported_op(shape=(1, 4, 4, 3), kind="squared_difference",
 # mobilenet v2
 # --------------------------------------------------------------------------
 
+def mobilenet_v1(alpha=0.25, size=96, channels=3, num_classes=2, seed=0) -> bytes:
+    """Keras MobileNet (V1, ``weights=None``) as full INT8: MLPerf Tiny's visual wake words
+    network is alpha 0.25 at 96x96x3, person_detect the same with one channel. Cached like
+    :func:`mobilenet_v2`.
+
+    Ops: CONV_2D, DEPTHWISE_CONV_2D, MEAN or AVERAGE_POOL_2D, RESHAPE, SOFTMAX
+    """
+    return _keras_app_cached("MobileNet", alpha, size, channels, num_classes, seed)
+
+
 def mobilenet_v2(alpha=0.35, size=96, num_classes=10, seed=0) -> bytes:
     """Keras MobileNetV2 (``weights=None``, random init) as full INT8.
 
@@ -1004,17 +1015,18 @@ def mobilenet_v2(alpha=0.35, size=96, num_classes=10, seed=0) -> bytes:
     Slow to convert, so the bytes are cached on disk in :data:`CACHE_DIR`
     keyed by arguments and TF version (and in-process).
     """
-    return _mobilenet_v2_cached(alpha, size, num_classes, seed)
+    return _keras_app_cached("MobileNetV2", alpha, size, 3, num_classes, seed)
 
 
 @functools.lru_cache(maxsize=None)
-def _mobilenet_v2_cached(alpha, size, num_classes, seed) -> bytes:
+def _keras_app_cached(app, alpha, size, channels, num_classes, seed) -> bytes:
     from importlib.metadata import version
 
+    tag = "mnv2-v2" if app == "MobileNetV2" else f"{app}-{channels}"
     key = hashlib.sha256(
-        f"mnv2-v2|{alpha}|{size}|{num_classes}|{seed}|{version('tensorflow')}"
+        f"{tag}|{alpha}|{size}|{num_classes}|{seed}|{version('tensorflow')}"
         .encode()).hexdigest()[:16]
-    path = os.path.join(CACHE_DIR, f"mobilenet_v2_{key}.tflite")
+    path = os.path.join(CACHE_DIR, f"{app.lower()}_{key}.tflite")
     if os.path.exists(path):
         with open(path, "rb") as fh:
             return fh.read()
@@ -1022,8 +1034,8 @@ def _mobilenet_v2_cached(alpha, size, num_classes, seed) -> bytes:
     _seed_all(seed)
     import keras
 
-    inp = keras.Input((size, size, 3), batch_size=1)
-    model = keras.applications.MobileNetV2(
+    inp = keras.Input((size, size, channels), batch_size=1)
+    model = getattr(keras.applications, app)(
         weights=None, alpha=alpha, input_tensor=inp, classes=num_classes)
     # With fresh BatchNorm statistics the random network's activations die
     # out (calibrated ranges ~1e-8, flat softmax, and TFLM aborts in
@@ -1031,7 +1043,7 @@ def _mobilenet_v2_cached(alpha, size, num_classes, seed) -> bytes:
     # statistics of one forward pass on random images (momentum 0), so the
     # inference-mode activations are ~N(0, 1) per channel.
     rng = np.random.default_rng(seed + 777)
-    calib = rng.uniform(-1, 1, (16, size, size, 3)).astype(np.float32)
+    calib = rng.uniform(-1, 1, (16, size, size, channels)).astype(np.float32)
     bns = [l for l in model.layers
            if isinstance(l, keras.layers.BatchNormalization)]
     for bn in bns:
@@ -1045,7 +1057,7 @@ def _mobilenet_v2_cached(alpha, size, num_classes, seed) -> bytes:
     def rep():
         rng = np.random.default_rng(seed + 12345)
         for _ in range(8):
-            yield [rng.uniform(-1, 1, (1, size, size, 3)).astype(np.float32)]
+            yield [rng.uniform(-1, 1, (1, size, size, channels)).astype(np.float32)]
 
     data = convert_keras(model, seed=seed, rep_data=rep)
     os.makedirs(CACHE_DIR, exist_ok=True)
