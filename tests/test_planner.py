@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import SHARED_MODEL_NAMES, shared_model
+from mcucompile.backend.registry import IN_PLACE_LAYER, spec_of
 from mcucompile.frontend import load_model
 from mcucompile.passes import run_passes
 from mcucompile.planner import check_plan, plan_memory
@@ -100,7 +101,6 @@ def _random_graph(seed: int):
 @pytest.mark.parametrize("seed", range(60))
 def test_random_graphs_with_in_place_layers(seed):
     from mcucompile.planner import plan_schedule
-    from mcucompile.planner.inplace import INPLACE_FNS
     graph = _random_graph(seed)
     plan = plan_memory(graph)
     check_plan(plan)
@@ -108,7 +108,7 @@ def test_random_graphs_with_in_place_layers(seed):
     plain = plan_schedule(graph, plan.schedule, in_place=False)
     assert plan.arena_bytes <= max(plain.arena_bytes, plain.lower_bound_bytes)
     for step, op in enumerate(plan.schedule):
-        if op.kernel["calls"][0].fn in INPLACE_FNS:
+        if spec_of(op.kernel["calls"][0]).has(IN_PLACE_LAYER):
             # the output starts where the input does, fits in its buffer, and the input
             # buffer (with every tensor sharing it) is read by nothing after this step
             x, y = op.inputs[0], op.outputs[0]
@@ -122,8 +122,7 @@ def test_random_graphs_with_in_place_layers(seed):
 
 
 def test_random_graphs_use_in_place_layers():
-    from mcucompile.planner.inplace import INPLACE_FNS
-    used = sum(any(o.kernel["calls"][0].fn in INPLACE_FNS for o in plan_memory(
+    used = sum(any(spec_of(o.kernel["calls"][0]).has(IN_PLACE_LAYER) for o in plan_memory(
         _random_graph(seed)).schedule) for seed in range(60))
     assert used >= 10
 

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import McucError
 from ..ir import Graph, Op, Tensor
 from ..frontend.ops import ALIAS_OPS
+from ..backend.registry import scratch_bytes, spec_of
 from .kernel_call import Arg, KernelCall
 from .quant_util import activation_range, f32, quantize_multiplier
 
@@ -216,7 +217,7 @@ def depthwise_in_place(call: KernelCall) -> KernelCall | None:
     overwrites its input, one channel at a time through an out_h x out_w scratch plane
     (runtime_c/src/conv/depthwise_conv_s8_inplace.c). None when the layer does not qualify."""
     p = call.params
-    if call.fn != "mcuc_depthwise_conv_s8" or p["depth_multiplier"] != 1 \
+    if spec_of(call).in_place != "mcuc_depthwise_conv_s8_inplace" or p["depth_multiplier"] != 1 \
             or p["in_c"] != p["out_c"]:
         return None
     x, filt, bias, mult, shift, y = call.args
@@ -224,7 +225,8 @@ def depthwise_in_place(call: KernelCall) -> KernelCall | None:
         return None
     return KernelCall("mcuc_depthwise_conv_s8_inplace", call.params_type, dict(p),
                       [Arg.output(y.tensor), filt, bias, mult, shift],
-                      scratch_bytes=p["out_h"] * p["out_w"], macs=call.macs)
+                      scratch_bytes=scratch_bytes("mcuc_depthwise_conv_s8_inplace", p),
+                      macs=call.macs)
 
 
 def pointwise_in_place(call: KernelCall) -> KernelCall | None:
@@ -232,14 +234,15 @@ def pointwise_in_place(call: KernelCall) -> KernelCall | None:
     output than input channels: each pixel's outputs go through an out_c-byte scratch and
     land on input bytes already read (runtime_c/src/conv/conv_s8_inplace.c)."""
     p = call.params
-    if call.fn != "mcuc_conv_s8" or (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]) != \
+    if spec_of(call).in_place != "mcuc_conv_s8_inplace" \
+            or (p["k_h"], p["k_w"], p["stride_h"], p["stride_w"]) != \
             (1, 1, 1, 1) or p["pad_top"] or p["pad_left"] or p["out_c"] > p["in_c"] \
             or (p["in_h"], p["in_w"]) != (p["out_h"], p["out_w"]):
         return None
     x, filt, bias, mult, shift, y = call.args
     return KernelCall("mcuc_conv_s8_inplace", call.params_type, dict(p),
                       [Arg.output(y.tensor), filt, bias, mult, shift],
-                      scratch_bytes=p["out_c"], macs=call.macs)
+                      scratch_bytes=scratch_bytes("mcuc_conv_s8_inplace", p), macs=call.macs)
 
 
 def _fully_connected(op: Op) -> KernelCall:

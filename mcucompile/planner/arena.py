@@ -23,20 +23,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..backend.registry import IN_PLACE_LAYER, shares_input, spec_of
 from ..ir import Graph, Op, Tensor
-from .inplace import INPLACE_FNS, original
 from .inplace import choose as choose_in_place
+from .inplace import original
 from .streaming import Streaming, on_fast_rows, stream_blocks
 
 ALIGN = 8
-
-# Kernels that read element i of an input before writing element i of the output and never
-# read an earlier element afterwards: their output may overwrite that input.
-IN_PLACE_KERNELS = frozenset({
-    "mcuc_add_s8", "mcuc_sub_s8", "mcuc_mul_s8", "mcuc_requantize_s8", "mcuc_logistic_s8",
-    "mcuc_tanh_s8", "mcuc_hard_swish_s8", "mcuc_leaky_relu_s8", "mcuc_softmax_s8",
-    "mcuc_add_s8_dsp",
-})
 
 
 def _align(n: int) -> int:
@@ -124,7 +117,8 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
     shared = []
     for step, op in enumerate(schedule):
         calls = op.kernel.get("calls", [])
-        if op.kernel.get("over_input") or len(calls) == 1 and calls[0].fn in INPLACE_FNS:
+        if op.kernel.get("over_input") or len(calls) == 1 and spec_of(calls[0]).has(
+                IN_PLACE_LAYER):
             # chosen by inplace.choose or streaming.stream_blocks, which checked that the
             # input dies here; a streamed block may also write elsewhere, and does when
             # it would put a graph output over a graph input
@@ -137,12 +131,9 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
             share(op.outputs[0], r)
             shared.append(op)
             continue
-        if len(calls) != 1 or calls[0].fn not in IN_PLACE_KERNELS or len(op.outputs) != 1:
+        if len(calls) != 1 or len(op.outputs) != 1 or not shares_input(calls[0]):
             continue
         call, y = calls[0], op.outputs[0]
-        if call.fn in ("mcuc_add_s8", "mcuc_sub_s8", "mcuc_mul_s8") and \
-                call.params["bc"]["flat_size"] == 0:
-            continue  # broadcasting reads an operand element several times
         for arg in call.args:
             t = arg.tensor
             if t is None or arg.writes or t.nbytes != y.nbytes:

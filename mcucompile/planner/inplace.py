@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend.registry import spec_of
 from ..ir import Graph, Op
 from ..passes.lower import depthwise_in_place, pointwise_in_place
 
-VARIANTS = {"DEPTHWISE_CONV_2D": depthwise_in_place, "CONV_2D": pointwise_in_place}
-INPLACE_FNS = frozenset({"mcuc_depthwise_conv_s8_inplace", "mcuc_conv_s8_inplace"})
+# builders of the in-place twins the registry names (None when a layer does not qualify)
+VARIANTS = {"mcuc_depthwise_conv_s8_inplace": depthwise_in_place,
+            "mcuc_conv_s8_inplace": pointwise_in_place}
 
 
 def original(op: Op) -> Op:
@@ -57,7 +59,8 @@ def _in_place_call(op: Op, fast: bool):
         return None
     if calls[0].fn != call.fn and not fast:
         return None          # runs a fast kernel: keep it unless memory demands otherwise
-    return VARIANTS[op.type](call)
+    twin = spec_of(call).in_place
+    return VARIANTS[twin](call) if twin else None
 
 
 def _with_in_place_call(op: Op, new_call) -> Op:
@@ -97,7 +100,8 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
     graph_in, graph_out = io_storage(graph)
     chosen: dict[int, Op] = {}
     for s, op in enumerate(schedule):
-        if op.type not in VARIANTS or op.kernel.get("in_place_of"):
+        portable = _portable_call(op)
+        if op.kernel.get("in_place_of") or portable is None or not spec_of(portable).in_place:
             continue
         x, y = op.inputs[0], op.outputs[0]
         kx, ky = find(id(resolve(x, roots))), find(id(resolve(y, roots)))

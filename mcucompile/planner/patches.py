@@ -32,18 +32,15 @@ import hashlib
 import math
 from dataclasses import dataclass
 
+from ..backend.registry import BINARY, UNARY, WINDOW, spec_of, tileable
 from ..ir import Graph, Op, Tensor
 from ..passes.kernel_call import Arg, KernelCall
 from ..passes.lower import _copy_call
 from .arena import ALIGN
 
-# Kernels a stage may hold, by how a tile's call is derived (ONNX models' *_fpreq / *_f32 /
-# table kernels take the same parameters as their TFLM twins).
-WINDOW_FNS = {"mcuc_conv_s8", "mcuc_depthwise_conv_s8", "mcuc_avg_pool_s8", "mcuc_max_pool_s8",
-              "mcuc_conv_s8_fpreq", "mcuc_depthwise_conv_s8_fpreq"}
-UNARY_FNS = {"mcuc_requantize_s8", "mcuc_logistic_s8", "mcuc_tanh_s8", "mcuc_hard_swish_s8",
-             "mcuc_leaky_relu_s8", "mcuc_lut_s8"}
-BINARY_FNS = {"mcuc_add_s8", "mcuc_sub_s8", "mcuc_mul_s8", "mcuc_add_s8_f32", "mcuc_mul_s8_f32"}
+# A stage holds the kernels the registry marks WINDOW, UNARY or BINARY: how a tile's call is
+# derived from the layer's (ONNX models' *_fpreq / *_f32 / table kernels take the same
+# parameters as their TFLM twins).
 
 Region = tuple[int, int, int, int]   # y0, y1, x0, x1 (half open)
 
@@ -76,10 +73,7 @@ def _patchable(op: Op) -> bool:
         return False
     if op.outputs[0].shape[0] != 1:
         return False
-    if call.fn in WINDOW_FNS or call.fn in UNARY_FNS:
-        return True
-    return call.fn in BINARY_FNS and call.params["bc"]["flat_size"] > 0 and all(
-        a.tensor is not None for a in call.args)
+    return tileable(call)
 
 
 def stage_ends(graph: Graph, schedule: list[Op]) -> list[int]:
@@ -95,7 +89,7 @@ def stage_ends(graph: Graph, schedule: list[Op]) -> list[int]:
             break  # inside a stage every op must read a 4-D tile of an earlier op's output
         produced[id(op.outputs[0])] = k
         y = op.outputs[0]
-        if not any(_portable(o).fn in WINDOW_FNS for o in schedule[:k + 1]):
+        if not any(spec_of(_portable(o)).has(WINDOW) for o in schedule[:k + 1]):
             continue
         ok = True
         for later in schedule[k + 1:]:
@@ -113,7 +107,7 @@ def stage_ends(graph: Graph, schedule: list[Op]) -> list[int]:
 def _needed_input(call: KernelCall, region: Region) -> Region:
     """The input window one op needs to produce `region` of its output."""
     y0, y1, x0, x1 = region
-    if call.fn not in WINDOW_FNS:
+    if not spec_of(call).has(WINDOW):
         return region
     p = call.params
     kh, kw = (p["k_h"], p["k_w"]) if "k_h" in p else (p["f_h"], p["f_w"])
@@ -158,14 +152,14 @@ def _tile_call(call: KernelCall, tiles_in: list[Tensor], regions_in: list[Region
         new.params["bc"] = dict(new.params["bc"])
     p = new.params
     y0, y1, x0, x1 = region_out
-    if call.fn in WINDOW_FNS:
+    if spec_of(call).has(WINDOW):
         iy0, iy1, ix0, ix1 = regions_in[0]
         full_out = p["out_h"] * p["out_w"]
         p.update(in_h=iy1 - iy0, in_w=ix1 - ix0, out_h=y1 - y0, out_w=x1 - x0,
                  pad_top=p["pad_top"] + iy0 - y0 * p["stride_h"],
                  pad_left=p["pad_left"] + ix0 - x0 * p["stride_w"])
         new.macs = call.macs * (y1 - y0) * (x1 - x0) // max(full_out, 1)
-    elif call.fn in UNARY_FNS:
+    elif spec_of(call).has(UNARY):
         p["size"] = tile_out.size
     else:
         p["bc"]["flat_size"] = tile_out.size
@@ -234,7 +228,7 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
                         new_ops.append(_window_copy(view, full, t, req, req))
                         have[id(src)] = (t, req)
                     t, r = have[id(src)]
-                    exact = call.fn in BINARY_FNS
+                    exact = spec_of(call).has(BINARY)
                     want = _needed_input(call, need[id(out)]) if exact else r
                     if exact and r != want:        # elementwise needs exactly its region
                         crop = _tile(src, want, tag + "c")
@@ -242,7 +236,7 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
                         t, r = crop, want
                     tiles_in.append(t)
                     regions_in.append(r)
-                if call.fn in WINDOW_FNS or call.fn in BINARY_FNS:
+                if spec_of(call).has(WINDOW) or spec_of(call).has(BINARY):
                     r_out = need[id(out)]
                 else:
                     r_out = regions_in[0]
@@ -282,7 +276,7 @@ def _tile_tag(call: KernelCall) -> str | None:
     """Names a window tile's geometry (its kernel is generated for it), or None when the
     tile cannot run a fast kernel (a window starting before its input: negative padding)."""
     p = call.params
-    if call.fn not in WINDOW_FNS or p["pad_top"] < 0 or p["pad_left"] < 0:
+    if not spec_of(call).has(WINDOW) or p["pad_top"] < 0 or p["pad_left"] < 0:
         return None
     geometry = repr(sorted((k, v) for k, v in p.items() if not isinstance(v, dict)))
     return "_t" + hashlib.sha1(geometry.encode()).hexdigest()[:8]

@@ -33,6 +33,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..backend.registry import STREAMABLE, irb_span, scratch_bytes, spec_of
 from ..ir import Graph, Op, Tensor
 from ..passes.kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
 from ..passes.templates import render
@@ -72,8 +73,12 @@ def _runs_fast(op: Op) -> bool:
     return op.kernel["calls"][0].fn != _portable(op).fn
 
 
+def _streamable(call: KernelCall | None, op_type: str) -> bool:
+    return call is not None and spec_of(call).has(STREAMABLE) and op_type in spec_of(call).ops
+
+
 def _pointwise(call: KernelCall | None) -> bool:
-    if call is None or call.fn != "mcuc_conv_s8":
+    if not _streamable(call, "CONV_2D"):
         return False
     p = call.params
     return (p["batches"], p["k_h"], p["k_w"], p["stride_h"], p["stride_w"], p["pad_top"],
@@ -99,8 +104,8 @@ def _block(steps: list[Op], readers: dict, fast: bool,
            options: Streaming) -> Op | None:
     """The fused op for steps [expand, depthwise, project(, add)], or None."""
     expand, dw, project = (_portable(op) for op in steps[:3])
-    if not (_pointwise(expand) and _pointwise(project)) or dw is None \
-            or dw.fn != "mcuc_depthwise_conv_s8":
+    if not (_pointwise(expand) and _pointwise(project)) \
+            or not _streamable(dw, "DEPTHWISE_CONV_2D"):
         return None
     d = dw.params
     if d["batches"] != 1 or d["depth_multiplier"] != 1 or d["k_h"] * d["k_w"] > MAX_TAPS:
@@ -116,25 +121,23 @@ def _block(steps: list[Op], readers: dict, fast: bool,
     if not fast and any(_runs_fast(op) for op in steps[:3]) \
             and (options.fast_above is None or widest <= options.fast_above):
         return None
-    span = (d["k_h"] - 1) * d["dil_h"] + 1
+    span = irb_span(d)
     params = dict(expand=dict(expand.params, in_h=1, out_h=1), dw=dict(d),
                   project=dict(project.params, in_h=1, in_w=1, out_h=1, out_w=1),
                   has_add=0, residual_first=0)
     out_c = project.params["out_c"]
-    scratch = span * d["in_w"] * d["in_c"] + d["in_c"]
     macs = expand.macs + dw.macs + project.macs
     fused = steps[:3]
     y = py
     if len(steps) == 4:
         add = _portable(steps[3])
-        if add is not None and add.fn == "mcuc_add_s8" and add.params["bc"]["flat_size"] \
+        if _streamable(add, "ADD") and add.params["bc"]["flat_size"] \
                 and sorted(map(id, _reads(add))) == sorted((id(x), id(py))) \
                 and readers.get(id(py)) == 1 and readers.get(id(x)) == 2 \
                 and d["stride_h"] == d["stride_w"] == 1 and d["pad_top"] < span \
                 and add.args[-1].tensor.shape == x.shape:
             params.update(has_add=1, residual_first=int(_reads(add)[0] is x),
                           add=dict(add.params, bc=dict(add.params["bc"], flat_size=out_c)))
-            scratch += out_c
             macs += add.macs
             fused = steps
             y = add.args[-1].tensor.storage()
@@ -142,7 +145,8 @@ def _block(steps: list[Op], readers: dict, fast: bool,
     for role, call in zip(("expand", "dw", "project"), (expand, dw, project)):
         args += [Arg.constant(f"{role}_{a.const_name}", a.const)   # filter, bias, mult, shift
                  for a in call.args[1:5]]
-    call = KernelCall(FN, PARAMS, params, args, scratch_bytes=scratch, macs=macs)
+    call = KernelCall(FN, PARAMS, params, args, scratch_bytes=scratch_bytes(FN, params),
+                      macs=macs)
     first = fused[0]
     rows = None
     if options.row_kernels is not None:
@@ -224,7 +228,7 @@ def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project
     if any(f is None or f.generated is None or len(f.args) != 4 for f in (e_fast, p_fast)):
         return None
     kernel_scratch = -(-max(e_fast.scratch_bytes, p_fast.scratch_bytes) // 8) * 8
-    span = (d["k_h"] - 1) * d["dil_h"] + 1
+    span = irb_span(d)
     row_out = d["out_w"] * out_c
     scratch = kernel_scratch + span * d["in_w"] * d["in_c"] + d["out_w"] * d["in_c"]
     params = dict(p)
