@@ -7,8 +7,6 @@
 """
 from __future__ import annotations
 
-import hashlib
-import math
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,11 +21,9 @@ from .errors import McucError
 from .frontend import load_model
 from .ir import Graph
 from .passes import run_passes
-from .passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
-from .planner import MemoryPlan, check_plan, plan_memory
+from .planner import MemoryPlan, plan_memory
 from .planner.report import streamed_blocks
-from .planner.patches import fast_tile_kernels
-from .planner.streaming import Streaming
+from .planner.search import OTHER_STATIC, search  # noqa: F401 (OTHER_STATIC: for callers)
 
 Progress = Callable[[str], None]
 
@@ -45,22 +41,26 @@ class Compiled:
 
 
 def compile_model(model: str | Path, board: str | Board = "host", out_dir: str | Path | None = None,
-                  progress: Progress = _quiet, kernels: str = "auto", patch: str = "off",
+                  progress: Progress = _quiet, kernels: str = "auto", patch: str | None = None,
                   sram: int | None = None, max_overhead: float = 20.0,
-                  transport: str | None = None) -> Compiled:
+                  transport: str | None = None, flash: int | None = None) -> Compiled:
     """kernels: "auto" (fastest bit-exact kernels for the board) or "portable" (plain C).
-    patch: "off", "auto" or "NxN@LAYER"; sram: arena budget in bytes (default: what the
-    board's SRAM leaves after stack, heap and other static data); max_overhead: % extra MACs.
-    transport: how the harness gets test vectors, "files" or "serial" (None: the board's
-    default, see Board.transports)."""
+    patch: None (default: "auto" where there is an SRAM budget, else "off"), "auto" (with a
+    budget: a patch stage and streamed blocks only when the model does not fit otherwise,
+    fewest extra MACs; without one: the smallest arena within max_overhead), "off" or
+    "NxN@LAYER"; sram / flash: budgets in bytes for the
+    arena and for constants + code (default: what the board has; planner/search.py);
+    max_overhead: % extra MACs. transport: how the harness gets test vectors, "files" or
+    "serial" (None: the board's default, see Board.transports)."""
     from .build import resolve_transport
     board = get_board(board) if isinstance(board, str) else board
     transport = resolve_transport(board, transport)
     progress(f"reading {Path(model).name}")
     graph = load_model(model)
     progress(f"lowering {len(graph.ops)} ops")
-    progress("planning memory" + (f" (patches: {patch})" if patch != "off" else ""))
-    graph, plan = _lower_and_plan(graph, board, kernels, patch, sram, max_overhead)
+    graph = run_passes(graph)
+    progress("choosing kernels and planning memory" + (f" (patches: {patch})" if patch else ""))
+    plan = search(graph, board, kernels, patch, sram, flash, max_overhead)
     if out_dir is None:
         out_dir = Path(tempfile.mkdtemp(prefix="mcuc_"))
     progress(f"generating C into {out_dir}")
@@ -73,141 +73,13 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     return Compiled(graph, plan, project, board)
 
 
-OTHER_STATIC = 2048   # bytes of SRAM kept for static data besides the arena (harness, libc)
-
-
-def arena_budget(graph: Graph, board: Board | None, sram: int | None) -> int | None:
-    """Bytes the arena may take: --sram if given, else the board's SRAM less its stack and
-    heap reserves and 2 KB for other static data (None on host). The model's inputs and
-    outputs live in the arena (the harnesses read and write them there, model.h), so they need
-    nothing besides."""
-    if sram is not None:
-        return sram
-    if board is None or not board.sram_size:
-        return None
-    return board.sram_size - (board.stack_bytes or 0) - (board.heap_bytes or 0) - OTHER_STATIC
-
-
-def _budget_what(board: Board | None, sram: int | None) -> str:
-    if sram is not None or board is None or not board.sram_size:
-        return ""
-    return (f"{board.name} ({board.sram_size:,} bytes of SRAM less a {board.stack_bytes or 0:,}"
-            f"-byte stack, {board.heap_bytes or 0:,}-byte heap and {OTHER_STATIC:,} bytes of "
-            f"other static data)")
-
-
-def plan_model(model: str | Path, board: str | Board = "host", patch: str = "off",
-               sram: int | None = None, max_overhead: float = 20.0, kernels: str = "auto"):
+def plan_model(model: str | Path, board: str | Board = "host", patch: str | None = None,
+               sram: int | None = None, max_overhead: float = 20.0, kernels: str = "auto",
+               flash: int | None = None):
     """(graph, plan) without generating code: what `mcucompile plan` shows."""
     board = get_board(board) if isinstance(board, str) else board
-    return _lower_and_plan(load_model(model), board, kernels, patch, sram, max_overhead)
-
-
-def _lower_and_plan(graph: Graph, board: Board, kernels: str, patch: str, sram: int | None,
-                    max_overhead: float) -> tuple[Graph, MemoryPlan]:
-    """Run the passes and plan the arena. The patch search packs portable tiles; once it has
-    chosen, a board with fast kernels gets the same patches again with fast kernels on the
-    tiles, and the kernels after the stage selected again for the peak there (fast kernels
-    size their scratch to what the peak leaves free: sized for the unpatched peak, one wide
-    scratch band would undo the patches). That plan is taken if it fits the budget; if not,
-    the next schedules that fit with portable tiles (fewest extra MACs first) are tried the
-    same way: fast tiles beat a few percent of MACs by far (person_detect: 8.8x slower with
-    portable tiles)."""
-    graph = run_passes(graph, board, kernels)
-    budget, what = arena_budget(graph, board, sram), _budget_what(board, sram)
-    tables = variant_builders(board, kernels)
-    streaming = Streaming(row_kernels=_row_kernels(tables) if tables else None)
-    plan = plan_memory(graph, patch, budget, max_overhead, what, streaming=streaming)
-    if plan.patch and tables:
-        fast_tiles = lambda op, call: fast_variant(tables, op, call)    # noqa: E731
-        specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
-        specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
-        for spec in specs:
-            fast = _fast_tile_plan(graph, board, kernels, spec, budget, max_overhead, what,
-                                   fast_tiles, streaming)
-            if fast is not None:
-                plan = fast
-                break
-        else:
-            select_kernels(graph, board, kernels)      # back to the first selection
-    check_plan(plan)
-    return graph, plan
-
-
-MAX_FAST_TILE_TRIES = 8   # patch schedules (fewest extra MACs first) tried with fast tiles
-
-
-def _row_kernels(tables):
-    """Fast kernels for the 1x1 layers of streamed blocks, one row at a time (built once per
-    layer and row geometry: the patch search streams the same blocks many times)."""
-    built: dict = {}
-
-    def row_kernel(op, call):
-        key = (op.index, call.fn, repr(sorted(call.params.items())))
-        if key not in built:
-            built[key] = fast_variant(tables, op, call)
-        return built[key]
-    return row_kernel
-
-
-def _fast_tile_plan(graph: Graph, board: Board, kernels: str, spec: str, budget, max_overhead,
-                    what: str, fast_tiles, streaming: Streaming) -> MemoryPlan | None:
-    """The patch schedule `spec` with fast kernels on its tiles and the kernels after the
-    stage selected for the peak there; None if it does not fit the budget."""
-    try:
-        portable = plan_memory(graph, spec, budget, max_overhead, what, streaming=streaming)
-        flash = board.flash_size or math.inf
-        if _flash_estimate(portable) + GENERATED_KERNEL_FLASH * fast_tile_kernels(
-                portable.schedule) > flash:
-            return None                 # a kernel per layer and tile size would not fit
-        outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
-        peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
-                    and op.kernel.get("calls")), default=0)
-        select_kernels(graph, board, kernels, peak=peak)
-        # no budget here: with one, plan_memory would fall back to portable in-place tiles
-        plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
-                           streaming=streaming)
-        if _flash_estimate(plan) > flash:
-            return None                 # streaming will not help
-        # over the budget: stream inverted residual blocks after the stage (where the portable
-        # plan streams any): all of them first (if that does not fit, nothing will), then
-        # only the widest, which keeps more layers on fast kernels
-        streams = any("streamed" in op.kernel for op in portable.schedule)
-        if budget is not None and streams and plan.arena_bytes > budget:
-            for above in (0, budget // 2, budget):
-                tried = plan_memory(graph, spec, None, max_overhead, what,
-                                    tile_kernels=fast_tiles,
-                                    streaming=Streaming(above, streaming.row_kernels,
-                                                        streaming.built))
-                if tried.arena_bytes > budget:
-                    break
-                plan = tried
-    except McucError:
-        return None
-    if budget is not None and plan.arena_bytes > budget:
-        return None
-    return plan if _flash_estimate(plan) <= flash else None
-
-
-GENERATED_KERNEL_FLASH = 2048    # bytes per generated kernel, generous (M4: 815 on average)
-RUNTIME_FLASH = 32 * 1024        # portable kernels, harness, startup, libc
-
-
-def _flash_estimate(plan: MemoryPlan) -> int:
-    """Flash a plan's firmware needs, estimated before generating it: its distinct constant
-    arrays (codegen shares identical ones) plus a generous size per generated kernel. Fast
-    tiles add a kernel per layer and tile size, which can overflow a small part's flash."""
-    consts, kernels = {}, set()
-    for op in plan.schedule:
-        for call in op.kernel.get("calls", []):
-            if call.generated is not None:
-                kernels.add(call.fn)
-                kernels.update(u.fn for u in call.uses)
-            for arg in call.args:
-                if arg.const is not None:
-                    data = np.ascontiguousarray(arg.const)
-                    consts[hashlib.sha1(data.dtype.str.encode() + data.tobytes()).digest()] = data.nbytes
-    return sum(consts.values()) + GENERATED_KERNEL_FLASH * len(kernels) + RUNTIME_FLASH
+    graph = run_passes(load_model(model))
+    return graph, search(graph, board, kernels, patch, sram, flash, max_overhead)
 
 
 def op_macs(op) -> int:
@@ -357,8 +229,9 @@ class SimulationReport:
 def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path | None = None,
              count: int = 3, seed: int = 0, sanitize: bool = False, timeout: float = 120.0,
              out_dir: str | Path | None = None, progress: Progress = _quiet,
-             kernels: str = "auto", patch: str = "off", sram: int | None = None,
-             max_overhead: float = 20.0, transport: str | None = None) -> SimulationReport:
+             kernels: str = "auto", patch: str | None = None, sram: int | None = None,
+             max_overhead: float = 20.0, transport: str | None = None,
+             flash: int | None = None) -> SimulationReport:
     """transport "serial": the vectors go over the board's UART (a TCP socket into QEMU),
     driven by the same host code as `run` against a flashed board (mcucompile/link)."""
     from .build import build_project
@@ -371,7 +244,7 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
                         "the firmware (mcucompile compile, make, flash), then `mcucompile run "
                         f"MODEL --board {board.name} --port PORT`")
     compiled = compile_model(model, board, out_dir, progress, kernels, patch, sram, max_overhead,
-                             transport)
+                             transport, flash)
     graph, board = compiled.graph, compiled.board
     vectors = load_vectors(graph, inputs, count, seed)
     progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))

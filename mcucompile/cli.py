@@ -87,7 +87,8 @@ def cmd_compile(args) -> int:
     from .api import compile_model
     c = compile_model(_model(args), args.board, args.output, _progress(not args.json),
                       kernels=args.kernels,
-                      patch=args.patch, sram=args.sram, max_overhead=args.max_overhead,
+                      patch=args.patch, sram=args.sram, flash=args.flash,
+                      max_overhead=args.max_overhead,
                       transport=args.transport)
     result = dict(model=args.model, board=c.board.name, output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
@@ -110,8 +111,8 @@ def cmd_simulate(args) -> int:
     from .api import simulate
     rep = simulate(_model(args), args.board, args.inputs, args.count, args.seed, args.sanitize,
                    args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
-                   patch=args.patch, sram=args.sram, max_overhead=args.max_overhead,
-                   transport=args.transport)
+                   patch=args.patch, sram=args.sram, flash=args.flash,
+                   max_overhead=args.max_overhead, transport=args.transport)
     return _print_report(rep, args)
 
 
@@ -192,7 +193,7 @@ TRANSPORT_ARG = dict(choices=["files", "serial"], default=None,
 def cmd_profile(args) -> int:
     from .profile import profile
     rep = profile(_model(args), args.board, args.kernels, args.seed, args.output, args.timeout,
-                  _progress(not args.json), patch=args.patch, sram=args.sram,
+                  _progress(not args.json), patch=args.patch, sram=args.sram, flash=args.flash,
                   max_overhead=args.max_overhead)
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
@@ -215,7 +216,8 @@ def cmd_profile(args) -> int:
 def cmd_plan(args) -> int:
     from .api import plan_model
     from .planner.report import plan_summary, plot_plan
-    graph, plan = plan_model(_model(args), args.board, args.patch, args.sram, args.max_overhead)
+    graph, plan = plan_model(_model(args), args.board, args.patch, args.sram, args.max_overhead,
+                             flash=args.flash)
     summary = plan_summary(graph, plan)
     if args.plot:
         plot_plan(graph, plan, args.plot)
@@ -234,30 +236,45 @@ def cmd_plan(args) -> int:
     if summary["streamed_blocks"]:
         print(f"streamed by rows: {len(summary['streamed_blocks'])} inverted residual "
               f"block(s), no extra MACs")
-    print(f"{'step':>4} {'op':>4} {'type':<18} {'live bytes':>10}  buffers (name@offset:bytes)")
+    if summary["estimated_instructions"]:
+        print(f"estimated instructions: {summary['estimated_instructions']:,}")
+    print(f"{'step':>4} {'op':>4} {'type':<18} {'kernel':<30} {'est. instr':>11} "
+          f"{'scratch':>7} {'consts':>8} {'live bytes':>10}  buffers (name@offset:bytes)")
     for r in summary["steps"]:
         mark = " <- peak" if r["step"] == summary["peak_step"] else ""
         inplace = " (in place)" if r["in_place"] else ""
         if r["streamed_ops"]:
             inplace += f" ops {r['streamed_ops'][0]}-{r['streamed_ops'][-1]}"
         bufs = " ".join(f"{b['name']}@{b['offset']}:{b['bytes']}" for b in r["live"])
-        print(f"{r['step']:>4} {r['op_index']:>4} {r['op_type'] + inplace:<18} "
-              f"{r['live_bytes']:>10,}  {bufs}{mark}")
+        kernel = ",".join(r["kernels"])
+        kernel = kernel if len(kernel) <= 30 else kernel[:29] + "~"
+        print(f"{r['step']:>4} {r['op_index']:>4} {r['op_type'] + inplace:<18} {kernel:<30} "
+              f"{_fmt_int(r['estimated_instructions']):>11} {r['scratch_bytes']:>7,} "
+              f"{r['const_bytes']:>8,} {r['live_bytes']:>10,}  {bufs}{mark}")
+    print("buffers: " + "; ".join(f"{b['name']} = {b['holds']}"
+                                  for b in sorted(summary["buffers"],
+                                                  key=lambda b: b["first_step"])))
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0
 
 
 def _memory_args(s) -> None:
-    s.add_argument("--patch", default="off", metavar="off|auto|NxN@LAYER",
-                   help="patch-based inference of the first stage: off (default: layer by "
-                        "layer), auto (choose split op and grid), or e.g. 4x4@5 (4x4 patches "
-                        "up to op 5); with auto or NxN@LAYER, inverted residual blocks after "
-                        "the stage run streamed by rows (no extra MACs)")
+    s.add_argument("--patch", default=None, metavar="off|auto|NxN@LAYER",
+                   help="patch-based inference of the first stage: auto (the default on a "
+                        "board: patches and row-streamed blocks only when the model does not "
+                        "fit the SRAM budget otherwise, with the fewest extra MACs; without "
+                        "a budget, e.g. on the host, the smallest arena), off (layer by "
+                        "layer; the default on the host), or e.g. 4x4@5 (4x4 patches up to "
+                        "op 5)")
     s.add_argument("--sram", type=int, metavar="BYTES",
                    help="arena budget in bytes (default: the board's SRAM less stack, heap "
                         "and 2 KB of other static data; the model's inputs and outputs live in "
-                        "the arena); with --patch auto, the fewest extra MACs that fit")
+                        "the arena); the search picks the fastest kernels that fit it")
+    s.add_argument("--flash", type=int, metavar="BYTES",
+                   help="budget for constants + code in bytes (default: the board's flash); "
+                        "layers whose fast kernels repack weights go back to smaller kernels, "
+                        "fewest extra instructions per byte saved first, until it fits")
     s.add_argument("--max-overhead", type=float, default=20.0, metavar="PCT",
                    help="with --patch auto and no budget: most extra MACs allowed, in percent "
                         "(default 20)")

@@ -1026,7 +1026,8 @@ def _keras_app_cached(app, alpha, size, channels, num_classes, seed) -> bytes:
     key = hashlib.sha256(
         f"{tag}|{alpha}|{size}|{num_classes}|{seed}|{version('tensorflow')}"
         .encode()).hexdigest()[:16]
-    path = os.path.join(CACHE_DIR, f"{app.lower()}_{key}.tflite")
+    stem = "mobilenet_v2" if app == "MobileNetV2" else app.lower()
+    path = os.path.join(CACHE_DIR, f"{stem}_{key}.tflite")
     if os.path.exists(path):
         with open(path, "rb") as fh:
             return fh.read()

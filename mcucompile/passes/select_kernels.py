@@ -50,10 +50,12 @@ def io_bytes(op) -> int:
                if t is not None and not t.is_const)
 
 
-def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None = None) -> Graph:
+def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None = None,
+                   free: dict | None = None) -> Graph:
     """Select in place. `peak`: the arena size scratch may grow to (default: the largest
-    inputs+outputs of any op). Runs again on an already selected graph start from the
-    portable calls, e.g. with the lower peak of a patch-based plan."""
+    inputs+outputs of any op); `free`: id(op) -> scratch bytes it may use, instead (the
+    search's). Runs again on an already selected graph start from the portable calls, e.g.
+    with the lower peak of a patch-based plan."""
     tables = variant_builders(board, kernels)
     for op in graph.ops:
         if "portable" in op.kernel:
@@ -69,7 +71,8 @@ def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None 
         calls = op.kernel.get("calls")
         if not calls:
             continue
-        op.kernel["scratch_budget"] = max(0, peak - io_bytes(op))
+        op.kernel["scratch_budget"] = free[id(op)] if free is not None \
+            else max(0, peak - io_bytes(op))
         chosen = [fast_variant(tables, op, call) or call for call in calls]
         if any(a is not b for a, b in zip(chosen, calls)):
             op.kernel["portable"] = calls   # kept for passes that re-derive calls (patches)

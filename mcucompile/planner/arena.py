@@ -71,6 +71,8 @@ class MemoryPlan:
     pins: list = field(default_factory=list)      # (a, b, d): b at a's offset + d, may overlap
     # budgeted patch search: the next NxN@LAYER specs that fit, fewest extra MACs first
     alternatives: list = field(default_factory=list)
+    # id(op) -> estimated instructions of its calls (planner/search.py, backend/cost.py)
+    estimated_instructions: dict = field(default_factory=dict)
 
     def storage(self, t: Tensor) -> Tensor:
         return resolve(t, self.roots)
@@ -153,7 +155,7 @@ def io_storage(graph: Graph) -> tuple[set, set]:
     return ({id(t.storage()) for t in graph.inputs}, {id(t.storage()) for t in graph.outputs})
 
 
-def _lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
+def lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
     last_step = len(schedule)
     spans: dict[int, list] = {}          # id(storage) -> [tensor, start, end]
 
@@ -301,7 +303,7 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
     if in_place:
         roots, shared = _in_place_roots(graph, schedule)
         variants.append((schedule, roots, shared))
-        buffers = _lifetimes(graph, schedule, roots)
+        buffers = lifetimes(graph, schedule, roots)
         layers = choose_in_place(graph, schedule, roots, buffers, fast_in_place, ALIGN)
         if layers:
             sched = [layers.get(s, op) for s, op in enumerate(schedule)]
@@ -310,7 +312,7 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
     # beats the arena so far (packing can lose what sharing gained on the profile).
     best = None
     for sched, roots, shared in reversed(variants):
-        buffers = _lifetimes(graph, sched, roots)
+        buffers = lifetimes(graph, sched, roots)
         pins = _pins(pin, sched, buffers, roots)
         if bound_only:
             return lower_bound(buffers, len(sched), pins)

@@ -8,8 +8,47 @@ from ..ir import Graph
 from .arena import MemoryPlan, live_profile
 
 
+def buffer_names(graph: Graph, plan: MemoryPlan) -> dict[int, tuple[str, str]]:
+    """id(buffer) -> (short name, what it holds): `t3` = "op 2 output", `in0` = "graph input
+    0", `s5` = "scratch of step 5". Model tensor names are long (TFLite joins the names of
+    every fused layer) and untrusted; these are ours."""
+    producer = {}
+    for op in plan.schedule:
+        for t in op.outputs:
+            producer.setdefault(id(plan.storage(t)), op)
+    inputs = {id(plan.storage(t)): i for i, t in enumerate(graph.inputs)}
+    names, count = {}, 0
+    for b in sorted(plan.buffers, key=lambda b: (b.start, b.tensor is None, b.offset)):
+        if b.tensor is None:
+            names[id(b)] = (f"s{b.start}", f"scratch of step {b.start}")
+            continue
+        if id(b.tensor) in inputs:
+            k = inputs[id(b.tensor)]
+            names[id(b)] = (f"in{k}", f"graph input {k} {list(b.tensor.shape)}")
+            continue
+        op = producer.get(id(b.tensor))
+        what = f"op {op.index} output" if op is not None else "tensor"
+        if op is not None and op.type == "PATCH_COPY" or b.tensor.index < 0:
+            what = f"tile of op {op.index}" if op is not None else "tile"
+        names[id(b)] = (f"t{count}", f"{what} {list(b.tensor.shape)}")
+        count += 1
+    return names
+
+
+def op_costs(plan: MemoryPlan, op) -> dict:
+    """The kernel decision of one step: its calls, estimated instructions (search.py),
+    scratch and constant bytes."""
+    calls = op.kernel.get("calls", [])
+    return dict(kernels=[c.fn for c in calls],
+                estimated_instructions=plan.estimated_instructions.get(id(op)),
+                scratch_bytes=max((c.scratch_bytes for c in calls), default=0),
+                const_bytes=sum(a.const.nbytes for c in calls for a in c.args
+                                if a.const is not None))
+
+
 def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
     live_bytes = live_profile(plan.buffers, len(plan.schedule), plan.pins)
+    names = buffer_names(graph, plan)
     steps = []
     for s, op in enumerate(plan.schedule):
         live = sorted(plan.live_at(s), key=lambda b: b.offset)
@@ -17,9 +56,11 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
                           outputs=[t.name for t in op.outputs],
                           in_place=any(op is o for o in plan.in_place),
                           streamed_ops=op.attrs.get("ops") if "streamed" in op.kernel else None,
-                          live_bytes=live_bytes[s],
-                          live=[dict(name=b.name, offset=b.offset, bytes=b.size) for b in live]))
+                          live_bytes=live_bytes[s], **op_costs(plan, op),
+                          live=[dict(name=names[id(b)][0], offset=b.offset, bytes=b.size)
+                                for b in live]))
     peak = max(steps, key=lambda r: r["live_bytes"]) if steps else None
+    est = [r["estimated_instructions"] for r in steps]
     return dict(model=graph.source, arena_bytes=plan.arena_bytes,
                 lower_bound_bytes=plan.lower_bound_bytes,
                 unpatched_arena_bytes=getattr(plan, "base_arena_bytes", plan.arena_bytes),
@@ -27,10 +68,13 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
                 patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
                 in_place_ops=[op.index for op in plan.in_place],
                 streamed_blocks=streamed_blocks(plan),
+                estimated_instructions=sum(e for e in est if e) if any(est) else None,
                 peak_step=peak["step"] if peak else None,
                 peak_op=(f"op {peak['op_index']} ({peak['op_type']})" if peak else None),
                 steps=steps,
-                buffers=[dict(name=b.name, bytes=b.size, offset=b.offset, first_step=b.start,
+                buffers=[dict(name=names[id(b)][0], holds=names[id(b)][1],
+                              tensor=b.tensor.name if b.tensor is not None else None,
+                              bytes=b.size, offset=b.offset, first_step=b.start,
                               last_step=b.end) for b in plan.buffers])
 
 

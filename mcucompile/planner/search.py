@@ -1,0 +1,251 @@
+"""The search: one owner for every trade-off between speed, SRAM and flash. It takes the
+lowered graph (every op has its portable calls, passes/lower.py), the board and its budgets,
+and returns the plan codegen renders: the kernel of every op and the memory plan.
+
+Budgets: SRAM for the arena (`--sram`, default: the board's SRAM less stack, heap and other
+static data) and flash for constants + code (`--flash`, default: the board's flash).
+
+Algorithm:
+1. Kernels. Each call takes its fastest candidate (by the cost model, backend/cost.py): a
+   DSP/Helium variant where the board has one (passes/kernels_*.py), else the portable
+   kernel. A fast variant may use scratch only up to what the op leaves free under the
+   layer-wise bound B (the largest inputs + outputs of any op) plus a slack of 1% or 256
+   bytes (alignment-sized scratch of a GEMM at the peak step): a variant that needs more
+   is not taken, so a fast kernel never raises the arena past B + slack.
+2. Flash. While the estimate (distinct constant arrays + generated code + runtime) exceeds
+   the flash budget, the op whose fast call saves the most flash per extra estimated
+   instruction goes back to its portable kernel (int16 repacked weights are twice the
+   model's int8 ones). If even all-portable code does not fit, the model is refused, before
+   anything is written, with the sizes.
+3. Memory. planner.plan_memory chooses the schedule, in-place layers, the patch stage and
+   streamed blocks (each module states its own algorithm) and packs the arena. Over the SRAM
+   budget, plan_memory itself lets fast layers run portable in-place kernels. With a patch
+   stage, the stage's tiles get fast kernels generated per tile size and the kernels after
+   the stage are chosen again for the lower peak there (step 1 with B = that peak); the
+   first patch schedule (fewest extra MACs first) that still fits both budgets that way
+   wins, else the portable-tile plan stands.
+Why a plan came out: `plan --json` lists per op the kernel, its estimated instructions,
+scratch and constant bytes; the message of a refusal names the budget and the excess.
+Not guaranteed: the fewest instructions overall (steps 1-2 are greedy per op; step 3 tries
+a bounded number of patch schedules).
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backend.cost import core_of, estimate
+from ..errors import McucError
+from ..ir import Graph
+from ..passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
+from . import MemoryPlan, check_plan, plan_memory
+from .arena import lifetimes, live_profile
+from .patches import fast_tile_kernels
+from .streaming import Streaming
+
+OTHER_STATIC = 2048   # bytes of SRAM kept for static data besides the arena (harness, libc)
+MAX_FAST_TILE_TRIES = 8          # patch schedules (fewest extra MACs first) tried fast
+GENERATED_KERNEL_FLASH = 2048    # bytes per generated kernel, generous (M4: 815 on average)
+RUNTIME_FLASH = 32 * 1024        # portable kernels, harness, startup, libc
+
+
+@dataclass(frozen=True)
+class Budgets:
+    sram: int | None          # bytes the arena may take (None: unlimited)
+    flash: int | None         # bytes constants + code may take (None: unlimited)
+    what: str = ""            # how the SRAM budget was derived, for messages
+
+
+def budgets(board, sram: int | None = None, flash: int | None = None) -> Budgets:
+    """--sram / --flash if given, else the board's: its SRAM less stack, heap and 2 KB of
+    other static data (the model's inputs and outputs live in the arena, model.h), and its
+    flash. None on the host."""
+    what = ""
+    if sram is None and board is not None and board.sram_size:
+        sram = board.sram_size - (board.stack_bytes or 0) - (board.heap_bytes or 0) \
+            - OTHER_STATIC
+        what = (f"{board.name} ({board.sram_size:,} bytes of SRAM less a "
+                f"{board.stack_bytes or 0:,}-byte stack, {board.heap_bytes or 0:,}-byte heap "
+                f"and {OTHER_STATIC:,} bytes of other static data)")
+    if flash is None and board is not None:
+        flash = board.flash_size
+    return Budgets(sram, flash, what)
+
+
+def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
+           sram: int | None = None, flash: int | None = None,
+           max_overhead: float = 20.0) -> MemoryPlan:
+    """Choose every op's kernel and plan the arena (see the module docstring). Sets the
+    chosen calls on the graph's ops (op.kernel["calls"]); raises McucError when nothing
+    fits. `patch` None: "auto" under an SRAM budget (patches only if the model does not fit
+    without), "off" without one."""
+    limits = budgets(board, sram, flash)
+    if patch is None:
+        patch = "auto" if limits.sram is not None else "off"
+    tables = variant_builders(board, kernels)
+    core = core_of(board)
+    choose_kernels(graph, board, kernels, layer_bound(graph))
+    if limits.flash is not None:
+        _fit_flash(graph, limits.flash, core)
+    streaming = Streaming(row_kernels=_row_kernels(tables) if tables else None)
+    plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
+                       streaming=streaming)
+    if plan.patch and tables:
+        specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
+        specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
+        selected = {id(op): op.kernel.get("calls") for op in graph.ops}
+        for spec in specs:
+            fast = _fast_tile_plan(graph, board, kernels, spec, limits, max_overhead, tables,
+                                   streaming)
+            if fast is not None:
+                plan = fast
+                break
+        else:
+            for op in graph.ops:          # back to the kernels chosen before
+                if selected[id(op)] is not None:
+                    op.kernel["calls"] = selected[id(op)]
+    check_plan(plan)
+    plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.get(
+        "calls", [])) for op in plan.schedule}
+    return plan
+
+
+def layer_bound(graph: Graph) -> int:
+    """The largest, over ops, of the op's non-constant inputs + outputs: no schedule that
+    runs layers one at a time needs less, so kernel scratch may fill up to it."""
+    return max((io_bytes(op) for op in graph.ops if op.kernel.get("calls")), default=0)
+
+
+def scratch_slack(bound: int) -> int:
+    return max(bound // 100, 256)
+
+
+def choose_kernels(graph: Graph, board, kernels: str, bound: int) -> None:
+    """Step 1: the fastest variant per call whose scratch fits under `bound` (+ slack)
+    beside what is live at its step (select_kernels asks the builders for that size; one
+    that needs more is refused here)."""
+    bound += scratch_slack(bound)
+    free = {id(op): max(0, bound - live) for op, live in _live_without_scratch(graph)}
+    select_kernels(graph, board, kernels, free=free)
+    for op in graph.ops:
+        portable = op.kernel.get("portable")
+        if portable and max((c.scratch_bytes for c in op.kernel["calls"]),
+                            default=0) > free[id(op)]:
+            op.kernel["calls"] = op.kernel.pop("portable")
+
+
+def _live_without_scratch(graph: Graph) -> list[tuple]:
+    """(op, bytes live at its step) for the ops that generate code, in model order, without
+    kernel scratch or in-place sharing (an upper bound of what a plan keeps live there)."""
+    ops = [op for op in graph.ops if not op.is_alias]
+    buffers = [b for b in lifetimes(graph, ops, {}) if b.tensor is not None]
+    live = live_profile(buffers, len(ops))
+    return list(zip(ops, live))
+
+
+def _fit_flash(graph: Graph, flash: int, core: str) -> None:
+    """Step 2 (see the module docstring)."""
+    need = flash_estimate(graph.ops)
+    if need <= flash:
+        return
+    options = []
+    for op in graph.ops:
+        portable = op.kernel.get("portable")
+        if not portable:
+            continue
+        fast = op.kernel["calls"]
+        saved = _own_flash(fast) - _own_flash(portable)
+        if saved <= 0:
+            continue
+        slower = sum(estimate(c, core) for c in portable) - sum(estimate(c, core) for c in fast)
+        options.append((max(slower, 0) / saved, op))
+    options.sort(key=lambda o: (o[0], o[1].index))
+    for _, op in options:
+        op.kernel["calls"] = op.kernel.pop("portable")
+        need = flash_estimate(graph.ops)
+        if need <= flash:
+            return
+    raise McucError(f"model does not fit the flash budget: its constants and code need about "
+                    f"{need:,} bytes with portable kernels everywhere, the budget is {flash:,} "
+                    f"(over by {need - flash:,})", graph.source or graph.name,
+                    hint="a board with more flash, or a smaller model")
+
+
+def _own_flash(calls) -> int:
+    return sum(a.const.nbytes for c in calls for a in c.args if a.const is not None) \
+        + GENERATED_KERNEL_FLASH * sum(c.generated is not None for c in calls)
+
+
+def flash_estimate(ops) -> int:
+    """Flash a firmware needs, estimated before generating it: its distinct constant arrays
+    (codegen shares identical ones) plus a generous size per generated kernel and the
+    runtime."""
+    consts, kernels = {}, set()
+    for op in ops:
+        for call in op.kernel.get("calls", []):
+            if call.generated is not None:
+                kernels.add(call.fn)
+                kernels.update(u.fn for u in call.uses)
+            for arg in call.args:
+                if arg.const is not None:
+                    data = np.ascontiguousarray(arg.const)
+                    key = hashlib.sha1(data.dtype.str.encode() + data.tobytes()).digest()
+                    consts[key] = data.nbytes
+    return sum(consts.values()) + GENERATED_KERNEL_FLASH * len(kernels) + RUNTIME_FLASH
+
+
+def _row_kernels(tables):
+    """Fast kernels for the 1x1 layers of streamed blocks, one row at a time (built once per
+    layer and row geometry: the patch search streams the same blocks many times)."""
+    built: dict = {}
+
+    def row_kernel(op, call):
+        key = (op.index, call.fn, repr(sorted(call.params.items())))
+        if key not in built:
+            built[key] = fast_variant(tables, op, call)
+        return built[key]
+    return row_kernel
+
+
+def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budgets,
+                    max_overhead, tables, streaming: Streaming) -> MemoryPlan | None:
+    """The patch schedule `spec` with fast kernels on its tiles and the kernels after the
+    stage chosen for the peak there; None if it does not fit the budgets."""
+    budget, what = limits.sram, limits.what
+    flash = limits.flash or math.inf
+    fast_tiles = lambda op, call: fast_variant(tables, op, call)    # noqa: E731
+    try:
+        portable = plan_memory(graph, spec, budget, max_overhead, what, streaming=streaming)
+        if flash_estimate(portable.schedule) + GENERATED_KERNEL_FLASH * fast_tile_kernels(
+                portable.schedule) > flash:
+            return None                 # a kernel per layer and tile size would not fit
+        outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
+        peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
+                    and op.kernel.get("calls")), default=0)
+        choose_kernels(graph, board, kernels, peak)
+        # no budget here: with one, plan_memory would fall back to portable in-place tiles
+        plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
+                           streaming=streaming)
+        if flash_estimate(plan.schedule) > flash:
+            return None                 # streaming will not help
+        # over the budget: stream inverted residual blocks after the stage (where the portable
+        # plan streams any): all of them first (if that does not fit, nothing will), then
+        # only the widest, which keeps more layers on fast kernels
+        streams = any("streamed" in op.kernel for op in portable.schedule)
+        if budget is not None and streams and plan.arena_bytes > budget:
+            for above in (0, budget // 2, budget):
+                tried = plan_memory(graph, spec, None, max_overhead, what,
+                                    tile_kernels=fast_tiles,
+                                    streaming=Streaming(above, streaming.row_kernels,
+                                                        streaming.built))
+                if tried.arena_bytes > budget:
+                    break
+                plan = tried
+    except McucError:
+        return None
+    if budget is not None and plan.arena_bytes > budget:
+        return None
+    return plan if flash_estimate(plan.schedule) <= flash else None
