@@ -7,6 +7,9 @@ Prints one table row per model:
                  (model order, no in-place reuse)
   ours           mcucompile's arena, host board (portable kernels), no patches; in-place
                  elementwise, depthwise and 1x1 projection layers may take it below the bound
+  M4 default     the arena with default options on mps2-an386 (Cortex-M4: DSP kernels whose
+                 scratch the search bounds by what each step leaves under the lower bound
+                 + 1% or 256 bytes; 4 MB of SRAM, so no patches), and x bound = M4 / bound
   patched        with --patch auto (no budget, at most 20% extra MACs); x = ours / patched
                  and lower bound / patched
   extra MACs     of the patched schedule
@@ -20,7 +23,7 @@ Prints one table row per model:
 
 On DSP/Helium boards the fast depthwise/convolution kernels are kept and the in-place
 (portable) variants are used only when the plan does not fit the SRAM budget otherwise, so the
-unpatched arena there can be larger than in this table (see mcucompile/planner/inplace.py).
+unpatched arena there can be above "ours" (the "M4 default" column; planner/search.py).
 
 Run: python benchmarks/memory.py [--quick] [--no-qemu]
   (--quick skips MobileNetV2 1.0 at 224x224; --no-qemu skips the QEMU columns)
@@ -82,7 +85,8 @@ def models(quick: bool) -> list[tuple[str, Path]]:
 
 def main() -> None:
     quick, qemu = "--quick" in sys.argv, "--no-qemu" not in sys.argv
-    header = (f"{'model':<26} {'TFLM arena':>11} {'lower bnd':>10} {'ours':>9} {'patched':>9} "
+    header = (f"{'model':<26} {'TFLM arena':>11} {'lower bnd':>10} {'ours':>9} "
+              f"{'M4 default':>10} {'x bound':>7} {'patched':>9} "
               f"{'x ours':>7} {'x bound':>7} {'grid@op':>9} {'extra MACs':>10} {'plan s':>7}"
               + (f" {'QEMU SRAM':>10} {'patched':>9} {'exact':>5}" if qemu else ""))
     print(header)
@@ -92,11 +96,13 @@ def main() -> None:
         _, patched = plan_model(path, "host", patch="auto")
         plan_s = time.time() - t0
         _, plain = plan_model(path, "host")
+        _, m4 = plan_model(path, "mps2-an386")
         bound = layer_lower_bound(path)
         grid = (f"{patched.patch['grid']}@{patched.patch['split_op_index']}"
                 if patched.patch else "-")
         print(f"{name:<26} {tflm_arena(path):>11,} {bound:>10,} "
-              f"{plain.arena_bytes:>9,} {patched.arena_bytes:>9,} "
+              f"{plain.arena_bytes:>9,} {m4.arena_bytes:>10,} {m4.arena_bytes / bound:>7.3f} "
+              f"{patched.arena_bytes:>9,} "
               f"{plain.arena_bytes / patched.arena_bytes:>7.2f} "
               f"{bound / patched.arena_bytes:>7.2f} {grid:>9} "
               f"{patched.extra_macs_pct:>9.1f}% {plan_s:>7.2f}"
@@ -104,7 +110,8 @@ def main() -> None:
 
 
 def qemu_columns(path: Path, grid: str) -> str:
-    runs = [simulate(path, "mps2-an386", count=1, kernels="portable", timeout=600)]
+    runs = [simulate(path, "mps2-an386", count=1, kernels="portable", patch="off",
+                     timeout=600)]
     if grid != "-":
         runs.append(simulate(path, "mps2-an386", count=1, kernels="portable", patch=grid,
                              timeout=600))

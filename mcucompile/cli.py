@@ -198,9 +198,11 @@ def cmd_profile(args) -> int:
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
         return 0
+    est = rep.estimated_instructions
     print(f"{Path(rep.model).name} on {rep.board} ({rep.kernels} kernels): "
           f"{rep.instructions:,} instructions, {rep.macs:,} MACs, "
-          f"{rep.instructions_per_mac} per MAC")
+          f"{rep.instructions_per_mac} per MAC; the cost model estimated {est:,} "
+          f"({100 * (est - rep.instructions) / max(rep.instructions, 1):+.1f}%)")
     print(f"{'#':>3}  {'op':<18} {'output':<16} {'kernel':<34} {'instructions':>12} "
           f"{'MACs':>11} {'per MAC':>8} {'share':>6}")
     for r in rep.rows:

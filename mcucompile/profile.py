@@ -33,9 +33,15 @@ class ProfileReport:
     def instructions_per_mac(self) -> float | None:
         return round(self.instructions / self.macs, 3) if self.macs else None
 
+    @property
+    def estimated_instructions(self) -> int:
+        """The search's cost-model estimate of the whole inference (backend/cost.py)."""
+        return sum(r["estimated_instructions"] or 0 for r in self.rows)
+
     def to_json(self) -> dict:
         return dict(model=self.model, board=self.board, kernels=self.kernels, macs=self.macs,
                     instructions=self.instructions,
+                    estimated_instructions=self.estimated_instructions,
                     instructions_per_mac=self.instructions_per_mac,
                     ops_instructions=sum(r["instructions"] for r in self.rows), ops=self.rows)
 
@@ -77,6 +83,7 @@ def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str =
                          kernels=sorted({c.fn for c in op.kernel.get("calls", [])}),
                          inputs=_shapes(op.inputs), outputs=_shapes(op.outputs), macs=macs,
                          instructions=n,
+                         estimated_instructions=compiled.plan.estimated_instructions.get(id(op)),
                          instructions_per_mac=round(n / macs, 3) if macs else None,
                          share=round(n / total, 4) if total else 0.0))
     rows.sort(key=lambda r: (-r["instructions"], r["step"]))

@@ -999,7 +999,7 @@ def mobilenet_v1(alpha=0.25, size=96, channels=3, num_classes=2, seed=0) -> byte
     network is alpha 0.25 at 96x96x3, person_detect the same with one channel. Cached like
     :func:`mobilenet_v2`.
 
-    Ops: CONV_2D, DEPTHWISE_CONV_2D, MEAN or AVERAGE_POOL_2D, RESHAPE, SOFTMAX
+    Ops: CONV_2D, DEPTHWISE_CONV_2D, MEAN, RESHAPE, SOFTMAX
     """
     return _keras_app_cached("MobileNet", alpha, size, channels, num_classes, seed)
 

@@ -129,7 +129,7 @@ def test_ops_and_tflm_run(gen, kwargs):
 def test_every_generator_is_covered():
     gens = {n for n in mg.__all__ if callable(getattr(mg, n))
             and getattr(mg, n).__doc__ and "Ops:" in getattr(mg, n).__doc__}
-    covered = {g.__name__ for _, g, _ in CASES} | {"mobilenet_v2"}
+    covered = {g.__name__ for _, g, _ in CASES} | {"mobilenet_v2", "mobilenet_v1"}
     assert gens <= covered, gens - covered
 
 
@@ -226,6 +226,18 @@ def test_mobilenet_v2():
     outs = [mg.run_tflm(b, random_inputs(b, s))[0] for s in range(2)]
     assert outs[0].shape == (1, 10)
     assert not np.array_equal(outs[0], outs[1])  # not a dead network
+
+
+@pytest.mark.slow
+def test_mobilenet_v1_rgb():
+    """MLPerf Tiny's visual wake words shape: 31 ops, RGB input, a live network."""
+    b = mg.mobilenet_v1(0.25, 96, 3, 2)
+    assert set(mg.ops_in(b)) == doc_ops(mg.mobilenet_v1)
+    assert len(mg.ops_in(b)) == 31
+    sg = mg._model_t(b).subgraphs[0]
+    assert list(sg.tensors[sg.inputs[0]].shape) == [1, 96, 96, 3]
+    outs = [mg.run_tflm(b, random_inputs(b, s))[0] for s in range(2)]
+    assert outs[0].shape == (1, 2)
 
 
 def test_demo_digits_model():

@@ -10,7 +10,7 @@ import pytest
 
 import modelgen
 from conftest import assert_bit_exact, write_model
-from mcucompile.api import _row_kernels, load_vectors, plan_model, simulate
+from mcucompile.api import load_vectors, plan_model, simulate
 from mcucompile.boards import get_board
 from mcucompile.build import build_project
 from mcucompile.codegen import generate
@@ -18,6 +18,7 @@ from mcucompile.frontend import load_model
 from mcucompile.passes import run_passes
 from mcucompile.passes.select_kernels import variant_builders
 from mcucompile.planner import check_plan, plan_schedule
+from mcucompile.planner.search import _row_kernels
 from mcucompile.planner.streaming import FN, Streaming, on_fast_rows, stream_blocks
 from mcucompile.reference import reference_outputs
 from mcucompile.simulate import run_vectors
