@@ -308,8 +308,11 @@ def test_onnxruntime_default_options_measured(tmp_path, capsys):
     onnxruntime's default on x86 is 0: S8S8 QDQ Conv/AveragePool/... groups then run as
     DequantizeLinear -> float op -> QuantizeLinear, so a user's own x86 onnxruntime can differ
     from the firmware. Measured here, on 400 vectors per model: the firmware is bit-exact with
-    the reference (no loosened comparison), the default-option run differs by at most 1 LSB,
-    QOperator models (which are QLinear kernels under either setting) not at all."""
+    the reference (no loosened comparison); the default-option run's float sums depend on the
+    x86 kernel onnxruntime picks for the CPU (AVX512-VNNI: at most 1 LSB, 2 of 4,000 outputs of
+    the MobileNetV2-style model; AVX2-only AMD EPYC: at most 2 LSB, 680 of 4,000), so that
+    part is bounded loosely; QOperator models (QLinear kernels under either setting) never
+    differ."""
     import platform
 
     from mcucompile.reference import onnxruntime_outputs
@@ -332,8 +335,8 @@ def test_onnxruntime_default_options_measured(tmp_path, capsys):
         for name, fmt, n, size, mx in rows:
             print(f"  {name:<16} {fmt:<9} {n:>5} of {size:>6} outputs differ, max {mx} LSB")
     for name, fmt, n, size, mx in rows:
-        assert mx <= 1, rows
-        assert n <= 0.1 * size, rows
+        assert mx <= 2, rows
+        assert n <= 0.2 * size, rows
         if fmt == "QOperator" or platform.machine().lower() in ("arm64", "aarch64"):
             assert n == 0, rows
 
