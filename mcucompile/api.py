@@ -7,8 +7,10 @@
 """
 from __future__ import annotations
 
+import shutil
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -19,7 +21,9 @@ from .boards import Board, get_board, list_boards
 from .codegen import Project, generate
 from .errors import McucError
 from .frontend import load_model
+from .inputs import as_batch, load_array
 from .ir import Graph
+from .outdir import check_output_dir, publish, staging_dir
 from .passes import run_passes
 from .planner import MemoryPlan, plan_memory
 from .planner.report import streamed_blocks
@@ -51,25 +55,35 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     "NxN@LAYER"; sram / flash: budgets in bytes for the
     arena and for constants + code (default: what the board has; planner/search.py);
     max_overhead: % extra MACs. transport: how the harness gets test vectors, "files" or
-    "serial" (None: the board's default, see Board.transports)."""
+    "serial" (None: the board's default, see Board.transports). out_dir: checked first and
+    written only when the project is complete and fits (outdir.py); None: a new temporary
+    directory."""
     from .build import resolve_transport
     board = get_board(board) if isinstance(board, str) else board
     transport = resolve_transport(board, transport)
-    progress(f"reading {Path(model).name}")
-    graph = load_model(model)
-    progress(f"lowering {len(graph.ops)} ops")
-    graph = run_passes(graph)
-    progress("choosing kernels and planning memory" + (f" (patches: {patch})" if patch else ""))
-    plan = search(graph, board, kernels, patch, sram, flash, max_overhead)
-    if out_dir is None:
-        out_dir = Path(tempfile.mkdtemp(prefix="mcuc_"))
-    progress(f"generating C into {out_dir}")
-    project = generate(graph, plan, Path(out_dir), board, transport)
-    if board.flash_size and project.const_bytes > board.flash_size:
-        raise McucError(f"model does not fit {board.name}: its constants need "
-                        f"{project.const_bytes:,} bytes of flash, the board has "
-                        f"{board.flash_size:,} (over by {project.const_bytes - board.flash_size:,}"
-                        f" before any code)", str(model))
+    final = None if out_dir is None else check_output_dir(out_dir)    # before any work
+    staging = Path(tempfile.mkdtemp(prefix="mcuc_")) if final is None else staging_dir(final)
+    try:
+        progress(f"reading {Path(model).name}")
+        graph = load_model(model)
+        progress(f"lowering {len(graph.ops)} ops")
+        graph = run_passes(graph)
+        progress("choosing kernels and planning memory" + (f" (patches: {patch})" if patch else ""))
+        plan = search(graph, board, kernels, patch, sram, flash, max_overhead)
+        progress(f"generating C into {final or staging}")
+        project = generate(graph, plan, staging, board, transport)
+        if board.flash_size and project.const_bytes > board.flash_size:
+            raise McucError(f"model does not fit {board.name}: its constants need "
+                            f"{project.const_bytes:,} bytes of flash, the board has "
+                            f"{board.flash_size:,} (over by "
+                            f"{project.const_bytes - board.flash_size:,} before any code)",
+                            str(model))
+        if final is not None:
+            publish(staging, final)
+            project.out_dir = final
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     return Compiled(graph, plan, project, board)
 
 
@@ -112,19 +126,45 @@ def _io(t) -> dict:
 
 # ------------------------------------------------------------------ input vectors
 
+MAX_COUNT = 1_000_000            # random vectors (--count); they are made chunk by chunk
+CHUNK_BYTES = 16 << 20          # input bytes per chunk run on the firmware and the reference
+MAX_KEPT_BYTES = 1 << 30        # outputs and reference outputs a report keeps
+
+
 def load_vectors(graph: Graph, path: str | Path | None, count: int, seed: int) -> np.ndarray:
     """Packed int8 input vectors [N, input_bytes]: from a .npy/.npz file, or random."""
+    return np.concatenate(list(vector_chunks(graph, path, count, seed)[1]))
+
+
+def vector_chunks(graph: Graph, path: str | Path | None, count: int, seed: int,
+                  chunk_bytes: int = CHUNK_BYTES):
+    """(N, chunks): the packed int8 input vectors load_vectors returns, as an iterator of
+    [n, input_bytes] chunks of about chunk_bytes each. Random vectors are made as the chunks
+    are taken (a chunk of up to 16 MB at a time, whatever --count is); the first chunk is the
+    same whatever the chunk size."""
     total = sum(t.nbytes for t in graph.inputs)
+    per_chunk = max(1, chunk_bytes // max(total, 1))
     if path is None:
+        if not 1 <= count <= MAX_COUNT:
+            raise McucError(f"the vector count must be 1 to {MAX_COUNT:,}, not {count}")
+        out_bytes = sum(t.nbytes for t in graph.outputs)
+        if 2 * count * out_bytes > MAX_KEPT_BYTES:
+            raise McucError(f"{count:,} vectors of {out_bytes:,} output bytes would keep "
+                            f"{2 * count * out_bytes:,} bytes of outputs and reference outputs; "
+                            f"at most {MAX_KEPT_BYTES:,}", hint="give a smaller --count")
         rng = np.random.default_rng(seed)
-        return rng.integers(-128, 128, size=(count, total), dtype=np.int8)
-    path = Path(path)
-    if not path.exists():
-        raise McucError("inputs file not found", str(path))
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise McucError(f"cannot read inputs ({e})", str(path)) from None
+
+        def random_chunks():
+            for start in range(0, count, per_chunk):
+                n = min(per_chunk, count - start)
+                yield rng.integers(-128, 128, size=(n, total), dtype=np.int8)
+        return count, random_chunks()
+    vectors = _file_vectors(graph, Path(path))
+    return len(vectors), (vectors[i:i + per_chunk] for i in range(0, len(vectors), per_chunk))
+
+
+def _file_vectors(graph: Graph, path: Path) -> np.ndarray:
+    loaded = load_array(path, "inputs file")
     onnx = graph.source.lower().endswith(".onnx")
     if isinstance(loaded, np.lib.npyio.NpzFile):
         keys = list(loaded.keys())
@@ -142,14 +182,15 @@ def load_vectors(graph: Graph, path: str | Path | None, count: int, seed: int) -
     if len(graph.inputs) != 1:
         raise McucError(f"model has {len(graph.inputs)} inputs: give an .npz with one array "
                         "per input", str(path))
-    return _as_int8_batch(loaded, graph.inputs[0], path, onnx).reshape(-1, total)
+    return _as_int8_batch(loaded, graph.inputs[0], path, onnx)
 
 
 def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndarray:
-    """Float arrays are quantized with the input's scale: rounding half away from zero (as
-    TFLite does), or for ONNX models as their QuantizeLinear does (float32 x / scale, half
-    to even), so the int8 vectors are what onnxruntime would feed the model's int8 core."""
-    arr = np.asarray(arr)
+    """[N, t.size] int8. Float arrays are quantized with the input's scale: rounding half away
+    from zero (as TFLite does), or for ONNX models as their QuantizeLinear does (float32 x /
+    scale, half to even), so the int8 vectors are what onnxruntime would feed the model's int8
+    core. The array must pass inputs.as_batch (numeric, finite, the input's layout)."""
+    arr = as_batch(arr, t.shape, f"input vectors for '{t.name}'", str(path))
     if arr.dtype.kind == "f" and half_even:
         scale, zp = t.quant.scalar()
         arr = np.clip(np.rint(arr.astype(np.float32) / np.float32(scale)) + zp, -128, 127)
@@ -162,9 +203,6 @@ def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndar
         if arr.min(initial=0) < -128 or arr.max(initial=0) > 127:
             raise McucError(f"input values for '{t.name}' do not fit int8", str(path))
         arr = arr.astype(np.int8)
-    if arr.size % t.size:
-        raise McucError(f"input '{t.name}' needs {t.size} values per vector {list(t.shape)}; "
-                        f"array of shape {list(arr.shape)} does not divide", str(path))
     return arr.reshape(-1, t.size)
 
 
@@ -185,7 +223,7 @@ class SimulationReport:
     stack_bytes: int | None
     instructions: list[int] | None
     macs: int
-    build_dir: str
+    build_dir: str | None   # None: built in a temporary directory, removed (simulate)
     outputs: np.ndarray = field(repr=False, default=None)
     reference: np.ndarray = field(repr=False, default=None)
     first_mismatch: dict | None = None
@@ -231,12 +269,13 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
              out_dir: str | Path | None = None, progress: Progress = _quiet,
              kernels: str = "auto", patch: str | None = None, sram: int | None = None,
              max_overhead: float = 20.0, transport: str | None = None,
-             flash: int | None = None) -> SimulationReport:
+             flash: int | None = None, keep: bool = False) -> SimulationReport:
     """transport "serial": the vectors go over the board's UART (a TCP socket into QEMU),
-    driven by the same host code as `run` against a flashed board (mcucompile/link)."""
+    driven by the same host code as `run` against a flashed board (mcucompile/link).
+    Without out_dir the project is built in a temporary directory, removed at the end unless
+    `keep` (the report's build_dir is then None)."""
     from .build import build_project
     from .elfinfo import sizes
-    from .simulate import run_vectors
 
     board = get_board(board) if isinstance(board, str) else board
     if board.kind == "hardware":  # before compiling: nothing here can run it
@@ -245,32 +284,65 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
                         f"MODEL --board {board.name} --port PORT`")
     compiled = compile_model(model, board, out_dir, progress, kernels, patch, sram, max_overhead,
                              transport, flash)
-    graph, board = compiled.graph, compiled.board
-    vectors = load_vectors(graph, inputs, count, seed)
-    progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))
-    t0 = time.time()
-    exe = build_project(compiled.project.out_dir, board, sanitize=sanitize)
-    serial = (transport or board.transports[0]) == "serial"
-    progress(f"built in {time.time() - t0:.1f}s; running {len(vectors)} vector(s) on {board.name}"
-             + (" over the serial link" if serial else ""))
-    if serial:
-        run = _run_serial_qemu(exe, model, graph, board, vectors, timeout, progress)
-    else:
-        run = run_vectors(exe, board, vectors, compiled.project.output_bytes, timeout=timeout)
-    size = sizes(exe) if board.is_cross else dict(flash_bytes=None, ram_bytes=None)
-    return _report(model, board, graph, compiled.plan, vectors, run, size,
-                   str(compiled.project.out_dir), progress)
+    build_dir = compiled.project.out_dir
+    try:
+        graph, board = compiled.graph, compiled.board
+        count, chunks = vector_chunks(graph, inputs, count, seed)
+        progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))
+        t0 = time.time()
+        exe = build_project(build_dir, board, sanitize=sanitize)
+        serial = (transport or board.transports[0]) == "serial"
+        progress(f"built in {time.time() - t0:.1f}s; running {count} vector(s) on {board.name}"
+                 + (" over the serial link" if serial else ""))
+        with ExitStack() as stack:
+            if serial:
+                run_chunk = stack.enter_context(
+                    _serial_qemu_runner(exe, model, graph, board, timeout, progress))
+            else:
+                def run_chunk(vectors):
+                    from .simulate import run_vectors
+                    return run_vectors(exe, board, vectors, compiled.project.output_bytes,
+                                       timeout=timeout)
+            run, ref = _run_chunks(model, graph, chunks, run_chunk, progress)
+        size = sizes(exe) if board.is_cross else dict(flash_bytes=None, ram_bytes=None)
+        kept = out_dir is not None or keep
+        return _report(model, board, graph, compiled.plan, count, run, ref, size,
+                       str(build_dir) if kept else None)
+    finally:
+        if out_dir is None and not keep:
+            shutil.rmtree(build_dir, ignore_errors=True)
 
 
-def _report(model, board: Board, graph: Graph, plan: MemoryPlan, vectors: np.ndarray, run,
-            size: dict, build_dir: str, progress: Progress,
-            arena_bytes: int | None = None) -> SimulationReport:
-    """Compare a run's outputs with the reference: the one comparison behind `simulate` and
-    `run` (run: no ELF sizes, the arena as the board's INFO reports it)."""
-    from .reference import reference_name, reference_outputs
+def _run_chunks(model, graph: Graph, chunks, run_chunk, progress: Progress):
+    """Run each chunk of vectors on the firmware (run_chunk) and on the reference (in a child
+    process, reference.ReferenceProcess, started once); (merged RunResult, reference outputs)."""
+    from .reference import ReferenceProcess, reference_name
+    from .simulate import RunResult
 
+    runs, refs = [], []
     progress(f"running the reference: {reference_name(graph)}")
-    ref = reference_outputs(Path(model).read_bytes(), graph, vectors)
+    with ReferenceProcess(Path(model).read_bytes(), graph) as reference:
+        for vectors in chunks:
+            runs.append(run_chunk(vectors))
+            refs.append(reference.run(vectors))
+    counts = [r.instructions for r in runs]
+    steps = [r.steps for r in runs]
+    stacks = [r.stack_bytes for r in runs if r.stack_bytes is not None]
+    run = RunResult(np.concatenate([r.outputs for r in runs]),
+                    None if None in counts else [n for c in counts for n in c],
+                    max(stacks) if stacks else None, runs[-1].raw_log,
+                    None if None in steps else [s for c in steps for s in c],
+                    runs[-1].counter_unit)
+    return run, np.concatenate(refs)
+
+
+def _report(model, board: Board, graph: Graph, plan: MemoryPlan, count: int, run,
+            ref: np.ndarray, size: dict, build_dir: str | None,
+            arena_bytes: int | None = None) -> SimulationReport:
+    """Compare a run's outputs with the reference's: the one comparison behind `simulate` and
+    `run` (run: no ELF sizes, the arena as the board's INFO reports it)."""
+    from .reference import reference_name
+
     diff = np.abs(run.outputs.astype(np.int32) - ref.astype(np.int32))
     mismatches = int((diff > 0).sum())
     first = None
@@ -278,7 +350,7 @@ def _report(model, board: Board, graph: Graph, plan: MemoryPlan, vectors: np.nda
         v, i = map(int, np.argwhere(diff > 0)[0])
         first = dict(vector=v, index=i, got=int(run.outputs[v, i]), expected=int(ref[v, i]))
     return SimulationReport(
-        model=str(model), board=board.name, vectors=len(vectors), bit_exact=mismatches == 0,
+        model=str(model), board=board.name, vectors=count, bit_exact=mismatches == 0,
         mismatches=mismatches, max_abs_diff=int(diff.max(initial=0)),
         arena_bytes=plan.arena_bytes if arena_bytes is None else arena_bytes,
         lower_bound_bytes=plan.lower_bound_bytes,
@@ -300,9 +372,11 @@ def _expected(model: str | Path, graph: Graph, board: Board):
                     sum(t.nbytes for t in graph.outputs), model_fingerprint(model), board)
 
 
-def _run_serial_qemu(exe: Path, model, graph: Graph, board: Board, vectors: np.ndarray,
-                     timeout: float, progress: Progress):
-    """simulate --transport serial: QEMU with the UART on a TCP socket, then the `run` code."""
+@contextmanager
+def _serial_qemu_runner(exe: Path, model, graph: Graph, board: Board, timeout: float,
+                        progress: Progress):
+    """simulate --transport serial: QEMU with the UART on a TCP socket, then the `run` code;
+    yields a function that runs one chunk of vectors over the link."""
     from .link.qemu import serial_qemu
     from .link.session import Session, run_vectors as run_serial
 
@@ -310,7 +384,7 @@ def _run_serial_qemu(exe: Path, model, graph: Graph, board: Board, vectors: np.n
     with serial_qemu(exe, board, timeout=min(timeout, 30.0)) as port:
         with Session(port, timeout=timeout) as session:
             session.connect(expected, hello_timeout=min(timeout, 10.0))
-            return run_serial(session, expected, vectors, progress)
+            yield lambda vectors: run_serial(session, expected, vectors, progress)
 
 
 def run_on_board(model: str | Path, board: str | Board, port: str,
@@ -327,12 +401,14 @@ def run_on_board(model: str | Path, board: str | Board, port: str,
                         f"with one: {', '.join(b.name for b in list_boards() if b.uart)}")
     progress(f"reading {Path(model).name}")
     graph, plan = plan_model(model, board)
-    vectors = load_vectors(graph, inputs, count, seed)
+    count, chunks = vector_chunks(graph, inputs, count, seed)
     expected = _expected(model, graph, board)
     progress(f"connecting to {port}")
     with Session(port, timeout=timeout, baudrate=baudrate or board.uart.baud) as session:
         info = session.connect(expected)
-        progress(f"firmware for {info.board} answers; running {len(vectors)} vector(s)")
-        run = run_serial(session, expected, vectors, progress)
-    return _report(model, board, graph, plan, vectors, run, {}, "", progress,
+        progress(f"firmware for {info.board} answers; running {count} vector(s)")
+        run, ref = _run_chunks(model, graph, chunks,
+                               lambda vectors: run_serial(session, expected, vectors, progress),
+                               progress)
+    return _report(model, board, graph, plan, count, run, ref, {}, "",
                    arena_bytes=info.arena_bytes)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path, PurePosixPath
 
 import jinja2
 
 from .boards import Board
 from .errors import McucError
+from .procs import run
 from .resources import boards_dir, templates_dir
 
 BOARD_DIR = "board"  # inside out_dir: startup code and linker script of a cross board
@@ -148,7 +148,7 @@ def build_project(out_dir: Path, board: Board, sanitize: bool = False,
         raise McucError(f"per-op profiles need a QEMU board (instruction counter), not {board.name}")
     command = ["make", f"-j{os.cpu_count() or 1}"] + (["SANITIZE=1"] if sanitize else []) \
         + (["PROFILE=1"] if profile else [])
-    proc = subprocess.run(command, cwd=out_dir, capture_output=True, text=True)
+    proc = run(command, cwd=out_dir, text=True)
     if proc.returncode != 0:
         raise _build_error(proc.stdout + proc.stderr, out_dir, board)
     return executable_path(out_dir, board, sanitize, profile)

@@ -2,17 +2,23 @@
 layer over api.py (and profile.py, flash.py; `run` over api.run_on_board and mcucompile/link).
 
 Errors a user can cause print one clear message (no traceback) and exit 1; `--json` prints one
-JSON object on stdout for scripting, progress goes to stderr.
+JSON object on stdout for scripting, errors included, progress goes to stderr. main() is the
+last resort: exit codes and signals are listed there.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import shutil
+import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from .errors import McucError
+from .procs import Terminated, on_termination
 
 EPILOG = """examples:
   mcucompile info model.tflite
@@ -53,8 +59,11 @@ def _model(args) -> str:
     import tempfile
 
     from .frontend.calibrate import calibrate
-    out = (Path(args.output) / "quantized" if getattr(args, "output", None)
+    from .outdir import claim
+    out = (claim(args.output) / "quantized" if getattr(args, "output", None) is not None
            else Path(tempfile.mkdtemp(prefix="mcuc_calibrate_")))
+    if getattr(args, "output", None) is None:
+        args.cleanup.append(out)        # removed when the command ends (main)
     c = calibrate(args.model, args.calibrate, out)
     args.quantization = c.to_json()
     print(c.summary(), file=sys.stderr, flush=True)
@@ -112,7 +121,7 @@ def cmd_simulate(args) -> int:
     rep = simulate(_model(args), args.board, args.inputs, args.count, args.seed, args.sanitize,
                    args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
                    patch=args.patch, sram=args.sram, flash=args.flash,
-                   max_overhead=args.max_overhead, transport=args.transport)
+                   max_overhead=args.max_overhead, transport=args.transport, keep=args.keep)
     return _print_report(rep, args)
 
 
@@ -337,7 +346,7 @@ KERNELS_ARG = dict(choices=["auto", "portable"], default="auto",
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="mcucompile",
         description="Compile INT8 TFLite and ONNX models into static C for Cortex-M "
                     "microcontrollers, and check them bit-exact against TensorFlow Lite Micro "
@@ -378,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--timeout", type=float, default=120.0,
                    help="seconds before a hung firmware is killed (default 120)")
     s.add_argument("-o", "--output", help="keep the generated project in this directory")
+    s.add_argument("--keep", action="store_true", help="without -o: keep the temporary build "
+                                                       "directory (its path is in the report)")
     s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--transport", **TRANSPORT_ARG)
     _memory_args(s)
@@ -433,24 +444,98 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_flash)
+    for s in sub.choices.values():
+        s.add_argument("--debug", action="store_true",
+                       help="show the traceback of an internal error")
     return p
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors are McucErrors too: one line, exit 1 (2 means MISMATCH for simulate)."""
+
+    def error(self, message: str):
+        raise McucError(f"{message} (see `{self.prog} --help`)")
+
+
+MAX_SEED = 2**63 - 1
+MAX_TIMEOUT_S = 7 * 24 * 3600.0
+PLOT_FORMATS = (".png", ".pdf", ".svg")
+
+
+def _check_args(args) -> None:
+    """Every number a command takes: finite and within its range (one line if not). --count
+    is checked against the model's sizes again when the vectors are made (api.vector_chunks)."""
+    from .api import MAX_COUNT
+    ranges = dict(count=(1, MAX_COUNT), seed=(0, MAX_SEED), timeout=(0.001, MAX_TIMEOUT_S),
+                  max_overhead=(0.0, 1e6), sram=(1, 2**32 - 1), baud=(1, 100_000_000))
+    for name, (lo, hi) in ranges.items():
+        value = getattr(args, name, None)
+        if value is None:
+            continue
+        if not (math.isfinite(value) and lo <= value <= hi):
+            flag = "--" + name.replace("_", "-")
+            raise McucError(f"{flag} must be a number from {lo:,} to {hi:,}, not {value!r}")
+    for name in ("output", "plot"):
+        if getattr(args, name, None) is not None and not getattr(args, name).strip():
+            raise McucError(f"{'-o' if name == 'output' else '--plot'} names no file (\"\")")
+    plot = getattr(args, "plot", None)
+    if plot and Path(plot).suffix.lower() not in PLOT_FORMATS:
+        raise McucError(f"--plot writes {', '.join(PLOT_FORMATS)} files, not '{Path(plot).suffix}'",
+                        plot)
+
+
+def _error_json(message: str, where: str | None, hint: str | None, code: int) -> str:
+    return json.dumps(dict(error=message, where=where, hint=hint, exit=code))
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if getattr(args, "count", 1) is not None and getattr(args, "count", 1) < 1:
-        print("error: --count must be at least 1", file=sys.stderr)
-        return 1
-    try:
-        return args.fn(args)
-    except McucError as e:
-        if getattr(args, "json", False):
-            print(json.dumps(dict(error=str(e))))
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    """Run one command; every way it can end is an exit code and, with --json, exactly one
+    JSON object on stdout: 0 ok, 1 an error the user can act on (one line "error: ...", the
+    McucErrors, OS errors such as an unwritable -o, usage errors), 2 simulate/run MISMATCH,
+    3 an internal error (one line; the traceback with --debug), 128+N a signal (SIGINT,
+    SIGTERM, SIGHUP end the child processes first: procs.py)."""
+    argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    json_out, debug = "--json" in argv, "--debug" in argv
+    cleanup: list[Path] = []
+
+    def fail(message: str, where: str | None = None, hint: str | None = None,
+             code: int = 1) -> int:
+        if json_out:
+            print(_error_json(message, where, hint, code), flush=True)
+        text = f"{where}: {message}" if where else message
+        print(f"error: {text}" + (f"\n  hint: {hint}" if hint else ""), file=sys.stderr,
+              flush=True)
+        return code
+
+    with on_termination():
+        try:
+            args = build_parser().parse_args(argv)
+            args.cleanup = cleanup
+            _check_args(args)
+            return args.fn(args)
+        except McucError as e:
+            return fail(e.message, e.where, e.hint)
+        except OSError as e:
+            where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+            return fail(e.strerror or str(e), where or None)
+        except KeyboardInterrupt:
+            print("interrupted", file=sys.stderr)
+            return 130
+        except Terminated as t:
+            print(f"terminated by {signal.Signals(t.signum).name}", file=sys.stderr)
+            return 128 + t.signum
+        except SystemExit as e:     # --help, --version
+            return e.code if isinstance(e.code, int) else 0
+        except Exception as e:      # noqa: BLE001 - the last resort
+            if debug:
+                traceback.print_exc()
+            detail = " ".join(str(e).split())[:300]
+            return fail(f"internal error: {type(e).__name__}" + (f": {detail}" if detail else "")
+                        + " (please report it" + ("" if debug else "; --debug shows the traceback")
+                        + ")", code=3)
+        finally:
+            for path in cleanup:
+                shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

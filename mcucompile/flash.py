@@ -39,6 +39,7 @@ from elftools.elf.elffile import ELFFile
 
 from .boards import Board
 from .errors import McucError
+from .procs import run
 
 TOOLS = ("pyocd", "openocd")
 INSTALL = {"pyocd": "pip install pyocd  (or: pip install 'mcucompile[hardware]')",
@@ -230,7 +231,7 @@ def _verify_error(board: Board) -> McucError:
 
 def _run(command: list[str], tool: str, board: Board, probe: str | None) -> str:
     try:
-        proc = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S)
+        proc = run(command, timeout=TIMEOUT_S, text=True)
     except subprocess.TimeoutExpired:
         raise McucError(f"{tool} did not finish within {TIMEOUT_S:.0f} s: {shlex.join(command)}",
                         hint="unplug and replug the probe, then retry") from None

@@ -10,6 +10,7 @@ not compared with TFLM here: `simulate` does that.
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,11 +65,15 @@ def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str =
                         hint="e.g. --board mps2-an386 (see `mcucompile boards`)")
     compiled = compile_model(model, board, out_dir, progress, kernels, patch=patch, sram=sram,
                              max_overhead=max_overhead, flash=flash)
-    progress(f"building the profiling firmware for {board.name}")
-    exe = build_project(compiled.project.out_dir, board, profile=True)
-    vectors = load_vectors(compiled.graph, None, 1, seed)
-    progress("running one inference")
-    run = run_vectors(exe, board, vectors, compiled.project.output_bytes, timeout=timeout)
+    try:
+        progress(f"building the profiling firmware for {board.name}")
+        exe = build_project(compiled.project.out_dir, board, profile=True)
+        vectors = load_vectors(compiled.graph, None, 1, seed)
+        progress("running one inference")
+        run = run_vectors(exe, board, vectors, compiled.project.output_bytes, timeout=timeout)
+    finally:
+        if out_dir is None:     # built in a temporary directory
+            shutil.rmtree(compiled.project.out_dir, ignore_errors=True)
     schedule = compiled.plan.schedule
     steps = run.steps[0] if run.steps else []
     if len(steps) != len(schedule):

@@ -1,8 +1,25 @@
 """The ground truth: TensorFlow Lite Micro's reference kernels, run on the host by the
 tflite-micro package, for TFLite models; onnxruntime on the CPU for ONNX models (see
 frontend/onnx.py for the session options and the NHWC convention of 4-D inputs/outputs).
-Every output mcucompile produces is compared with this."""
+Every output mcucompile produces is compared with this.
+
+Both interpreters are C++ that can abort the whole process (TFLM's SIGABRT on a model it finds
+inconsistent), so `simulate` and `run` run them in a child process (ReferenceProcess, `python
+-m mcucompile.reference`): one per command, fed every chunk of vectors in turn. Requests and
+replies are pickles over the child's stdin and stdout (the child moves its C++ code's stdout
+onto stderr, which goes to a temporary file); a child that dies becomes a McucError naming the
+signal, with the end of its stderr.
+"""
 from __future__ import annotations
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -97,3 +114,109 @@ def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
             (o.transpose(0, 2, 3, 1) if t else o).astype(np.int8).reshape(-1)
             for o, t in zip(outs, out_nhwc)]))
     return np.stack(results) if results else np.zeros((0, 0), np.int8)
+
+
+# ------------------------------------------------------------------ the child process
+
+@dataclass
+class _Tensor:
+    name: str
+    shape: tuple
+    nbytes: int
+
+
+@dataclass
+class _Graph:
+    """What the reference needs of a Graph (picklable, unlike the lowered graph)."""
+    source: str
+    inputs: list
+    outputs: list
+
+
+def _picklable(graph: Graph) -> _Graph:
+    return _Graph(graph.source, [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.inputs],
+                  [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.outputs])
+
+
+class ReferenceProcess:
+    """    with ReferenceProcess(model_bytes, graph) as ref:
+            outputs = ref.run(vectors)        # reference_outputs, in the child process"""
+
+    def __init__(self, model_bytes: bytes, graph: Graph):
+        from .procs import child
+        self.graph = graph
+        self._log = tempfile.TemporaryFile()
+        env = dict(os.environ)
+        package_root = str(Path(__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
+        self._child = child([sys.executable, "-m", "mcucompile.reference"], env=env,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
+        self._proc = self._child.__enter__()
+        self._send(("model", model_bytes, _picklable(graph)))
+
+    def __enter__(self) -> ReferenceProcess:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._child.__exit__(None, None, None)
+        self._log.close()
+
+    def _send(self, request) -> None:
+        try:
+            pickle.dump(request, self._proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise self._died() from None
+
+    def run(self, vectors: np.ndarray) -> np.ndarray:
+        self._send(("run", np.ascontiguousarray(vectors, np.int8)))
+        try:
+            status, value = pickle.load(self._proc.stdout)
+        except (EOFError, pickle.UnpicklingError, OSError):
+            raise self._died() from None
+        if status == "error":
+            message, where, hint = value
+            raise McucError(message, where, hint)
+        return value
+
+    def _died(self) -> McucError:
+        status = self._proc.wait()
+        self._log.seek(0)
+        tail = "\n".join(self._log.read().decode(errors="replace").strip().splitlines()[-8:])
+        how = (f"killed by {signal.Signals(-status).name}" if status < 0
+               else f"exit status {status}")
+        return McucError(f"the reference ({reference_name(self.graph)}) crashed on this model "
+                         f"({how})", self.graph.source, hint=tail or None)
+
+
+def _serve() -> None:
+    """The child: answer ("model", bytes, graph) once, then ("run", vectors) until EOF."""
+    requests = sys.stdin.buffer
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)           # what the C++ interpreters print goes to stderr, not the channel
+    model_bytes = graph = None
+    while True:
+        try:
+            request = pickle.load(requests)
+        except EOFError:
+            return
+        if request[0] == "model":
+            _, model_bytes, graph = request
+            continue
+        try:
+            reply = ("ok", reference_outputs(model_bytes, graph, request[1]))
+        except McucError as e:
+            reply = ("error", (e.message, e.where, e.hint))
+        except Exception as e:  # noqa: BLE001 - the interpreter refused the model at run time
+            reply = ("error", (f"the reference ({reference_name(graph)}) failed on this model: "
+                               f"{type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''}",
+                               graph.source, None))
+        pickle.dump(reply, replies, protocol=pickle.HIGHEST_PROTOCOL)
+        replies.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import McucError
+from ..inputs import MAX_MODEL_BYTES, check_file
 from ..ir import Graph
 
 
@@ -13,6 +14,8 @@ def load_model(path: str | Path) -> Graph:
     if not path.exists():
         raise McucError("model file not found", str(path))
     suffix = path.suffix.lower()
+    if not path.is_dir():
+        check_file(path, "model file", MAX_MODEL_BYTES)    # no device, FIFO or huge file
     if path.is_dir() or suffix in (".keras", ".h5", ".hdf5"):
         raise McucError("this is a float Keras/SavedModel model: it must be quantized to INT8 "
                         "first", str(path),

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import McucError
+from ..inputs import MAX_MODEL_BYTES, as_batch, check_file, load_array
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -82,12 +83,7 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]]) -> l
     """One float32 array [N, *shape] per model input (name, shape), from a .npy (one input)
     or an .npz (one array per input name, or np.savez's arr_0, arr_1, ... in input order)."""
     path = Path(path)
-    if not path.exists():
-        raise McucError("calibration samples file not found", str(path))
-    try:
-        loaded = np.load(path, allow_pickle=False)
-    except Exception as e:
-        raise McucError(f"cannot read calibration samples ({e})", str(path)) from None
+    loaded = load_array(path, "calibration samples file")
     names = [n for n, _ in inputs]
     example = (", ".join(f"{n}=..." for n in names) if all(n.isidentifier() for n in names)
                else "**{" + ", ".join(f"'{n}': ..." for n in names) + "}")
@@ -115,14 +111,8 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]]) -> l
         arrays = [("", loaded)]
     out = []
     for (key, arr), (name, shape) in zip(arrays, inputs):
-        what = f"calibration samples {key}".rstrip()
-        if arr.dtype.kind not in "fiu":
-            raise McucError(f"{what} must be numeric (are {arr.dtype})", str(path))
-        size = int(np.prod(shape))
-        if arr.size == 0 or arr.size % size:
-            raise McucError(f"{what} of shape {list(arr.shape)} do not divide into inputs "
-                            f"'{name}' of shape {list(shape)}", str(path))
-        out.append(arr.astype(np.float32).reshape([-1] + list(shape)))
+        what = f"calibration samples {key} for input '{name}'".replace("  ", " ")
+        out.append(as_batch(arr, shape, what, str(path)).astype(np.float32))
     counts = sorted({len(a) for a in out})
     if len(counts) > 1:
         raise McucError(f"the calibration arrays hold different numbers of samples {counts}",
@@ -133,8 +123,8 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]]) -> l
 def calibrate(model: str | Path, samples: str | Path, out_dir: str | Path) -> Calibrated:
     """Quantize a float model on the samples; the INT8 model is written into out_dir."""
     model, out_dir = Path(model), Path(out_dir)
-    if not model.exists():
-        raise McucError("model file not found", str(model))
+    if not model.is_dir():
+        check_file(model, "model file", MAX_MODEL_BYTES)
     out_dir.mkdir(parents=True, exist_ok=True)
     if model.suffix.lower() == ".onnx":
         return _calibrate_onnx(model, samples, out_dir)

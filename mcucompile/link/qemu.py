@@ -8,7 +8,7 @@ the client. The CPU starts stopped (-S) and only runs on the monitor's "cont", s
 pyserial port is open: pyserial's socket:// open() discards whatever arrived while it was
 connecting, which would otherwise race with the firmware's HELLO. The port is one the kernel
 just handed out; if QEMU still finds it taken, another is tried. QEMU is killed when the
-block ends, whatever happened, and every wait is bounded.
+block ends, whatever happened (its process group: procs.child), and every wait is bounded.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ..boards import Board
 from ..errors import McucError
+from ..procs import child
 from ..simulate import qemu
 
 LISTENING = b"waiting for connection"
@@ -44,10 +45,9 @@ def serial_qemu(exe: Path, board: Board, timeout: float = 20.0, attempts: int = 
 
     for _ in range(attempts):
         port = free_port()
-        log = tempfile.TemporaryFile()
-        proc = subprocess.Popen(qemu.command(exe, board, serial=tcp_chardev(port), paused=True),
-                                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT)
-        try:
+        with tempfile.TemporaryFile() as log, child(
+                qemu.command(exe, board, serial=tcp_chardev(port), paused=True),
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT) as proc:
             text = _wait_listening(proc, log, timeout)
             if text is None:  # port taken after all: try another
                 continue
@@ -73,10 +73,6 @@ def serial_qemu(exe: Path, board: Board, timeout: float = 20.0, attempts: int = 
             finally:
                 ser.close()
             return
-        finally:
-            proc.kill()
-            proc.wait(timeout=10)
-            log.close()
     raise McucError(f"QEMU could not bind a TCP port for the UART in {attempts} attempts")
 
 

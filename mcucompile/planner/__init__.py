@@ -94,6 +94,10 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
         if layer not in ends:
             raise McucError(f"op {layer} cannot end a patch stage (patchable split ops: "
                             f"{sorted(ends) or 'none'})", where)
+        _, h, w, _ = base.schedule[ends[layer]].outputs[0].shape
+        if n > min(h, w):   # empty patches; a grid this large would only spin
+            raise McucError(f"a {n}x{n} patch grid does not fit the {h}x{w} output of op "
+                            f"{layer}: at most {min(h, w)}x{min(h, w)}", where)
         choice = build_patch_schedule(graph, base.schedule, ends[layer], n,
                                       None if fast else tile_kernels)
         chosen = _with_patch(graph, choice, fast, streaming)

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..boards import Board
 from ..errors import McucError
+from ..procs import run
 from . import host, qemu
 
 _INFERENCE = re.compile(r"^MCUC i=(\d+)(?: instructions=(\d+) stack=(\d+)( stack_overflow=1)?)?$", re.M)
@@ -61,7 +62,7 @@ def run_vectors(exe: Path, board: Board, inputs: np.ndarray, output_bytes: int,
         work = Path(tmp)
         (work / "inputs.bin").write_bytes(np.ascontiguousarray(inputs).tobytes())
         try:
-            proc = subprocess.run(cmd, cwd=work, env=env, capture_output=True, timeout=timeout)
+            proc = run(cmd, timeout=timeout, cwd=work, env=env)
         except subprocess.TimeoutExpired as exc:
             log = _decode(exc.stdout) + _decode(exc.stderr)
             raise McucError(f"firmware on {board.name} did not finish within {timeout:g}s",
