@@ -25,6 +25,7 @@ from .inputs import as_batch, load_array
 from .ir import Graph
 from .outdir import check_output_dir, publish, staging_dir
 from .passes import run_passes
+from .reference import ReferenceProcess
 from .planner import MemoryPlan, plan_memory
 from .planner.report import streamed_blocks
 from .planner.search import OTHER_STATIC, search  # noqa: F401 (OTHER_STATIC: for callers)
@@ -190,7 +191,7 @@ def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndar
     from zero (as TFLite does), or for ONNX models as their QuantizeLinear does (float32 x /
     scale, half to even), so the int8 vectors are what onnxruntime would feed the model's int8
     core. The array must pass inputs.as_batch (numeric, finite, the input's layout)."""
-    arr = as_batch(arr, t.shape, f"input vectors for '{t.name}'", str(path))
+    arr = as_batch(arr, t.shape, f"input vectors for '{t.name}'", str(path), layout="NHWC")
     if arr.dtype.kind == "f" and half_even:
         scale, zp = t.quant.scalar()
         arr = np.clip(np.rint(arr.astype(np.float32) / np.float32(scale)) + zp, -128, 127)
@@ -288,13 +289,14 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
     try:
         graph, board = compiled.graph, compiled.board
         count, chunks = vector_chunks(graph, inputs, count, seed)
-        progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))
-        t0 = time.time()
-        exe = build_project(build_dir, board, sanitize=sanitize)
-        serial = (transport or board.transports[0]) == "serial"
-        progress(f"built in {time.time() - t0:.1f}s; running {count} vector(s) on {board.name}"
-                 + (" over the serial link" if serial else ""))
         with ExitStack() as stack:
+            reference = stack.enter_context(ReferenceProcess(Path(model).read_bytes(), graph))
+            progress(f"building for {board.name}" + (" with sanitizers" if sanitize else ""))
+            t0 = time.time()
+            exe = build_project(build_dir, board, sanitize=sanitize)
+            serial = (transport or board.transports[0]) == "serial"
+            progress(f"built in {time.time() - t0:.1f}s; running {count} vector(s) on "
+                     f"{board.name}" + (" over the serial link" if serial else ""))
             if serial:
                 run_chunk = stack.enter_context(
                     _serial_qemu_runner(exe, model, graph, board, timeout, progress))
@@ -303,7 +305,7 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
                     from .simulate import run_vectors
                     return run_vectors(exe, board, vectors, compiled.project.output_bytes,
                                        timeout=timeout)
-            run, ref = _run_chunks(model, graph, chunks, run_chunk, progress)
+            run, ref = _run_chunks(graph, chunks, run_chunk, reference, progress)
         size = sizes(exe) if board.is_cross else dict(flash_bytes=None, ram_bytes=None)
         kept = out_dir is not None or keep
         return _report(model, board, graph, compiled.plan, count, run, ref, size,
@@ -313,18 +315,17 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
             shutil.rmtree(build_dir, ignore_errors=True)
 
 
-def _run_chunks(model, graph: Graph, chunks, run_chunk, progress: Progress):
-    """Run each chunk of vectors on the firmware (run_chunk) and on the reference (in a child
-    process, reference.ReferenceProcess, started once); (merged RunResult, reference outputs)."""
-    from .reference import ReferenceProcess, reference_name
+def _run_chunks(graph: Graph, chunks, run_chunk, reference, progress: Progress):
+    """Run each chunk of vectors on the firmware (run_chunk) and on the reference (a
+    reference.ReferenceProcess); (merged RunResult, reference outputs)."""
+    from .reference import reference_name
     from .simulate import RunResult
 
     runs, refs = [], []
     progress(f"running the reference: {reference_name(graph)}")
-    with ReferenceProcess(Path(model).read_bytes(), graph) as reference:
-        for vectors in chunks:
-            runs.append(run_chunk(vectors))
-            refs.append(reference.run(vectors))
+    for vectors in chunks:
+        runs.append(run_chunk(vectors))
+        refs.append(reference.run(vectors))
     counts = [r.instructions for r in runs]
     steps = [r.steps for r in runs]
     stacks = [r.stack_bytes for r in runs if r.stack_bytes is not None]
@@ -404,11 +405,12 @@ def run_on_board(model: str | Path, board: str | Board, port: str,
     count, chunks = vector_chunks(graph, inputs, count, seed)
     expected = _expected(model, graph, board)
     progress(f"connecting to {port}")
-    with Session(port, timeout=timeout, baudrate=baudrate or board.uart.baud) as session:
+    with ReferenceProcess(Path(model).read_bytes(), graph) as reference, \
+            Session(port, timeout=timeout, baudrate=baudrate or board.uart.baud) as session:
         info = session.connect(expected)
         progress(f"firmware for {info.board} answers; running {count} vector(s)")
-        run, ref = _run_chunks(model, graph, chunks,
+        run, ref = _run_chunks(graph, chunks,
                                lambda vectors: run_serial(session, expected, vectors, progress),
-                               progress)
+                               reference, progress)
     return _report(model, board, graph, plan, count, run, ref, {}, "",
                    arena_bytes=info.arena_bytes)

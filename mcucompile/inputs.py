@@ -7,9 +7,8 @@ before they are read or used.
 - as_batch: an array as [N, *shape] samples of one model input. It must be numeric (integers or
   floats; not bool, strings, structured or object arrays), finite, hold at least one sample,
   and be laid out as the input: [*shape] (one sample), [N, *shape], [N, *shape without its
-  leading 1] or flat [N, size]. An array whose sample is the input's shape with the channels
-  moved (NCHW given for NHWC, or the reverse) is refused with that said, not silently
-  reinterpreted.
+  leading 1] or flat [N, size]. An image array in the other layout (NCHW given for an NHWC
+  input, or the reverse) is refused with that said, not silently reinterpreted.
 """
 from __future__ import annotations
 
@@ -56,8 +55,10 @@ def load_array(path: str | Path, what: str):
             from None
 
 
-def as_batch(arr, shape, what: str, where: str) -> np.ndarray:
-    """`arr` as [N, *shape] (same dtype) after the checks in the module docstring."""
+def as_batch(arr, shape, what: str, where: str, layout: str | None = None) -> np.ndarray:
+    """`arr` as [N, *shape] (same dtype) after the checks in the module docstring. layout:
+    "NHWC" or "NCHW" if `shape` is an image (3-D, or 4-D with batch 1) in that layout: an
+    array in the other layout is refused with that said."""
     try:
         arr = np.asarray(arr)
     except Exception as e:      # an .npz member that does not decode
@@ -73,20 +74,23 @@ def as_batch(arr, shape, what: str, where: str) -> np.ndarray:
         raise McucError(f"{what} hold {bad:,} NaN or infinite value(s)", where)
     size = int(np.prod(shape))
     sample = tuple(arr.shape[1:])
-    trimmed = shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
-    if tuple(arr.shape) == shape or sample in (shape, trimmed) or \
+    core = shape[1:] if len(shape) > 1 and shape[0] == 1 else shape
+    if tuple(arr.shape) == shape or sample in (shape, core) or \
             (arr.ndim == 2 and arr.shape[1] == size) or (arr.ndim == 1 and size == 1):
         return arr.reshape((-1,) + shape)
-    if len(shape) == 4 and sample[-3:] == (shape[3], shape[1], shape[2]):
-        raise McucError(f"{what} are laid out NCHW {list(arr.shape)}; the input "
-                        f"{list(shape)} is NHWC (channels last): transpose them "
-                        "(np.transpose(a, (0, 2, 3, 1)))", where)
-    if len(shape) == 4 and sample[-3:] == (shape[2], shape[3], shape[1]):
-        raise McucError(f"{what} are laid out NHWC {list(arr.shape)}; the input "
-                        f"{list(shape)} is NCHW (channels first): transpose them "
-                        "(np.transpose(a, (0, 3, 1, 2)))", where)
+    if layout in _OTHER and len(core) == 3:
+        other, perm = _OTHER[layout]
+        if sample == tuple(core[i] for i in perm):
+            back = (0,) + tuple(1 + perm.index(i) for i in range(3))
+            raise McucError(f"{what} are laid out {other} {list(arr.shape)}, the input "
+                            f"{list(shape)} is {layout}: transpose them "
+                            f"(np.transpose(a, {back}))", where)
     raise McucError(f"{what} of shape {list(arr.shape)} do not match the input's shape "
-                    f"{list(shape)} (give [N, {', '.join(map(str, trimmed))}])", where)
+                    f"{list(shape)} (give [N, {', '.join(map(str, core))}])", where)
+
+
+# the other layout of an image, and where its dimensions come from in this layout's
+_OTHER = {"NHWC": ("NCHW", (2, 0, 1)), "NCHW": ("NHWC", (1, 2, 0))}
 
 
 _KINDS = {"b": "booleans", "U": "strings", "S": "byte strings", "V": "a structured array",

@@ -5,7 +5,8 @@ Every output mcucompile produces is compared with this.
 
 Both interpreters are C++ that can abort the whole process (TFLM's SIGABRT on a model it finds
 inconsistent), so `simulate` and `run` run them in a child process (ReferenceProcess, `python
--m mcucompile.reference`): one per command, fed every chunk of vectors in turn. Requests and
+-m mcucompile.reference`): one per command, started before the firmware is built (its
+interpreter imports meanwhile), then fed every chunk of vectors in turn. Requests and
 replies are pickles over the child's stdin and stdout (the child moves its C++ code's stdout
 onto stderr, which goes to a temporary file); a child that dies becomes a McucError naming the
 signal, with the end of its stderr.
@@ -203,8 +204,12 @@ def _serve() -> None:
             request = pickle.load(requests)
         except EOFError:
             return
-        if request[0] == "model":
+        if request[0] == "model":     # sent at once: import the interpreter while we wait
             _, model_bytes, graph = request
+            try:
+                reference_outputs(model_bytes, graph, np.zeros((0, 0), np.int8))
+            except Exception:   # noqa: BLE001 - reported when vectors come
+                pass
             continue
         try:
             reply = ("ok", reference_outputs(model_bytes, graph, request[1]))

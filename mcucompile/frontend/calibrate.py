@@ -79,9 +79,11 @@ def load_samples(path: str | Path, input_shape: list[int]) -> np.ndarray:
     return load_sample_sets(path, [("input", list(input_shape))])[0]
 
 
-def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]]) -> list[np.ndarray]:
+def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]],
+                     layout: str | None = None) -> list[np.ndarray]:
     """One float32 array [N, *shape] per model input (name, shape), from a .npy (one input)
-    or an .npz (one array per input name, or np.savez's arr_0, arr_1, ... in input order)."""
+    or an .npz (one array per input name, or np.savez's arr_0, arr_1, ... in input order).
+    layout: of image inputs ("NCHW" for ONNX, "NHWC" for TensorFlow), see inputs.as_batch."""
     path = Path(path)
     loaded = load_array(path, "calibration samples file")
     names = [n for n, _ in inputs]
@@ -112,7 +114,7 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]]) -> l
     out = []
     for (key, arr), (name, shape) in zip(arrays, inputs):
         what = f"calibration samples {key} for input '{name}'".replace("  ", " ")
-        out.append(as_batch(arr, shape, what, str(path)).astype(np.float32))
+        out.append(as_batch(arr, shape, what, str(path), layout).astype(np.float32))
     counts = sorted({len(a) for a in out})
     if len(counts) > 1:
         raise McucError(f"the calibration arrays hold different numbers of samples {counts}",
@@ -167,7 +169,7 @@ def _calibrate_onnx(model: Path, samples_path, out_dir: Path) -> Calibrated:
     shapes = {i.name: [d.dim_value if d.dim_value > 0 else 1
                        for d in i.type.tensor_type.shape.dim] for i in inputs}
     sets = load_sample_sets(samples_path, [(n, s[1:] if len(s) > 1 else s)
-                                           for n, s in shapes.items()])
+                                           for n, s in shapes.items()], layout="NCHW")
     # one feed per sample: {input name: [1, ...] array}
     feeds = [{n: a[k].reshape(shapes[n]) for n, a in zip(shapes, sets)}
              for k in range(len(sets[0]))]
@@ -230,7 +232,8 @@ def _calibrate_tf(model: Path, samples_path, out_dir: Path) -> Calibrated:
     except Exception as e:
         raise McucError(f"cannot load the float model: {type(e).__name__}: {e}",
                         str(model)) from None
-    sets = load_sample_sets(samples_path, [(n, s[1:]) for n, s in zip(names, shapes)])
+    sets = load_sample_sets(samples_path, [(n, s[1:]) for n, s in zip(names, shapes)],
+                            layout="NHWC")
     sets = [a.reshape([-1] + s) for a, s in zip(sets, shapes)]
     # A fixed batch of 1: a dynamic batch would leave SHAPE ops in the converted model. The
     # arguments are named in00, in01, ...: the converted model's inputs carry these names, and
