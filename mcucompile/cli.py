@@ -460,6 +460,8 @@ class _Parser(argparse.ArgumentParser):
 MAX_SEED = 2**63 - 1
 MAX_TIMEOUT_S = 7 * 24 * 3600.0
 PLOT_FORMATS = (".png", ".pdf", ".svg")
+PATH_ARGS = dict(model="the model", target="DIR|ELF", output="-o", plot="--plot",
+                 inputs="--inputs", calibrate="--calibrate", port="--port")
 
 
 def _check_args(args) -> None:
@@ -475,9 +477,9 @@ def _check_args(args) -> None:
         if not (math.isfinite(value) and lo <= value <= hi):
             flag = "--" + name.replace("_", "-")
             raise McucError(f"{flag} must be a number from {lo:,} to {hi:,}, not {value!r}")
-    for name in ("output", "plot"):
+    for name, flag in PATH_ARGS.items():     # "" would be the current directory
         if getattr(args, name, None) is not None and not getattr(args, name).strip():
-            raise McucError(f"{'-o' if name == 'output' else '--plot'} names no file (\"\")")
+            raise McucError(f"{flag} names no file (\"\")")
     plot = getattr(args, "plot", None)
     if plot and Path(plot).suffix.lower() not in PLOT_FORMATS:
         raise McucError(f"--plot writes {', '.join(PLOT_FORMATS)} files, not '{Path(plot).suffix}'",

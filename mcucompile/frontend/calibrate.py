@@ -127,6 +127,9 @@ def calibrate(model: str | Path, samples: str | Path, out_dir: str | Path) -> Ca
     model, out_dir = Path(model), Path(out_dir)
     if not model.is_dir():
         check_file(model, "model file", MAX_MODEL_BYTES)
+    elif not (model / "saved_model.pb").is_file():     # before TensorFlow's 10 s import
+        raise McucError("this directory is not a SavedModel (it has no saved_model.pb)",
+                        str(model))
     out_dir.mkdir(parents=True, exist_ok=True)
     if model.suffix.lower() == ".onnx":
         return _calibrate_onnx(model, samples, out_dir)
