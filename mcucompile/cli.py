@@ -521,11 +521,9 @@ def main(argv: list[str] | None = None) -> int:
             where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
             return fail(e.strerror or str(e), where or None)
         except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return 130
+            return fail("interrupted", code=128 + signal.SIGINT)
         except Terminated as t:
-            print(f"terminated by {signal.Signals(t.signum).name}", file=sys.stderr)
-            return 128 + t.signum
+            return fail(f"terminated by {signal.Signals(t.signum).name}", code=128 + t.signum)
         except SystemExit as e:     # --help, --version
             return e.code if isinstance(e.code, int) else 0
         except Exception as e:      # noqa: BLE001 - the last resort

@@ -39,6 +39,7 @@ from elftools.elf.elffile import ELFFile
 
 from .boards import Board
 from .errors import McucError
+from .inputs import MAX_MODEL_BYTES, check_file
 from .procs import run
 
 TOOLS = ("pyocd", "openocd")
@@ -143,6 +144,7 @@ def resolve_elf(target: Path, board: Board, build: bool = True) -> Path:
 def flash_segments(elf: Path, board: Board) -> list[tuple[int, bytes]]:
     """(load address, bytes) of every loadable segment with contents, checked to lie in the
     board's flash (what a probe programs: p_paddr, as pyOCD and OpenOCD use it)."""
+    check_file(elf, "firmware ELF", MAX_MODEL_BYTES)     # no FIFO or device
     try:
         with open(elf, "rb") as stream:
             image = ELFFile(stream)

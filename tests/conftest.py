@@ -35,3 +35,35 @@ def assert_bit_exact(report) -> None:
     assert report.bit_exact, (f"{report.mismatches} mismatches, max diff {report.max_abs_diff}, "
                               f"first {report.first_mismatch}")
     assert np.array_equal(report.outputs, report.reference)
+
+
+# ------------------------------------------------------------------ the fast tier
+# `pytest -m "not slow"` leaves out every test that starts QEMU or builds with
+# arm-none-eabi-gcc: tests marked slow by hand, and those marked here because a Cortex-M board
+# is among their parameters or named in their body (a new QEMU test is slow without a mark).
+
+def _cross_names() -> list[str]:
+    import tomllib
+    names = []
+    for path in sorted((REPO / "boards").glob("*.toml")):
+        if tomllib.loads(path.read_text()).get("kind", "host") != "host":
+            names.append(path.stem)
+    return names + ["arm-none-eabi", "qemu-system", "QEMU_BOARDS", "CROSS_BOARDS"]
+
+
+def _body(function) -> str:
+    import inspect
+    try:
+        source = inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+    return source[source.find("def "):]         # without the decorators (parameters)
+
+
+def pytest_collection_modifyitems(config, items):
+    names = _cross_names()
+    for item in items:
+        params = repr(getattr(getattr(item, "callspec", None), "params", ""))
+        text = params + _body(getattr(item, "function", None))
+        if any(name in text for name in names):
+            item.add_marker(pytest.mark.slow)

@@ -268,6 +268,13 @@ def test_inputs_file_must_be_a_regular_file(tmp_path, capsys):
     assert_one_line_error(code, out, err, "a FIFO")
 
 
+def test_firmware_to_flash_must_be_a_regular_file(tmp_path, capsys):
+    os.mkfifo(tmp_path / "firmware.elf")
+    code, out, err = cli(capsys, "flash", tmp_path / "firmware.elf", "--board", "nucleo-f401re",
+                         "--dry-run")
+    assert_one_line_error(code, out, err, "a FIFO")
+
+
 # ------------------------------------------------------------------ last resort, --json
 
 def test_internal_error_is_one_line_exit_3(capsys, monkeypatch):
@@ -348,7 +355,7 @@ def test_signal_ends_qemu(tmp_path, sig):
     env = dict(os.environ, PYTHONPATH=str(REPO), TMPDIR=str(tmp_path))
     proc = subprocess.Popen([sys.executable, "-m", "mcucompile", "simulate",
                              str(shared_model("person_detect")), "--board", "mps2-an386",
-                             "--kernels", "portable", "--count", "200"], env=env,
+                             "--kernels", "portable", "--count", "200", "--json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline, qemu = time.monotonic() + 240, []
     while not qemu and time.monotonic() < deadline and proc.poll() is None:
@@ -359,8 +366,9 @@ def test_signal_ends_qemu(tmp_path, sig):
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 128 + sig, err
+    assert json.loads(out)["exit"] == 128 + sig
     assert "Traceback" not in err and err.strip().splitlines()[-1] == \
-        f"terminated by {signal.Signals(sig).name}"
+        f"error: terminated by {signal.Signals(sig).name}"
     time.sleep(0.2)
     assert not [p for p in others if _alive(p)], [(_comm(p), p) for p in others]
     assert list(tmp_path.iterdir()) == []           # the temporary build directory is gone
