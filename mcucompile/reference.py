@@ -5,8 +5,9 @@ Every output mcucompile produces is compared with this.
 
 Both interpreters are C++ that can abort the whole process (TFLM's SIGABRT on a model it finds
 inconsistent), so `simulate` and `run` run them in a child process (ReferenceProcess, `python
--m mcucompile.reference`): one per command, started before the firmware is built (its
-interpreter imports meanwhile), then fed every chunk of vectors in turn. Requests and
+-m mcucompile.reference tflm|onnxruntime`): one per command, started before the firmware is
+built (it imports its interpreter meanwhile), then fed the model and every chunk of vectors in
+turn. Requests and
 replies are pickles over the child's stdin and stdout (the child moves its C++ code's stdout
 onto stderr, which goes to a temporary file); a child that dies becomes a McucError naming the
 signal, with the end of its stderr.
@@ -150,10 +151,12 @@ class ReferenceProcess:
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        self._child = child([sys.executable, "-m", "mcucompile.reference"], env=env,
+        onnx = graph.source.lower().endswith(".onnx")
+        self._child = child([sys.executable, "-m", "mcucompile.reference",
+                             "onnxruntime" if onnx else "tflm"], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
         self._proc = self._child.__enter__()
-        self._send(("model", model_bytes, _picklable(graph)))
+        self._model = ("model", model_bytes, _picklable(graph))   # sent with the first vectors
 
     def __enter__(self) -> ReferenceProcess:
         return self
@@ -173,6 +176,9 @@ class ReferenceProcess:
             raise self._died() from None
 
     def run(self, vectors: np.ndarray) -> np.ndarray:
+        if self._model is not None:
+            self._send(self._model)
+            self._model = None
         self._send(("run", np.ascontiguousarray(vectors, np.int8)))
         try:
             status, value = pickle.load(self._proc.stdout)
@@ -193,8 +199,14 @@ class ReferenceProcess:
                          f"({how})", self.graph.source, hint=tail or None)
 
 
-def _serve() -> None:
-    """The child: answer ("model", bytes, graph) once, then ("run", vectors) until EOF."""
+def _serve(interpreter: str) -> None:
+    """The child: import the interpreter (while the parent builds the firmware), then take
+    ("model", bytes, graph) and answer ("run", vectors) until EOF."""
+    if interpreter == "onnxruntime":
+        import onnx  # noqa: F401
+        import onnxruntime  # noqa: F401
+    else:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)           # what the C++ interpreters print goes to stderr, not the channel
@@ -204,12 +216,8 @@ def _serve() -> None:
             request = pickle.load(requests)
         except EOFError:
             return
-        if request[0] == "model":     # sent at once: import the interpreter while we wait
+        if request[0] == "model":
             _, model_bytes, graph = request
-            try:
-                reference_outputs(model_bytes, graph, np.zeros((0, 0), np.int8))
-            except Exception:   # noqa: BLE001 - reported when vectors come
-                pass
             continue
         try:
             reply = ("ok", reference_outputs(model_bytes, graph, request[1]))
@@ -224,4 +232,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(sys.argv[1])
