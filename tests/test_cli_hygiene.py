@@ -272,7 +272,7 @@ def test_firmware_to_flash_must_be_a_regular_file(tmp_path, capsys):
     os.mkfifo(tmp_path / "firmware.elf")
     code, out, err = cli(capsys, "flash", tmp_path / "firmware.elf", "--board", "nucleo-f401re",
                          "--dry-run")
-    assert_one_line_error(code, out, err, "a FIFO")
+    assert_one_line_error(code, out, err, "firmware.elf")       # and no wait on the FIFO
 
 
 # ------------------------------------------------------------------ last resort, --json
