@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import shutil
 import signal
 import sys
 import time
@@ -62,8 +61,6 @@ def _model(args) -> str:
     from .outdir import claim
     out = (claim(args.output) / "quantized" if getattr(args, "output", None) is not None
            else Path(tempfile.mkdtemp(prefix="mcuc_calibrate_")))
-    if getattr(args, "output", None) is None:
-        args.cleanup.append(out)        # removed when the command ends (main)
     c = calibrate(args.model, args.calibrate, out)
     args.quantization = c.to_json()
     print(c.summary(), file=sys.stderr, flush=True)
@@ -498,7 +495,6 @@ def main(argv: list[str] | None = None) -> int:
     SIGTERM, SIGHUP end the child processes first: procs.py)."""
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     json_out, debug = "--json" in argv, "--debug" in argv
-    cleanup: list[Path] = []
 
     def fail(message: str, where: str | None = None, hint: str | None = None,
              code: int = 1) -> int:
@@ -512,7 +508,6 @@ def main(argv: list[str] | None = None) -> int:
     with on_termination():
         try:
             args = build_parser().parse_args(argv)
-            args.cleanup = cleanup
             _check_args(args)
             return args.fn(args)
         except McucError as e:
@@ -533,9 +528,6 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"internal error: {type(e).__name__}" + (f": {detail}" if detail else "")
                         + " (please report it" + ("" if debug else "; --debug shows the traceback")
                         + ")", code=3)
-        finally:
-            for path in cleanup:
-                shutil.rmtree(path, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -114,6 +114,16 @@ def test_previous_project_is_replaced_whole(tmp_path, capsys):
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".prj.")]   # no staging
 
 
+def test_project_from_before_the_marker_is_a_project(tmp_path, capsys):
+    out_dir = tmp_path / "prj"
+    assert cli(capsys, "compile", shared_model(HELLO), "--board", "host", "-o", out_dir)[0] == 0
+    (out_dir / MARKER).unlink()
+    assert cli(capsys, "compile", shared_model(HELLO), "--board", "host", "-o", out_dir)[0] == 0
+    (out_dir / "Makefile").write_text("all:\n")        # a user's Makefile: not ours
+    (out_dir / MARKER).unlink()
+    assert cli(capsys, "compile", shared_model(HELLO), "--board", "host", "-o", out_dir)[0] == 1
+
+
 def test_plot_to_an_unwritable_path(tmp_path, capsys):
     code, out, err = cli(capsys, "plan", shared_model(HELLO), "--plot",
                          tmp_path / "missing" / "plan.png")

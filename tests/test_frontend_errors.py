@@ -68,6 +68,7 @@ def test_cli_error_exit_code(tmp_path, capsys):
     assert "bad.tflite" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_float_model_rejected(tmp_path):
     import modelgen
     path = write_model(tmp_path, modelgen.float_model(), "float")

@@ -59,6 +59,7 @@ def test_in_place_pointwise_projection_bit_exact(shape, filters, tmp_path):
     assert_bit_exact(simulate(path, "host", count=3, sanitize=True, out_dir=tmp_path / "prj"))
 
 
+@pytest.mark.slow
 def test_patched_mobilenet_144_host(tmp_path):
     """Patches + in-place layers + the split output overlapping the input image."""
     path = write_model(tmp_path, modelgen.mobilenet_v2(0.35, 144), "mnv2_144")

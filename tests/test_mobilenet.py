@@ -15,6 +15,7 @@ def mobilenet(tmp_path_factory):
                        "mobilenet_v2_035_96")
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_host_sanitized(mobilenet, tmp_path):
     assert_bit_exact(simulate(mobilenet, "host", count=2, seed=3, sanitize=True,
                               out_dir=tmp_path / "prj"))

@@ -240,6 +240,7 @@ def test_mobilenet_v1_rgb():
     assert outs[0].shape == (1, 2)
 
 
+@pytest.mark.slow
 def test_demo_digits_model():
     """mcucompile.demo_model: trained digits CNN, int8 accuracy in TFLM."""
     try:

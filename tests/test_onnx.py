@@ -302,6 +302,7 @@ DEFAULT_OPTION_MODELS = [("avg_pool", "QDQ"), ("avg_pool", "QOperator"),
                          ("mobilenet_v2", "QOperator"), ("resnet", "QDQ")]
 
 
+@pytest.mark.slow
 def test_onnxruntime_default_options_measured(tmp_path, capsys):
     """The firmware matches onnxruntime with session.qdqisint8allowed=1 (REFERENCE_SESSION_CONFIG:
     onnxruntime's default on Arm CPUs, where QDQ groups run as the integer QLinear kernels).

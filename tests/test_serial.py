@@ -308,6 +308,7 @@ def _read_frames(ser, decoder: Decoder, want: int, timeout: float = 5.0) -> list
     return [e for e in events if isinstance(e, Frame)]
 
 
+@pytest.mark.slow
 def test_firmware_survives_bad_input(xor_fw):
     import serial
     vec = np.arange(64, dtype=np.int8)
@@ -352,6 +353,7 @@ def test_firmware_survives_bad_input(xor_fw):
         ser.close()
 
 
+@pytest.mark.slow
 def test_connect_without_the_hello(xor_fw):
     """pyserial's socket:// open() throws away what arrived while it connected, so a HELLO can
     be missed: connect() then PINGs anyway."""
