@@ -55,13 +55,22 @@ def _model(args) -> str:
     args.quantization = None
     if not getattr(args, "calibrate", None):
         return args.model
+    import shutil
     import tempfile
 
     from .frontend.calibrate import calibrate
     from .outdir import claim
-    out = (claim(args.output) / "quantized" if getattr(args, "output", None) is not None
+    output = getattr(args, "output", None)
+    new = output is not None and not Path(output).exists()
+    out = (claim(output) / "quantized" if output is not None
            else Path(tempfile.mkdtemp(prefix="mcuc_calibrate_")))
-    c = calibrate(args.model, args.calibrate, out)
+    made = output if new else (None if out.exists() else out)
+    try:
+        c = calibrate(args.model, args.calibrate, out)
+    except BaseException:
+        if made is not None:                # what this command made, only
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     args.quantization = c.to_json()
     print(c.summary(), file=sys.stderr, flush=True)
     return str(c.model)
