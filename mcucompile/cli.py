@@ -64,7 +64,7 @@ def _model(args) -> str:
     new = output is not None and not Path(output).exists()
     out = (claim(output) / "quantized" if output is not None
            else Path(tempfile.mkdtemp(prefix="mcuc_calibrate_")))
-    made = output if new else (None if out.exists() else out)
+    made = out if output is None else output if new else None if out.exists() else out
     try:
         c = calibrate(args.model, args.calibrate, out)
     except BaseException:
