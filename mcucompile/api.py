@@ -25,10 +25,10 @@ from .inputs import as_batch, load_array
 from .ir import Graph
 from .outdir import check_output_dir, publish, staging_dir
 from .passes import run_passes
-from .reference import ReferenceProcess
 from .planner import MemoryPlan, plan_memory
 from .planner.report import streamed_blocks
 from .planner.search import OTHER_STATIC, search  # noqa: F401 (OTHER_STATIC: for callers)
+from .reference import ReferenceProcess
 
 Progress = Callable[[str], None]
 

@@ -475,7 +475,8 @@ def _check_args(args) -> None:
     is checked against the model's sizes again when the vectors are made (api.vector_chunks)."""
     from .api import MAX_COUNT
     ranges = dict(count=(1, MAX_COUNT), seed=(0, MAX_SEED), timeout=(0.001, MAX_TIMEOUT_S),
-                  max_overhead=(0.0, 1e6), sram=(1, 2**32 - 1), baud=(1, 100_000_000))
+                  max_overhead=(0.0, 1e6), sram=(1, 2**32 - 1), flash=(1, 2**32 - 1),
+                  baud=(1, 100_000_000))
     for name, (lo, hi) in ranges.items():
         value = getattr(args, name, None)
         if value is None:

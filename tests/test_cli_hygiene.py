@@ -178,7 +178,7 @@ def test_simulate_removes_its_temporary_build_directory(tmp_path, monkeypatch, c
     (["--timeout", "0"], "--timeout"), (["--timeout", "-5"], "--timeout"),
     (["--seed", "-1"], "--seed"), (["--count", "0"], "--count"),
     (["--count", "100000000"], "--count"), (["--max-overhead", "nan"], "--max-overhead"),
-    (["--sram", "-1"], "--sram"), (["--count", "x"], "invalid int"),
+    (["--sram", "-1"], "--sram"), (["--flash", "0"], "--flash"), (["--count", "x"], "invalid int"),
 ])
 def test_numbers_out_of_range(capsys, argv, needle):
     t0 = time.monotonic()
