@@ -22,7 +22,8 @@ def test_non_editable_install_finds_its_data(tmp_path):
                    check=True, capture_output=True, cwd=tmp_path)
     probe = ("import mcucompile.resources as r, mcucompile.boards as b;"
              "print(r.templates_dir()); print(r.runtime_dir()); print(r.boards_dir());"
-             "print(len(b.list_boards()))")
+             "print(len(b.list_boards()));"
+             "import mcucompile.backend.cost as c; print(len(c.load()['cores']))")
     out = subprocess.run([sys.executable, "-c", probe], check=True, capture_output=True,
                          text=True, cwd=tmp_path, env={"PYTHONPATH": str(target)}).stdout.split()
     for d in out[:3]:
@@ -37,3 +38,4 @@ def test_non_editable_install_finds_its_data(tmp_path):
         missing = sorted(str(f) for f in files if not (Path(installed) / f).is_file())
         assert not missing, f"{src}/ files not installed: {missing}"
     assert int(out[3]) >= 6
+    assert int(out[4]) >= 4     # backend/costs.json: the cost model's cores
