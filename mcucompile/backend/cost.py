@@ -1,18 +1,22 @@
 """Cost model: estimated instructions of one runtime call on one core, without building.
 
-The planner's search compares candidate kernels with it. A call is described by a few counts
-(`features`):
+The planner's search compares candidate kernels with it. A call is described by its sizes
+(`sizes`: MACs, elements written and read, output and input channels, pooling window) and
+the estimate is a linear form in features of them, one form per (core, kernel family):
 
-    macs    its multiply-accumulates (KernelCall.macs; 0 for pooling and elementwise kernels)
-    out     elements it writes (its output tensors)
+    macs    multiply-accumulates (KernelCall.macs; 0 for pooling and elementwise kernels)
+    out     elements written (its output tensors)
     in      elements of the activation tensors it reads
-    gather  macs / output channels: the input elements a convolution gathers per output
-            channel (its im2col volume; = macs for a depthwise layer)
+    gather  elements a window gathers: output pixels x window x input channels for a
+            convolution (its im2col volume), a depthwise layer or a pool with a window larger
+            than 1 (0 for 1x1 and dense layers, which read their input in place)
+    taps    output elements x window: the inner loops over a window (0 without one)
+    rows    output pixels (output elements / output channels): per-pixel overhead
+    odd     the MACs of the last output pixel when there is an odd number of them (the fast
+            GEMMs work on pixel pairs; a dense layer is all "odd")
     one     1 (the call's fixed cost)
 
-and the estimate is a linear form in them, one per (core, kernel family):
-
-    instructions = a * macs + b * out + c * in + g * gather + d
+    instructions = sum over features of coefficient x feature
 
 with non-negative coefficients, so an estimate never falls when a layer grows. A family is
 the kernel's base name (`registry.base_name`: a generated kernel's per-layer suffix removed,
@@ -36,10 +40,10 @@ import json
 from functools import cache
 from pathlib import Path
 
-from .registry import base_name
+from .registry import REGISTRY, base_name
 
 COSTS_FILE = Path(__file__).with_name("costs.json")
-FEATURES = ("macs", "out", "in", "gather", "one")
+FEATURES = ("macs", "out", "in", "gather", "taps", "rows", "odd", "one")
 GENERIC = "*"
 # Cores to borrow from, nearest first, when a core has no entry for a kernel family.
 NEAREST = {
@@ -51,7 +55,7 @@ NEAREST = {
 }
 PORTABLE_NEAREST = ("cortex-m3", "cortex-m4", "cortex-m7", "cortex-m55")
 # Last resort (costs.json empty or missing): about the portable convolution on an M3.
-DEFAULT = {"macs": 6.0, "out": 12.0, "in": 1.0, "gather": 0.0, "one": 200.0}
+DEFAULT = {"macs": 6.0, "out": 12.0, "in": 1.0, "one": 200.0}
 
 
 def core_of(board) -> str:
@@ -60,13 +64,33 @@ def core_of(board) -> str:
     return "host" if board is None else board.cpu
 
 
-def features(call) -> dict[str, int]:
-    """The counts the estimate is linear in (see the module docstring)."""
+def sizes(call) -> dict[str, int]:
+    """The sizes of a call the features are made of (calibration stores these). window:
+    k_h x k_w of a convolution or depthwise layer, f_h x f_w of a pooling window, else 0."""
     outs = [a.tensor for a in call.args if a.tensor is not None and a.writes]
     ins = [a.tensor for a in call.args if a.tensor is not None and not a.writes]
+    out = sum(t.size for t in outs)
     out_c = int(outs[0].shape[-1]) if outs and len(outs[0].shape) else 1
-    return {"macs": call.macs, "out": sum(t.size for t in outs),
-            "in": sum(t.size for t in ins), "gather": call.macs // max(out_c, 1), "one": 1}
+    spec = REGISTRY.get(base_name(call.fn))
+    p = call.params or {}
+    if spec is not None and spec.ops == ("DEPTHWISE_CONV_2D",):
+        in_c, window = out_c, call.macs // max(out, 1)
+    else:   # (an in-place 1x1 convolution has no input argument: its window is 1x1)
+        in_c = int(ins[0].shape[-1]) if ins and len(ins[0].shape) else \
+            max(1, call.macs // max(out, 1))
+        window = call.macs // max(out * in_c, 1) if call.macs else \
+            int(p.get("f_h", 0)) * int(p.get("f_w", 0))
+    return {"macs": call.macs, "out": out, "in": sum(t.size for t in ins), "out_c": out_c,
+            "in_c": in_c, "window": window}
+
+
+def features(s: dict) -> dict[str, int]:
+    """The features (see the module docstring) of a call's `sizes`."""
+    rows = s["out"] // max(s["out_c"], 1)
+    window = s["window"] if s["window"] > 1 else 0
+    return {"macs": s["macs"], "out": s["out"], "in": s["in"],
+            "gather": rows * window * s["in_c"], "taps": s["out"] * window, "rows": rows,
+            "odd": s["macs"] // max(rows, 1) if rows % 2 else 0, "one": 1}
 
 
 @cache
@@ -100,5 +124,5 @@ def coefficients(fn: str, core: str, table: dict | None = None) -> tuple[str, st
 def estimate(call, core: str, table: dict | None = None) -> int:
     """Estimated instructions of one runtime call (a KernelCall) on `core` (see core_of)."""
     coef = coefficients(call.fn, core, table)[2]
-    f = features(call)
+    f = features(sizes(call))
     return max(1, round(sum(coef.get(k, 0.0) * f[k] for k in FEATURES)))
