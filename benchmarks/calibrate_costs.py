@@ -74,7 +74,8 @@ def _cache_dir() -> Path:
 
 def _chain(in_shape, layers, seed=0) -> bytes:
     """A sequential model of tf ops: layers are tuples
-    ("conv", filters, k, stride, padding, act[, dilation]), ("dw", k, stride, padding, act),
+    ("conv", filters, k, stride, padding, act[, dilation]),
+    ("dw", k, stride, padding, act[, depth multiplier]),
     ("res", k) (conv k x k keeping channels, + input), ("irb", expansion, out_c, stride)
     (MobileNetV2's inverted residual block: 1x1 expand, 3x3 depthwise, 1x1 project, + input
     when the shapes allow), ("avg"|"max", k, stride, padding),
@@ -91,7 +92,10 @@ def _chain(in_shape, layers, seed=0) -> bytes:
             weights.append(rng.normal(0, 0.5, k + (c, layer[1])).astype(np.float32))
             c = layer[1]
         elif kind == "dw":
-            weights.append(rng.normal(0, 0.5, (layer[1], layer[1], c, 1)).astype(np.float32))
+            k = layer[1] if isinstance(layer[1], tuple) else (layer[1], layer[1])
+            mult = layer[5] if len(layer) > 5 else 1
+            weights.append(rng.normal(0, 0.5, k + (c, mult)).astype(np.float32))
+            c *= mult
         elif kind == "res":
             weights.append(rng.normal(0, 0.3, (layer[1], layer[1], c, c)).astype(np.float32))
         elif kind == "irb":
@@ -194,6 +198,11 @@ CHAINS = {
         ("irb", 6, 24, 1), ("irb", 6, 32, 2), ("irb", 6, 32, 1), ("conv", 64, 1, 1, "SAME",
                                                                  "relu6"),
         ("mean",), ("fc", 10)]),
+    # depthwise layers with large and non-square windows, depth multipliers (not in place)
+    "chain_dw": ((1, 49, 40, 1), [
+        ("dw", (10, 8), 2, "SAME", "relu", 8), ("dw", 5, 1, "SAME", None, 2),
+        ("dw", (3, 1), 2, "VALID", "relu6", 3), ("conv", 12, 1, 1, "SAME", None),
+        ("dw", 7, 1, "SAME", "relu"), ("fc", 4)]),
     # dense layers (an autoencoder's shape)
     "chain_dense": ((1, 1, 1, 320), [
         ("fc", 128), ("fc", 128), ("fc", 8), ("fc", 128), ("fc", 320)]),

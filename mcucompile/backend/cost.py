@@ -14,6 +14,12 @@ the estimate is a linear form in features of them, one form per (core, kernel fa
     rows    output pixels (output elements / output channels): per-pixel overhead
     odd     the MACs of the last output pixel when there is an odd number of them (the fast
             GEMMs work on pixel pairs; a dense layer is all "odd")
+    vec16   output elements x ceil(dot length / 16): the 16-lane vector multiply-accumulates
+            of a Helium kernel (a dot of 17 costs two)
+    ragged  input elements of a 1x1 or dense layer whose dot length is not a multiple of 16
+            (the Helium GEMM then copies its input rather than reading it in place)
+    unaligned  gather again when the input channels are not a multiple of 4 (the DSP
+            im2col then copies bytes rather than words)
     one     1 (the call's fixed cost)
 
     instructions = sum over features of coefficient x feature
@@ -43,7 +49,8 @@ from pathlib import Path
 from .registry import REGISTRY, base_name
 
 COSTS_FILE = Path(__file__).with_name("costs.json")
-FEATURES = ("macs", "out", "in", "gather", "taps", "rows", "odd", "one")
+FEATURES = ("macs", "out", "in", "gather", "taps", "rows", "odd", "vec16", "ragged",
+            "unaligned", "one")
 GENERIC = "*"
 # Cores to borrow from, nearest first, when a core has no entry for a kernel family.
 NEAREST = {
@@ -88,9 +95,14 @@ def features(s: dict) -> dict[str, int]:
     """The features (see the module docstring) of a call's `sizes`."""
     rows = s["out"] // max(s["out_c"], 1)
     window = s["window"] if s["window"] > 1 else 0
+    dot = s["macs"] // max(s["out"], 1)               # MACs per output element
     return {"macs": s["macs"], "out": s["out"], "in": s["in"],
             "gather": rows * window * s["in_c"], "taps": s["out"] * window, "rows": rows,
-            "odd": s["macs"] // max(rows, 1) if rows % 2 else 0, "one": 1}
+            "odd": s["macs"] // max(rows, 1) if rows % 2 else 0,
+            "vec16": s["out"] * ((dot + 15) // 16),
+            "ragged": rows * s["in_c"] if s["macs"] and not window and dot % 16 else 0,
+            "unaligned": rows * window * s["in_c"] if s["in_c"] % 4 else 0,
+            "one": 1}
 
 
 @cache
