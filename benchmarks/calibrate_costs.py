@@ -49,6 +49,8 @@ from mcucompile.backend import cost  # noqa: E402
 from mcucompile.backend.registry import REGISTRY, base_name  # noqa: E402
 from mcucompile.boards import get_board  # noqa: E402
 from mcucompile.errors import McucError  # noqa: E402
+from mcucompile.ir import Tensor  # noqa: E402
+from mcucompile.passes.kernel_call import Arg, KernelCall  # noqa: E402
 from mcucompile.profile import profile  # noqa: E402
 
 MODEL_DIR = Path(os.environ.get("MCUC_SHARED_MODELS", REPO.parent / "shared" / "models"))
@@ -104,10 +106,9 @@ def _chain(in_shape, layers, seed=0) -> bytes:
                         rng.normal(0, 0.5, (3, 3, e, 1)).astype(np.float32),
                         rng.normal(0, 0.3, (1, 1, e, layer[2])).astype(np.float32)]
             c = layer[2]
-        elif kind == "fc":
-            weights.append(None)     # sized when the input is flattened
         elif kind == "concat":
             c *= 2
+
     def act(y, name):
         return {"relu": tf.nn.relu, "relu6": tf.nn.relu6, None: lambda v: v}[name](y)
 
@@ -134,8 +135,7 @@ def _chain(in_shape, layers, seed=0) -> bytes:
                 x = pool(x, layer[1], layer[2], layer[3])
             elif kind == "mean":
                 x = tf.reduce_mean(x, axis=[1, 2])
-            elif kind == "fc":
-                next(it)
+            elif kind == "fc":                      # (sized once the input is flattened)
                 x = tf.reshape(x, (1, -1))
                 w = np.random.default_rng(seed + 1).normal(
                     0, 0.3, (int(x.shape[-1]), layer[1])).astype(np.float32)
@@ -191,13 +191,13 @@ CHAINS = {
     "chain_misc": ((1, 12, 12, 6), [
         ("conv", 8, 3, 1, "SAME", None), ("logistic",), ("conv", 12, 1, 1, "SAME", None),
         ("tanh",), ("hswish",), ("leaky",), ("mul",), ("sub",),
-        ("conv", 10, 3, 1, "VALID", None), ("pad", 1), ("concat",), ("avg", 2, 2, "VALID"), ("fc", 6)]),
+        ("conv", 10, 3, 1, "VALID", None), ("pad", 1), ("concat",), ("avg", 2, 2, "VALID"),
+        ("fc", 6)]),
     # inverted residual blocks (streamed under a budget)
     "chain_irb": ((1, 48, 48, 3), [
         ("conv", 16, 3, 2, "SAME", "relu6"), ("irb", 4, 16, 1), ("irb", 6, 24, 2),
-        ("irb", 6, 24, 1), ("irb", 6, 32, 2), ("irb", 6, 32, 1), ("conv", 64, 1, 1, "SAME",
-                                                                 "relu6"),
-        ("mean",), ("fc", 10)]),
+        ("irb", 6, 24, 1), ("irb", 6, 32, 2), ("irb", 6, 32, 1),
+        ("conv", 64, 1, 1, "SAME", "relu6"), ("mean",), ("fc", 10)]),
     # depthwise layers with large and non-square windows, depth multipliers (not in place)
     "chain_dw": ((1, 49, 40, 1), [
         ("dw", (10, 8), 2, "SAME", "relu", 8), ("dw", 5, 1, "SAME", None, 2),
@@ -299,11 +299,26 @@ def _collect_run(board: str, core: str, model: str, kernels: str, log) -> list[d
         if len(calls) == 1:
             rows.append(dict(core=core, board=board, model=model, kernels=kernels, patch=patch,
                              step=r["step"], fn=calls[0].fn, family=base_name(calls[0].fn),
-                             sizes=cost.sizes(calls[0]),
-                             instructions=r["instructions"]))
+                             call=_call_record(calls[0]), instructions=r["instructions"]))
     log(f"  {board} {model} kernels={kernels} patch={patch}: {len(rows)} rows, "
         f"{rep.instructions:,} instructions, {time.perf_counter() - t0:.1f} s")
     return rows
+
+
+def _call_record(call) -> dict:
+    """What cost.sizes() reads of a call, as JSON (so --refit works after features change)."""
+    return dict(fn=call.fn, macs=call.macs,
+                params={k: v for k, v in (call.params or {}).items() if k in ("f_h", "f_w")},
+                args=[[list(a.tensor.shape), a.writes] for a in call.args
+                      if a.tensor is not None])
+
+
+def _row_features(row: dict) -> dict:
+    c = row["call"]
+    args = [Arg(tensor=Tensor("t", tuple(shape), "int8"), writes=writes)
+            for shape, writes in c["args"]]
+    return cost.features(cost.sizes(KernelCall(c["fn"], None, c["params"], args,
+                                               macs=c["macs"])))
 
 
 # ---------------------------------------------------------------- fitting
@@ -317,7 +332,8 @@ def _nnls(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 def fit_rows(rows: list[dict]) -> dict:
     """{feature: coefficient} for rows of one family (or all of a core), with the fit's
     row count and worst relative error. Features that are zero on every row are left out."""
-    x = np.array([[cost.features(r["sizes"])[f] for f in cost.FEATURES] for r in rows], float)
+    feats = [_row_features(r) for r in rows]
+    x = np.array([[f[k] for k in cost.FEATURES] for f in feats], float)
     y = np.array([r["instructions"] for r in rows], float)
     used = [i for i in range(len(cost.FEATURES)) if x[:, i].any()]
     coef = np.zeros(len(cost.FEATURES))

@@ -33,11 +33,12 @@ with their provenance (date, models, boards).
 
 Lookup, never an exception:
   1. the family on the core itself;
-  2. the family on the nearest calibrated core (NEAREST: same ISA first, e.g. the M7 for an
-     M33 or an M4; the M3 for cores without DSP, and for the host build, whose counts are
-     not instructions of any MCU anyway);
+  2. the family on the nearest calibrated core (NEAREST: same ISA first, e.g. the M4 for an
+     M33, the M7 for an M4; the M3 for cores without DSP and for the host build, whose
+     counts are not instructions of any MCU anyway). So a DSP kernel asked for on the M3
+     gets the M4's cost;
   3. the core's (or the nearest core's) generic entry "*", fitted to every call measured on
-     it (about a portable kernel's cost per MAC and per element);
+     it (a rough average over its kernels, for a kernel family nobody calibrated);
   4. DEFAULT below, when costs.json holds nothing usable.
 """
 from __future__ import annotations
@@ -82,6 +83,8 @@ def sizes(call) -> dict[str, int]:
     p = call.params or {}
     if spec is not None and spec.ops == ("DEPTHWISE_CONV_2D",):
         in_c, window = out_c, call.macs // max(out, 1)
+    elif not outs or len(outs[0].shape) != 4:      # dense: a dot over the whole input
+        in_c, window = max(1, call.macs // max(out, 1)), 0
     else:   # (an in-place 1x1 convolution has no input argument: its window is 1x1)
         in_c = int(ins[0].shape[-1]) if ins and len(ins[0].shape) else \
             max(1, call.macs // max(out, 1))
@@ -116,7 +119,7 @@ def load(path: Path = COSTS_FILE) -> dict:
 
 
 def _search_order(core: str) -> tuple[str, ...]:
-    return (core,) + NEAREST.get(core, PORTABLE_NEAREST)
+    return tuple(dict.fromkeys((core,) + NEAREST.get(core, PORTABLE_NEAREST)))
 
 
 def coefficients(fn: str, core: str, table: dict | None = None) -> tuple[str, str, dict]:
