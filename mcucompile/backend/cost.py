@@ -18,8 +18,9 @@ the estimate is a linear form in features of them, one form per (core, kernel fa
             of a Helium kernel (a dot of 17 costs two)
     ragged  input elements of a 1x1 or dense layer whose dot length is not a multiple of 16
             (the Helium GEMM then copies its input rather than reading it in place)
-    unaligned  gather again when the input channels are not a multiple of 4 (the DSP
-            im2col then copies bytes rather than words)
+    unaligned  gather again when the dot length k_h x k_w x input channels is not a multiple
+            of 4 (the DSP im2col then copies a kernel row in bytes rather than words; the
+            rule is k_w x in_c % 4, and k_w alone is not known from the call)
     one     1 (the call's fixed cost)
 
     instructions = sum over features of coefficient x feature
@@ -104,7 +105,7 @@ def features(s: dict) -> dict[str, int]:
             "odd": s["macs"] // max(rows, 1) if rows % 2 else 0,
             "vec16": s["out"] * ((dot + 15) // 16),
             "ragged": rows * s["in_c"] if s["macs"] and not window and dot % 16 else 0,
-            "unaligned": rows * window * s["in_c"] if s["in_c"] % 4 else 0,
+            "unaligned": rows * window * s["in_c"] if window * s["in_c"] % 4 else 0,
             "one": 1}
 
 
