@@ -21,6 +21,8 @@ the estimate is a linear form in features of them, one form per (core, kernel fa
     unaligned  gather again when the dot length k_h x k_w x input channels is not a multiple
             of 4 (the DSP im2col then copies a kernel row in bytes rather than words; the
             rule is k_w x in_c % 4, and k_w alone is not known from the call)
+    narrow  gather again when the input channels are not a multiple of 4 (the Helium im2col
+            copies each pixel's channels bytewise)
     one     1 (the call's fixed cost)
 
     instructions = sum over features of coefficient x feature
@@ -52,7 +54,7 @@ from .registry import REGISTRY, base_name
 
 COSTS_FILE = Path(__file__).with_name("costs.json")
 FEATURES = ("macs", "out", "in", "gather", "taps", "rows", "odd", "vec16", "ragged",
-            "unaligned", "one")
+            "unaligned", "narrow", "one")
 GENERIC = "*"
 # Cores to borrow from, nearest first, when a core has no entry for a kernel family.
 NEAREST = {
@@ -106,6 +108,7 @@ def features(s: dict) -> dict[str, int]:
             "vec16": s["out"] * ((dot + 15) // 16),
             "ragged": rows * s["in_c"] if s["macs"] and not window and dot % 16 else 0,
             "unaligned": rows * window * s["in_c"] if window * s["in_c"] % 4 else 0,
+            "narrow": rows * window * s["in_c"] if s["in_c"] % 4 else 0,
             "one": 1}
 
 
