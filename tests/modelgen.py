@@ -951,6 +951,49 @@ def small_cnn(in_shape=(1, 12, 12, 3), num_classes=5, seed=0) -> bytes:
     return convert_fn(f, [in_shape], seed=seed)
 
 
+@_cached
+def kernel_chain(in_shape=(1, 11, 10, 3), big_channel=False, seed=0) -> bytes:
+    """The layer shapes the fast kernels distinguish, chained (one model, one build):
+
+    conv3x3 s1 SAME (in_c = the input's, e.g. 3 or 1) -> conv3x3 s2 VALID (6 -> 8, relu6)
+    -> dw3x3 s1 SAME (relu6) -> dw5x5 s2 SAME -> conv1x1 (8 -> 12) -> conv1x1 (12 -> 5,
+    relu6) -> FULLY_CONNECTED (5 outputs).
+
+    `big_channel`: channel 0 of the relu6 conv and of the first depthwise layer gets
+    weights 300x the others: with the relu6 output range their multipliers exceed 1, so
+    channels of one layer shift left by different amounts.
+
+    Ops: CONV_2D, DEPTHWISE_CONV_2D, RESHAPE, FULLY_CONNECTED
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    cin = in_shape[-1]
+    w1 = rng.normal(0, 0.5, (3, 3, cin, 6)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (3, 3, 6, 8)).astype(np.float32)
+    wd1 = rng.normal(0, 0.5, (3, 3, 8, 1)).astype(np.float32)
+    wd2 = rng.normal(0, 0.5, (5, 5, 8, 1)).astype(np.float32)
+    w3 = rng.normal(0, 0.5, (1, 1, 8, 12)).astype(np.float32)
+    w4 = rng.normal(0, 0.5, (1, 1, 12, 5)).astype(np.float32)
+    if big_channel:
+        w2[..., 0] *= 300
+        wd1[:, :, 0, :] *= 300
+    b = [rng.normal(0, 0.1, (n,)).astype(np.float32) for n in (6, 8, 8, 8, 12, 5)]
+
+    def f(x):
+        y = tf.nn.bias_add(tf.nn.conv2d(x, w1, 1, "SAME"), b[0])
+        y = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(y, w2, 2, "VALID"), b[1]))
+        y = tf.nn.relu6(tf.nn.bias_add(tf.nn.depthwise_conv2d(y, wd1, (1, 1, 1, 1), "SAME"),
+                                       b[2]))
+        y = tf.nn.bias_add(tf.nn.depthwise_conv2d(y, wd2, (1, 2, 2, 1), "SAME"), b[3])
+        y = tf.nn.bias_add(tf.nn.conv2d(y, w3, 1, "VALID"), b[4])
+        y = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(y, w4, 1, "VALID"), b[5]))
+        y = tf.reshape(y, (1, -1))
+        wf = tf.constant(rng.normal(0, 0.3, (int(y.shape[1]), 5)).astype(np.float32))
+        return tf.matmul(y, wf)
+
+    return convert_fn(f, [in_shape], seed=seed)
+
+
 #: kind -> ops of :func:`unsupported_op` models (all int8 in/out, all run in
 #: TFLM).  'cumsum' has no int8 kernel in the converter and becomes a float
 #: island: DEQUANTIZE -> CUMSUM(float32) -> QUANTIZE.

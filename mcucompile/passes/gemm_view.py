@@ -83,3 +83,12 @@ def one_channel_depthwise(call: KernelCall) -> GemmView | None:
                     bias, mult, shift, p["input_offset"],
                     f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} on one channel as a GEMM",
                     shift is None)
+
+
+def of_call(call: KernelCall) -> GemmView | None:
+    """The GEMM view of a portable conv, fully connected or one-channel depthwise call."""
+    if call.fn.startswith("mcuc_conv_s8"):
+        return conv(call)
+    if call.fn.startswith("mcuc_fully_connected_s8"):
+        return fully_connected(call)
+    return one_channel_depthwise(call)

@@ -46,6 +46,25 @@ class GeneratedKernel:
     runtime_files: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Variant:
+    """What a fast-kernel builder (kernels_dsp, kernels_mve) chose for a layer: the weight
+    encoding in flash and the tiling that sets its scratch (0: not applicable).
+
+    weights   "int16" (pre-scaled, twice the flash) or "int8" ("" : no weights)
+    pixels    GEMM: output pixels per im2col block (its scratch is proportional)
+    band      depthwise: output rows per band of input planes
+    strip     depthwise: output columns per strip (0: whole rows)
+    channels  depthwise (Helium): input channels per plane chunk (0: all)
+    """
+
+    weights: str = ""
+    pixels: int = 0
+    band: int = 0
+    strip: int = 0
+    channels: int = 0
+
+
 @dataclass
 class KernelCall:
     fn: str                               # e.g. "mcuc_conv_s8"
@@ -56,6 +75,7 @@ class KernelCall:
     macs: int = 0
     generated: GeneratedKernel | None = None  # None: fn is a runtime_c function
     uses: list = field(default_factory=list)  # generated KernelCalls the generated fn calls
+    variant: Variant | None = None            # a fast builder's choices (None: portable)
 
 
 def layer_fn(base: str, op) -> str:

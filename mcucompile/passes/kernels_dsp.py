@@ -6,95 +6,227 @@ runtime_c/src/conv/*_dsp.h), with weights and requantisation records packed at c
 (pack.py) and the scratch the kernel needs; or None when the layer is outside what the kernel
 handles exactly (it then keeps the portable kernel).
 
-    CONV_2D, FULLY_CONNECTED                                   -> im2col + 2x2-blocked GEMM
+    CONV_2D, FULLY_CONNECTED                                   -> im2col + 8-sum-blocked GEMM
     DEPTHWISE_CONV_2D (a stride 1 or 2, no dilation)           -> planar bands + tap pairs
       (other depthwise layers on one input channel             -> as a GEMM)
     ADD / SUB without broadcasting                              -> per-input tables
     AVERAGE_POOL_2D (channels % 4 == 0, <= 256 taps)            -> 4 channels per load
+
+Every builder takes the same two choices (the search in the planner passes them; the
+defaults are what select_kernels has always got) and records what it made of them in
+KernelCall.variant:
+    weights        "int16": pre-scaled int16 weights, twice the int8 flash, the fastest;
+                   "int8": TFLite's bytes reordered, unpacked in registers (SXTB16): the GEMM
+                   blocks 2 channels x 4 pixels (2x4 sums per pair of products instead of
+                   4x2, so each unpacked weight serves four pixels), the depthwise kernel
+                   unpacks a channel's weights once per band.
+    scratch_budget bytes of scratch the kernel may use; the builder picks the fastest tiling
+                   that fits (GEMM: 4 or 2 im2col pixels; depthwise: rows per band, then
+                   strips of columns), or returns None when even the smallest does not fit.
+                   None: the GEMM's fixed tiling, the depthwise band up to
+                   max(DW_SCRATCH_BUDGET, op.kernel["scratch_budget"]).
+scratch_bytes(call, variant) is the one scratch formula (the builders use it too), and
+minimum_variant(call, weights) the tiling with the least scratch, for a planner's question
+"how little scratch can this layer's fast kernel run in".
 """
 from __future__ import annotations
+
+import os
 
 import numpy as np
 
 from ..ir import Op
 from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
-from .kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
-from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, dw_weights_dsp,
-                   folded_bias, fpreq_records, pad_records, requant_records)
+from .kernel_call import Arg, GeneratedKernel, KernelCall, Variant, layer_fn
+from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, conv_weights_dsp_s8,
+                   dw_weights_dsp, dw_weights_dsp_s8, folded_bias, fpreq_records, lsh_literal,
+                   pad_records, requant_records)
 from .templates import render
 
-SIGNATURE = ("void {fn}(const int8_t *input, const int16_t *weights, const int32_t *quant, "
+SIGNATURE = ("void {fn}(const int8_t *input, const {wtype} *weights, const int32_t *quant, "
              "int8_t *output, int8_t *scratch)")
+WEIGHTS = ("int16", "int8")
 DW_SCRATCH_BUDGET = 4 * 1024   # planar band bytes the depthwise kernel may always use
 DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
+DW_MAX_WORDS_S8 = 16           # int8 depthwise weights: the channel's words fit `local[16]`
 
 
-def _generated(template: str, fn: str, ctx: dict, header: str) -> GeneratedKernel:
-    prototype = SIGNATURE.format(fn=fn)
+def default_weights() -> str:
+    """The weight encoding when the caller names none: int16, or MCUC_DSP_WEIGHTS (a
+    measuring aid: force "int8" through the whole pipeline)."""
+    weights = os.environ.get("MCUC_DSP_WEIGHTS", "int16")
+    if weights not in WEIGHTS:
+        raise ValueError(f"MCUC_DSP_WEIGHTS must be one of {WEIGHTS}, not {weights!r}")
+    return weights
+
+
+def _generated(template: str, fn: str, ctx: dict, header: str, w8: bool) -> GeneratedKernel:
+    prototype = SIGNATURE.format(fn=fn, wtype="int8_t" if w8 else "int16_t")
     text = render(template, fn=fn, prototype=prototype, **ctx)
     return GeneratedKernel(text=text, prototype=prototype + ";",
                            runtime_files=(header,))
 
 
-def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall | None:
+# --- GEMM (conv, fully connected, one-channel depthwise) ---------------------------------
+
+def _gemm_scratch(geo: dict, pixels: int) -> int:
+    """im2col bytes: `pixels` interleaved int16 columns of K2 pairs."""
+    return 4 * pixels * ((geo["k_h"] * geo["k_w"] * geo["in_c"] + 1) // 2)
+
+
+def _gemm_pixels(geo: dict, weights: str, budget: int | None) -> int | None:
+    """Pixels per block: int16 weights 2 (4 channels x 2 pixels); int8 4 (2 x 4: each
+    unpacked weight serves 4 pixels) when the layer has 3 or more pixels and the budget
+    allows, else 2 (4 x 2); None when not even 2 fit."""
+    if weights == "int8" and geo["batches"] * geo["out_h"] * geo["out_w"] >= 3:
+        options = (4, 2)
+    else:
+        options = (2,)
+    return next((n for n in options if budget is None or _gemm_scratch(geo, n) <= budget),
+                None)
+
+
+def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
+               budget: int | None) -> KernelCall | None:
     """A layer as im2col + GEMM (see gemm_view.py)."""
     p = call.params
     geo, w2d, bias, mult, shift = view.geo, view.w2d, view.bias, view.mult, view.shift
     input_offset, what = view.input_offset, view.what
+    pixels = _gemm_pixels(geo, weights, budget)
+    if pixels is None:
+        return None
+    w8 = weights == "int8"
     sums = w2d.astype(np.int64).sum(axis=1)
     bias_f = folded_bias(bias, input_offset, sums)
     abs_sums = np.abs(w2d.astype(np.int64)).sum(axis=1)
     if view.fpreq:
         rq = fpreq_records(bias_f, mult, abs_sums)
     else:
-        rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums)
+        rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums,
+                             scaled_weights=not w8)
     if rq is None:
         return None
     perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
     order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
-    weights = conv_weights_dsp(w2d, rq.scale, order)
-    k2 = (w2d.shape[1] + 1) // 2
+    if w8:
+        packed = conv_weights_dsp_s8(w2d, order, group=8 // pixels)
+        lsh = 0 if view.fpreq else lsh_literal(rq)
+    else:
+        packed, lsh = conv_weights_dsp(w2d, rq.scale, order), 0
     fn = layer_fn("mcuc_conv_s8_dsp", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=what, op_index=op.index, check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
                e0=int(rq.e0), fpreq=int(view.fpreq), out_zp=p["output_offset"],
-               act_min=p["act_min"], act_max=p["act_max"])
-    return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w16", weights),
+               w8=int(w8), slots=pixels, lsh=lsh, act_min=p["act_min"], act_max=p["act_max"])
+    return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8" if w8 else "w16", packed),
                                      Arg.constant("quant", pad_records(rq.records, 4)),
                                      Arg.output(y)],
-                      scratch_bytes=8 * k2, macs=call.macs,
+                      scratch_bytes=_gemm_scratch(geo, pixels), macs=call.macs,
                       generated=_generated("kernels/conv_s8_dsp.c.j2", fn, ctx,
-                                           "conv/conv_s8_dsp.h"))
+                                           "conv/conv_s8_dsp.h", w8),
+                      variant=Variant(weights=weights, pixels=pixels))
 
 
-def conv(op: Op, call: KernelCall) -> KernelCall | None:
-    return _gemm_call(op, call, gemm_view.conv(call))
+def conv(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    return _gemm_call(op, call, gemm_view.conv(call), weights or default_weights(),
+                      scratch_budget)
 
 
-def fully_connected(op: Op, call: KernelCall) -> KernelCall | None:
+def fully_connected(op: Op, call: KernelCall, weights: str | None = None,
+                    scratch_budget: int | None = None) -> KernelCall | None:
     view = gemm_view.fully_connected(call)
-    return _gemm_call(op, call, view) if view else None
+    return _gemm_call(op, call, view, weights or default_weights(),
+                      scratch_budget) if view else None
 
 
-def _one_channel_gemm(op: Op, call: KernelCall) -> KernelCall | None:
+def _one_channel_gemm(op: Op, call: KernelCall, weights: str,
+                      budget: int | None) -> KernelCall | None:
     view = gemm_view.one_channel_depthwise(call)
-    return _gemm_call(op, call, view) if view else None
+    return _gemm_call(op, call, view, weights, budget) if view else None
 
 
-def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
-    p = call.params
-    filt, bias, mult, shift = conv_args(call)       # filter [1, k_h, k_w, out_c]
+# --- depthwise: planar bands ---------------------------------------------------------------
+
+def _dw_geometry(p: dict) -> dict | None:
+    """The planar kernel's rows/columns view of a depthwise layer, or None when the layer
+    goes to the one-channel GEMM (or the portable kernel). Rows run along x normally; along
+    y ("transposed") when that makes rows longer or is the only way to get a column stride
+    of 1 or 2."""
     if p["dil_h"] != 1 or p["dil_w"] != 1 or (p["in_c"] == 1 and p["k_h"] * p["k_w"] > 16):
-        return _one_channel_gemm(op, call)   # (large one-channel kernels: better as a GEMM)
-    # Rows run along x normally; along y ("transposed") when that makes rows longer or is the
-    # only way to get a column stride of 1 or 2.
+        return None          # (large one-channel kernels: better as a GEMM)
     normal_ok, transposed_ok = p["stride_w"] in (1, 2), p["stride_h"] in (1, 2)
     transposed = transposed_ok and (not normal_ok or p["out_h"] > p["out_w"])
     if not (normal_ok or transposed_ok) or max(p["k_h"], p["k_w"]) > DW_MAX_KC:
-        return _one_channel_gemm(op, call)
+        return None
     c, oc = p["in_c"], p["out_c"]
+    if transposed:
+        return dict(transposed=True, in_rows=p["in_w"], in_cols=p["in_h"], in_rs=c,
+                    in_cs=p["in_w"] * c, out_rows=p["out_w"], out_cols=p["out_h"], out_rs=oc,
+                    out_cs=p["out_w"] * oc, stride_r=p["stride_w"], stride_c=p["stride_h"],
+                    k_r=p["k_w"], k_c=p["k_h"], pad_r=p["pad_left"], pad_c=p["pad_top"])
+    return dict(transposed=False, in_rows=p["in_h"], in_cols=p["in_w"], in_rs=p["in_w"] * c,
+                in_cs=c, out_rows=p["out_h"], out_cols=p["out_w"], out_rs=p["out_w"] * oc,
+                out_cs=oc, stride_r=p["stride_h"], stride_c=p["stride_w"], k_r=p["k_h"],
+                k_c=p["k_w"], pad_r=p["pad_top"], pad_c=p["pad_left"])
+
+
+def _dw_words(geo: dict) -> int:
+    """int16 weight words per channel (depthwise_conv_s8_dsp.h)."""
+    k_r, k_c = geo["k_r"], geo["k_c"]
+    return k_r * (k_c // 2) + (k_c % 2) * ((k_r + 1) // 2)
+
+
+def _plane_w(geo: dict, cols: int) -> int:
+    """Plane width (int16 values, even) for `cols` outputs per row: the columns the pairs
+    read, plus the slack of the unaligned / stride-2 loads."""
+    cols_even = cols + (cols & 1)
+    w = (cols_even - 2) * geo["stride_c"] + geo["k_c"] + 3
+    return w + (w & 1)
+
+
+def _dw_scratch(geo: dict, in_c: int, band: int, strip: int) -> int:
+    """Planes of `band` output rows by `strip` output columns (0: whole rows), all channels."""
+    band_rows = (band - 1) * geo["stride_r"] + geo["k_r"]
+    return 2 * in_c * band_rows * _plane_w(geo, strip or geo["out_cols"])
+
+
+def _dw_tiling(geo: dict, in_c: int, budget: int) -> tuple[int, int] | None:
+    """(band, strip) with the most rows, then the widest strip (even, 0 = whole rows), whose
+    planes fit `budget`; None when one row of two columns does not."""
+    whole_row = _dw_scratch(geo, in_c, 1, 0)
+    if whole_row <= budget:
+        row_bytes = whole_row // (geo["k_r"])
+        band = (budget // row_bytes - geo["k_r"]) // geo["stride_r"] + 1
+        return min(geo["out_rows"], band), 0
+    for strip in range(geo["out_cols"] - 1 - (geo["out_cols"] - 1) % 2, 1, -2):
+        if _dw_scratch(geo, in_c, 1, strip) <= budget:
+            return 1, strip
+    return None
+
+
+def depthwise(op: Op, call: KernelCall, weights: str | None = None,
+              scratch_budget: int | None = None) -> KernelCall | None:
+    weights = weights or default_weights()
+    p = call.params
+    geo = _dw_geometry(p)
+    if geo is None:
+        return _one_channel_gemm(op, call, weights, scratch_budget)
+    w8 = weights == "int8"
+    if w8 and _dw_words(geo) > DW_MAX_WORDS_S8:
+        return None
+    c, oc = p["in_c"], p["out_c"]
+    if scratch_budget is None:     # the default: bands up to a floor of DW_SCRATCH_BUDGET
+        budget = max(DW_SCRATCH_BUDGET, op.kernel.get("scratch_budget", 0))
+        tiling = _dw_tiling(geo, c, max(budget, _dw_scratch(geo, c, 1, 0)))
+    else:
+        tiling = _dw_tiling(geo, c, scratch_budget)
+    if tiling is None:
+        return None
+    band, strip = tiling
+    filt, bias, mult, shift = conv_args(call)       # filter [1, k_h, k_w, out_c]
     w = filt[0]                                      # [k_h, k_w, out_c]
     sums = w.astype(np.int64).sum(axis=(0, 1))
     bias_f = folded_bias(bias, p["input_offset"], sums)
@@ -108,54 +240,47 @@ def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
         rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums)
     if rq is None:
         return None
-    if transposed:
+    if geo["transposed"]:
         w = w.transpose(1, 0, 2)
-        geo = dict(in_rows=p["in_w"], in_cols=p["in_h"], in_rs=c, in_cs=p["in_w"] * c,
-                   out_rows=p["out_w"], out_cols=p["out_h"], out_rs=oc, out_cs=p["out_w"] * oc,
-                   stride_r=p["stride_w"], stride_c=p["stride_h"], k_r=p["k_w"], k_c=p["k_h"],
-                   pad_r=p["pad_left"], pad_c=p["pad_top"])
-    else:
-        geo = dict(in_rows=p["in_h"], in_cols=p["in_w"], in_rs=p["in_w"] * c, in_cs=c,
-                   out_rows=p["out_h"], out_cols=p["out_w"], out_rs=p["out_w"] * oc, out_cs=oc,
-                   stride_r=p["stride_h"], stride_c=p["stride_w"], k_r=p["k_h"], k_c=p["k_w"],
-                   pad_r=p["pad_top"], pad_c=p["pad_left"])
-    # Channels grouped by right shift (a literal in the generated code), records
-    # {bias2, mult, rnd, c_out} and weights in that order.
+    # Channels grouped by right shift (a literal in the generated code) and, int8 weights, by
+    # the left shift their unpacked weights get; records {bias2, mult, rnd, c_out} and
+    # weights in that order.
     rsh = rq.records[:, 3]
-    order = np.lexsort((np.arange(oc), rsh))
+    lsh = np.log2(rq.scale).astype(np.int64) if w8 else np.zeros(oc, np.int64)
+    order = np.lexsort((np.arange(oc), lsh, rsh))
     records = np.concatenate([rq.records[order, :3], order[:, None]], axis=1).astype(np.int32)
-    weights = dw_weights_dsp(w[:, :, order], rq.scale[order])
+    if w8:
+        packed = dw_weights_dsp_s8(w[:, :, order])
+    else:
+        packed = dw_weights_dsp(w[:, :, order], rq.scale[order])
     groups, start = [], 0
-    for value in sorted(set(rsh.tolist())):
-        count = int((rsh == value).sum())
-        groups.append(dict(start=start, count=count, rsh=int(value)))
+    for r, s in sorted(set(zip(rsh.tolist(), lsh.tolist()))):
+        count = int(((rsh == r) & (lsh == s)).sum())
+        groups.append(dict(start=start, count=count, rsh=int(r), lsh=int(s)))
         start += count
-    k_r, k_c, sr, sc = geo["k_r"], geo["k_c"], geo["stride_r"], geo["stride_c"]
-    cols_even = geo["out_cols"] + (geo["out_cols"] & 1)
-    plane_w = (cols_even - 2) * sc + k_c + 3
-    plane_w += plane_w & 1
-    row_bytes = c * plane_w * 2
-    budget = max(DW_SCRATCH_BUDGET, op.kernel.get("scratch_budget", 0))
-    band = max(1, min(geo["out_rows"], (budget // row_bytes - k_r) // sr + 1))
-    band_rows = (band - 1) * sr + k_r
+    strip_cols = strip or geo["out_cols"]
     fn = layer_fn("mcuc_depthwise_conv_s8_dsp", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=f"DEPTHWISE_CONV_2D {p['k_h']}x{p['k_w']} stride "
                          f"{p['stride_h']}x{p['stride_w']}", op_index=op.index,
-               transposed=transposed, batches=p["batches"], in_batch=p["in_h"] * p["in_w"] * c,
+               batches=p["batches"], in_batch=p["in_h"] * p["in_w"] * c,
                out_batch=p["out_h"] * p["out_w"] * oc, in_c=c,
                depth_multiplier=p["depth_multiplier"],
-               pad_value=int(op.inputs[0].quant.zero_point[0]), band=band, band_rows=band_rows,
-               plane_w=plane_w, groups=groups, words=len(weights) // 2 // oc,
-               act_min=p["act_min"], act_max=p["act_max"])
-    return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w16", weights),
+               pad_value=int(op.inputs[0].quant.zero_point[0]), band=band,
+               band_rows=(band - 1) * geo["stride_r"] + geo["k_r"], strip=strip_cols,
+               plane_w=_plane_w(geo, strip_cols), groups=groups,
+               words=packed.nbytes // 4 // oc, w8=int(w8), act_min=p["act_min"],
+               act_max=p["act_max"])
+    return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8" if w8 else "w16", packed),
                                      Arg.constant("quant", records), Arg.output(y)],
-                      scratch_bytes=row_bytes * band_rows, macs=call.macs,
+                      scratch_bytes=_dw_scratch(geo, c, band, strip), macs=call.macs,
                       generated=_generated("kernels/depthwise_conv_s8_dsp.c.j2", fn, ctx,
-                                           "conv/depthwise_conv_s8_dsp.h"))
+                                           "conv/depthwise_conv_s8_dsp.h", w8),
+                      variant=Variant(weights=weights, band=band, strip=strip))
 
 
-def add_sub(op: Op, call: KernelCall) -> KernelCall | None:
+def add_sub(op: Op, call: KernelCall, weights: str | None = None,
+            scratch_budget: int | None = None) -> KernelCall | None:
     p = call.params
     if p["bc"]["flat_size"] <= 0:
         return None                                  # broadcasting: portable kernel
@@ -170,15 +295,48 @@ def add_sub(op: Op, call: KernelCall) -> KernelCall | None:
     a, b, y = call.args
     return KernelCall("mcuc_add_s8_dsp", "mcuc_add_dsp_params", params,
                       [a, b, Arg.constant("table1", t1), Arg.constant("table2", t2), y],
-                      macs=call.macs)
+                      macs=call.macs, variant=Variant())
 
 
-def avg_pool(op: Op, call: KernelCall) -> KernelCall | None:
+def avg_pool(op: Op, call: KernelCall, weights: str | None = None,
+             scratch_budget: int | None = None) -> KernelCall | None:
     p = call.params
     if p["channels"] % 4 or p["f_h"] * p["f_w"] > 256:
         return None                                  # 16-bit lane sums: at most 256 taps
     return KernelCall("mcuc_avg_pool_s8_dsp", call.params_type, call.params, call.args,
-                      macs=call.macs)
+                      macs=call.macs, variant=Variant())
+
+
+# --- what the planner asks -----------------------------------------------------------------
+
+def scratch_bytes(call: KernelCall, variant: Variant) -> int:
+    """Scratch of the fast kernel for the portable `call` with `variant`'s tiling (the
+    formula the builders use)."""
+    if call.fn.startswith("mcuc_depthwise_conv_s8"):
+        geo = _dw_geometry(call.params)
+        if geo is not None:
+            return _dw_scratch(geo, call.params["in_c"], variant.band, variant.strip)
+    if variant.pixels:
+        view = gemm_view.of_call(call)
+        return _gemm_scratch(view.geo, variant.pixels) if view else 0
+    return 0
+
+
+def minimum_variant(call: KernelCall, weights: str | None = None) -> Variant | None:
+    """The tiling with the least scratch this module's kernel for `call` can run in (None:
+    no fast kernel for the layer shape; the requantisation may still refuse it)."""
+    weights = weights or default_weights()
+    if call.fn not in BUILDERS:
+        return None
+    if call.fn.startswith("mcuc_depthwise_conv_s8"):
+        geo = _dw_geometry(call.params)
+        if geo is not None:
+            if weights == "int8" and _dw_words(geo) > DW_MAX_WORDS_S8:
+                return None
+            return Variant(weights=weights, band=1, strip=0 if geo["out_cols"] <= 2 else 2)
+    if call.fn.startswith(("mcuc_conv_s8", "mcuc_fully_connected_s8", "mcuc_depthwise")):
+        return Variant(weights=weights, pixels=2) if gemm_view.of_call(call) else None
+    return Variant()
 
 
 BUILDERS = {

@@ -7,13 +7,22 @@ runtime_c/src/conv/*_mve.h) with its weights repacked at compile time, or None.
     CONV_2D, FULLY_CONNECTED                   -> im2col (int8) + VMLADAVA GEMM
     DEPTHWISE_CONV_2D (no dilation)            -> window planes + VMLADAVA
       (other depthwise layers on one channel   -> as a GEMM)
+
+The builders take kernels_dsp's two choices and record them in KernelCall.variant:
+    weights        these kernels read TFLite's int8 weights as they are (reordered, padded
+                   to 16-byte chunks: the GEMM's K and the depthwise taps); "int16" is not
+                   an encoding they have (None).
+    scratch_budget the GEMM's im2col (two int8 columns) is fixed, so it fits or None; the
+                   depthwise planes are made for as many input channels at a time (a
+                   multiple of 4) as fit, None when 4 do not. None: all channels at once.
+scratch_bytes(call, variant) and minimum_variant(call, weights) as in kernels_dsp.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from ..ir import Op
-from .kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
+from .kernel_call import Arg, GeneratedKernel, KernelCall, Variant, layer_fn
 from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
 from .pack import (conv_weights_mve, dw_weights_mve, folded_bias, mve_pair_records,
@@ -37,17 +46,29 @@ def _flags(rq) -> dict:
     return dict(has_left=int(rq.has_left), all_shift=int(rq.all_shift))
 
 
-def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall:
+def _direct(geo: dict) -> bool:
+    """A 1x1, stride-1, unpadded layer with K % 16 == 0 reads its input rows (no im2col)."""
+    return (geo["k_h"] == geo["k_w"] == 1 and geo["stride_h"] == geo["stride_w"] == 1
+            and not needs_bounds(geo) and geo["in_c"] % 16 == 0)
+
+
+def _gemm_scratch(geo: dict) -> int:
+    """im2col bytes: two pixels' K values, each padded to whole chunks of 16."""
+    return 0 if _direct(geo) else 32 * ((geo["k_h"] * geo["k_w"] * geo["in_c"] + 15) // 16)
+
+
+def _gemm_call(op: Op, call: KernelCall, view: GemmView,
+               budget: int | None) -> KernelCall | None:
     """A layer as im2col + GEMM (see gemm_view.py)."""
     p = call.params
     geo, w2d, bias, mult, shift = view.geo, view.w2d, view.bias, view.mult, view.shift
     input_offset, what = view.input_offset, view.what
+    scratch = _gemm_scratch(geo)
+    if budget is not None and scratch > budget:
+        return None
     bias_f = folded_bias(bias, input_offset, w2d.astype(np.int64).sum(axis=1))
     rq = mve_requant(bias_f, mult, shift, w2d.shape[0])
-    k = w2d.shape[1]
-    nk = (k + 15) // 16
-    direct = int(geo["k_h"] == geo["k_w"] == 1 and geo["stride_h"] == geo["stride_w"] == 1
-                 and not needs_bounds(geo) and k % 16 == 0)
+    direct = int(_direct(geo))
     fn = layer_fn("mcuc_conv_s8_mve", op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, **_flags(rq), what=what, op_index=op.index,
@@ -57,36 +78,62 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView) -> KernelCall:
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8", conv_weights_mve(w2d)),
                                      Arg.constant("quant", mve_pair_records(rq)),
                                      Arg.output(y)],
-                      scratch_bytes=0 if direct else 32 * nk, macs=call.macs,
+                      scratch_bytes=scratch, macs=call.macs,
                       generated=_generated("kernels/conv_s8_mve.c.j2", fn, ctx,
-                                           "conv/conv_s8_mve.h", scratch=not direct))
+                                           "conv/conv_s8_mve.h", scratch=not direct),
+                      variant=Variant(weights="int8", pixels=2))
 
 
-def conv(op: Op, call: KernelCall) -> KernelCall | None:
-    return _gemm_call(op, call, gemm_view.conv(call))
+def conv(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    if weights not in (None, "int8"):
+        return None
+    return _gemm_call(op, call, gemm_view.conv(call), scratch_budget)
 
 
-def fully_connected(op: Op, call: KernelCall) -> KernelCall | None:
+def fully_connected(op: Op, call: KernelCall, weights: str | None = None,
+                    scratch_budget: int | None = None) -> KernelCall | None:
     view = gemm_view.fully_connected(call)
-    return _gemm_call(op, call, view) if view else None
+    if weights not in (None, "int8") or view is None:
+        return None
+    return _gemm_call(op, call, view, scratch_budget)
 
 
-def _one_channel_gemm(op: Op, call: KernelCall) -> KernelCall | None:
-    view = gemm_view.one_channel_depthwise(call)
-    return _gemm_call(op, call, view) if view else None
-
-
-def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
-    p = call.params
-    filt, bias, mult, shift = conv_args(call)       # filter [1, k_h, k_w, out_c]
+def _plane(p: dict) -> int | None:
+    """Bytes of one channel's window plane for one output row (16 bytes of slack), or None
+    when the layer goes to the one-channel GEMM (or the portable kernel)."""
     if p["dil_h"] != 1 or p["dil_w"] != 1 or (p["in_c"] == 1 and p["k_h"] * p["k_w"] > 16):
-        return _one_channel_gemm(op, call)   # (large one-channel kernels: better as a GEMM)
+        return None          # (large one-channel kernels: better as a GEMM)
+    cols = (p["out_w"] - 1) * p["stride_w"] + p["k_w"]    # plane columns the windows read
+    plane = cols * p["k_h"] + 16
+    return plane if plane <= MAX_PLANE else None
+
+
+def _dw_chunk(p: dict, plane: int, budget: int | None) -> int | None:
+    """Input channels per plane chunk: all, or the most (a multiple of 4) that fit."""
+    c = p["in_c"]
+    if budget is None or c * plane <= budget:
+        return c
+    chunk = budget // plane // 4 * 4
+    return chunk if chunk >= 4 else None
+
+
+def depthwise(op: Op, call: KernelCall, weights: str | None = None,
+              scratch_budget: int | None = None) -> KernelCall | None:
+    if weights not in (None, "int8"):
+        return None
+    p = call.params
+    plane = _plane(p)
+    if plane is None:
+        view = gemm_view.one_channel_depthwise(call)
+        return _gemm_call(op, call, view, scratch_budget) if view else None
+    chunk = _dw_chunk(p, plane, scratch_budget)
+    if chunk is None:
+        return None
+    filt, bias, mult, shift = conv_args(call)       # filter [1, k_h, k_w, out_c]
     w = filt[0]                                      # [k_h, k_w, out_c]
     k_h, k_w = p["k_h"], p["k_w"]
-    cols = (p["out_w"] - 1) * p["stride_w"] + k_w    # plane columns the windows read
-    plane = cols * k_h + 16
-    if plane > MAX_PLANE:
-        return _one_channel_gemm(op, call)
+    cols = (p["out_w"] - 1) * p["stride_w"] + k_w
     bias_f = folded_bias(bias, p["input_offset"], w.astype(np.int64).sum(axis=(0, 1)))
     rq = mve_requant(bias_f, mult, shift, p["out_c"])
     fn = layer_fn("mcuc_depthwise_conv_s8_mve", op)
@@ -94,13 +141,37 @@ def depthwise(op: Op, call: KernelCall) -> KernelCall | None:
     ctx = dict(p, **_flags(rq), what=f"DEPTHWISE_CONV_2D {k_h}x{k_w} stride "
                                      f"{p['stride_h']}x{p['stride_w']}",
                op_index=op.index, pad_value=int(op.inputs[0].quant.zero_point[0]),
-               cols=cols, plane=plane, nch=(k_h * k_w + 15) // 16, out_zp=p["output_offset"])
+               cols=cols, plane=plane, nch=(k_h * k_w + 15) // 16, out_zp=p["output_offset"],
+               chunk=chunk)
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8", dw_weights_mve(w)),
                                      Arg.constant("quant", mve_quad_records(rq)),
                                      Arg.output(y)],
-                      scratch_bytes=plane * p["in_c"], macs=call.macs,
+                      scratch_bytes=plane * chunk, macs=call.macs,
                       generated=_generated("kernels/depthwise_conv_s8_mve.c.j2", fn, ctx,
-                                           "conv/depthwise_conv_s8_mve.h"))
+                                           "conv/depthwise_conv_s8_mve.h"),
+                      variant=Variant(weights="int8", channels=chunk))
+
+
+def scratch_bytes(call: KernelCall, variant: Variant) -> int:
+    """Scratch of the fast kernel for the portable `call` with `variant`'s tiling (the
+    formula the builders use)."""
+    if call.fn.startswith("mcuc_depthwise_conv_s8"):
+        plane = _plane(call.params)
+        if plane is not None:
+            return plane * (variant.channels or call.params["in_c"])
+    view = gemm_view.of_call(call)
+    return _gemm_scratch(view.geo) if view else 0
+
+
+def minimum_variant(call: KernelCall, weights: str | None = None) -> Variant | None:
+    """The tiling with the least scratch the kernel for `call` can run in (None: no
+    Helium kernel for the layer shape)."""
+    if call.fn not in BUILDERS or weights not in (None, "int8"):
+        return None
+    if call.fn.startswith("mcuc_depthwise_conv_s8"):
+        if _plane(call.params) is not None:
+            return Variant(weights="int8", channels=min(4, call.params["in_c"]))
+    return Variant(weights="int8", pixels=2) if gemm_view.of_call(call) else None
 
 
 BUILDERS = {

@@ -7,8 +7,10 @@ kernel.
 
 Requantisation records:
     DSP (runtime_c/include/mcuc_dsp.h): {bias2, mult, rnd, rsh[, sgn]} per output channel,
-    where the accumulator is scaled by 2^(left+1) through the weights, rsh = right shift,
-    rnd = 2^(rsh-1) + out_zp * 2^rsh;
+    where the accumulator is scaled by 2^(left+1) through int16 weights, rsh = right shift,
+    rnd = 2^(rsh-1) + out_zp * 2^rsh; with int8 weights (which cannot hold the factor) the
+    kernel shifts the sum left by lsh = left+1 instead: {bias, mult, rnd, rsh[, sgn][, lsh]}
+    (the lsh column only when the channels' shifts differ);
     MVE (runtime_c/include/mcuc_mve.h): vectors of bias, mult, -rsh and left per lane.
 """
 from __future__ import annotations
@@ -37,10 +39,13 @@ def folded_bias(bias: np.ndarray | None, input_offset: int, filter_sums: np.ndar
 
 
 def requant_records(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int,
-                    abs_weight_sums: np.ndarray, doubled: bool = True) -> Requant | None:
+                    abs_weight_sums: np.ndarray, doubled: bool = True,
+                    scaled_weights: bool = True) -> Requant | None:
     """Records for accumulators `bias + sum w x` with |x| <= 128. `doubled`: the kernel's
     multiply is SMMULR-like (needs the accumulator times 2, folded into the weights);
-    MVE's VQRDMULH already doubles, so it takes scale 2^left."""
+    MVE's VQRDMULH already doubles, so it takes scale 2^left. `scaled_weights` False (int8
+    weights): the kernel shifts the sum instead, so the bias stays unscaled and, when the
+    channels' shifts differ, each record ends with its shift (see lsh_literal)."""
     n = len(bias)
     mult = np.broadcast_to(np.asarray(mult, np.int64), (n,))
     shift = np.broadcast_to(np.asarray(shift, np.int64), (n,))
@@ -48,15 +53,25 @@ def requant_records(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_z
     rsh = np.maximum(-shift, 0)
     scale = np.left_shift(np.int64(1), left + (1 if doubled else 0))
     bound = (np.abs(bias) + MAX_INPUT * abs_weight_sums.astype(np.int64)) * scale
-    if (bound >= INT32_LIMIT).any() or (128 * scale > INT16_MAX + 1).any():
+    if (bound >= INT32_LIMIT).any() or (scaled_weights and (128 * scale > INT16_MAX + 1).any()):
         return None
     e0 = bool((rsh == 0).any())
     rnd = np.where(rsh > 0, np.left_shift(np.int64(1), np.maximum(rsh - 1, 0)), 0) \
         + np.int64(out_zp) * np.left_shift(np.int64(1), rsh)
-    cols = [bias * scale, mult, rnd, rsh]
+    cols = [bias * scale if scaled_weights else bias, mult, rnd, rsh]
     if e0:
         cols.append(np.where(rsh > 0, -1, 0))
+    lsh = left + (1 if doubled else 0)
+    if not scaled_weights and len(set(lsh.tolist())) > 1:
+        cols.append(lsh)
     return Requant(np.stack(cols, axis=1).astype(np.int32), scale, e0)
+
+
+def lsh_literal(rq: Requant) -> int:
+    """The left shift an int8-weight DSP kernel applies to every sum (log2 of the scale), or
+    -1 when it differs between channels (then it is each record's last column)."""
+    shifts = {int(s).bit_length() - 1 for s in rq.scale}
+    return shifts.pop() if len(shifts) == 1 else -1
 
 
 def fpreq_records(bias: np.ndarray, scale: np.ndarray,
@@ -140,6 +155,21 @@ def conv_weights_dsp(w2d: np.ndarray, scale: np.ndarray, order: np.ndarray,
     return np.ascontiguousarray(out).reshape(-1).astype(np.int16)
 
 
+def conv_weights_dsp_s8(w2d: np.ndarray, order: np.ndarray, group: int) -> np.ndarray:
+    """[OC, K] int8 weights -> int8 bytes for the DSP GEMM with int8 weights: K reordered,
+    padded to even, channels in groups of `group` (2 or 4), for each pair of products j and
+    each channel pair (a, b) of the group the bytes {a[2j], b[2j], a[2j+1], b[2j+1]} (SXTB16
+    and SXTB16-ror-8 of that word give a's and b's pair); missing channels all zero."""
+    oc, k = w2d.shape
+    k2 = (k + 1) // 2
+    ng = (oc + group - 1) // group
+    padded = np.zeros((ng * group, k2 * 2), np.int8)
+    padded[:oc, :k] = w2d[:, order]
+    # [g, channel pair, a/b, j, 2j/2j+1] -> [g, j, channel pair, 2j/2j+1, a/b]
+    out = padded.reshape(ng, group // 2, 2, k2, 2).transpose(0, 3, 1, 4, 2)
+    return np.ascontiguousarray(out).reshape(-1)
+
+
 def pad_records(records: np.ndarray, group: int) -> np.ndarray:
     """Records padded to a whole number of channel groups with copies of the last one."""
     n = len(records)
@@ -160,6 +190,19 @@ def dw_weights_dsp(w: np.ndarray, scale: np.ndarray) -> np.ndarray:
         tails[:, :k_r] = ws[:, :, k_c - 1]
         parts.append(tails)
     return np.concatenate(parts, axis=1).reshape(-1).astype(np.int16)
+
+
+def dw_weights_dsp_s8(w: np.ndarray) -> np.ndarray:
+    """[k_r, k_c, OC] int8 depthwise weights -> int8 bytes: per output channel the words of
+    dw_weights_dsp (unscaled, padded to an even count) two at a time as the bytes {u.lo, v.lo,
+    u.hi, v.hi}, so SXTB16 of the 32-bit word rebuilds u and SXTB16-ror-8 rebuilds v."""
+    oc = w.shape[2]
+    halves = dw_weights_dsp(w, np.ones(oc, np.int64)).reshape(oc, -1)   # [OC, 2 * words]
+    words = halves.shape[1] // 2
+    padded = np.zeros((oc, 2 * (words + words % 2)), np.int8)
+    padded[:, :2 * words] = halves
+    out = padded.reshape(oc, -1, 2, 2).transpose(0, 1, 3, 2)            # [OC, pair, half, u/v]
+    return np.ascontiguousarray(out).reshape(-1)
 
 
 @dataclass

@@ -11,18 +11,27 @@
  *     without dilation, else in_c, is a multiple of 4): then each aligned group of 4 products
  *     (k0 k1 k2 k3) is paired as (k0, k2), (k1, k3), the order SXTB16 produces from one
  *     32-bit load, so im2col copies whole words without repacking.
- *   - weights: int16, times 2^(left+1) (see mcuc_dsp.h), for each group of four output
- *     channels (a, b, c, d) and each j the four words {a: w[2j] w[2j+1], b: ..., c, d};
- *     missing channels of the last group are all-zero (padding: records of the last real one).
- *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0), see mcuc_dsp.h;
- *     with fpreq (ONNX models, onnxruntime's float requantisation, mcuc_fpreq.h) the weights
- *     are not scaled and the records are {bias, bits of the float32 scale}.
+ *   - im2col scratch: `slots` output pixels (2 or 4) interleaved per pair j: {p0: x[2j]
+ *     x[2j+1], p1: ..., } as int16, 4 * slots bytes per pair.
+ *   - weights, one of two encodings (w8):
+ *     int16 (w8 = 0, 2 slots): times 2^(left+1) (see mcuc_dsp.h), for each group of four
+ *       output channels (a, b, c, d) and each j the four words {a: w[2j] w[2j+1], b: ..., c,
+ *       d}. Per pair: 3 loads (inputs p|q, weights a|b, c|d) + 8 SMLAD = 16 MACs.
+ *     int8 (w8 = 1), half the flash: per pair of channels (a, b) and pair j the four bytes
+ *       {a[2j], b[2j], a[2j+1], b[2j+1]}: SXTB16 of the word gives (a[2j], a[2j+1]), SXTB16
+ *       of it rotated by 8 gives (b[2j], b[2j+1]), the order of the im2col pairs (the
+ *       reordering is done at compile time, so unpacking is two instructions). The factor
+ *       2^(left+1) is applied to the sum before requantisation instead (lsh: a literal when
+ *       every channel has the same, else the records' last column). Blocks:
+ *         4 slots, 2 channels: per pair 2 LDRD (inputs) + 1 LDR + 2 SXTB16 + 8 SMLAD;
+ *         2 slots, 4 channels (half the scratch): 1 LDRD + 2 LDR + 4 SXTB16 + 8 SMLAD.
+ *     Missing channels of the last group are all-zero (their records: copies of the last).
+ *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0) (+ lsh), see
+ *     mcuc_dsp.h (int8 weights: bias unscaled); with fpreq (ONNX models, onnxruntime's float
+ *     requantisation, mcuc_fpreq.h) the weights are not scaled and the records are {bias,
+ *     bits of the float32 scale}.
  *     The input offset is folded into bias2, so taps in the padding read the input zero
  *     point itself: (zp + input_offset) * w = 0.
- *   - im2col scratch: two output pixels p, q interleaved per pair j: {p: x[2j] x[2j+1],
- *     q: x[2j] x[2j+1]} as int16, so one LDRD feeds four SMLADs.
- *
- * Inner loop per pair j: 3 loads (inputs p|q, weights a|b, c|d) + 8 SMLAD = 16 MACs.
  */
 #ifndef MCUC_CONV_S8_DSP_H
 #define MCUC_CONV_S8_DSP_H
@@ -36,44 +45,44 @@
 
 
 
-/* Halfword index in the im2col buffer (slot 0) of product k. With perm4 the products of each
- * aligned group of 4 sit in the order SXTB16 makes them: (k0 k2) in one pair, (k1 k3) in the
- * next. */
-MCUC_INLINE int32_t mcuc_col_index(int32_t k, int32_t perm4)
+/* Halfword index in the im2col buffer (slot 0) of product k, with `slots` pixels per pair.
+ * With perm4 the products of each aligned group of 4 sit in the order SXTB16 makes them:
+ * (k0 k2) in one pair, (k1 k3) in the next. */
+MCUC_INLINE int32_t mcuc_col_index(int32_t k, int32_t perm4, int32_t slots)
 {
     if (perm4) {
         k = (k & ~3) | ((k & 1) << 1) | ((k >> 1) & 1);
     }
-    return ((k >> 1) << 2) + (k & 1);
+    return (k >> 1) * 2 * slots + (k & 1);
 }
 
 /* Copy n int8 values (or the zero point, src == NULL) into the im2col slots of products
  * k .. k+n-1. Fast paths: n % 4 == 0 at k % 4 == 0 (one load, two SXTB16: the perm4 order),
  * n % 2 == 0 at even k without perm4 (one halfword per pair); otherwise one value at a time. */
 MCUC_INLINE void mcuc_im2col_run(int16_t *col, int32_t k, const int8_t *src, int32_t n,
-                                 int32_t pad_value, int32_t perm4)
+                                 int32_t pad_value, int32_t perm4, int32_t slots)
 {
-    uint32_t *dst = (uint32_t *)(void *)(col + ((k >> 1) << 2));
+    uint32_t *dst = (uint32_t *)(void *)(col + (k >> 1) * 2 * slots);
     if (!src) {                                       /* zero point: order does not matter */
         const uint32_t pad2 = (uint32_t)(pad_value & 0xFFFF) * 0x10001u;
         if (n % 2 == 0 && k % 2 == 0) {
-            for (int32_t c = 0; c < n; c += 2, dst += 2) {
+            for (int32_t c = 0; c < n; c += 2, dst += slots) {
                 dst[0] = pad2;
             }
         } else {
             for (int32_t c = 0; c < n; ++c) {
-                col[mcuc_col_index(k + c, perm4)] = (int16_t)pad_value;
+                col[mcuc_col_index(k + c, perm4, slots)] = (int16_t)pad_value;
             }
         }
     } else if (n % 4 == 0 && perm4) {
-        for (int32_t c = 0; c < n; c += 4, dst += 4) {
+        for (int32_t c = 0; c < n; c += 4, dst += 2 * slots) {
             uint32_t v;
             memcpy(&v, src + c, 4);
             dst[0] = __sxtb16(v);
-            dst[2] = mcuc_sxtb16_ror8(v);
+            dst[slots] = mcuc_sxtb16_ror8(v);
         }
     } else if (n % 2 == 0 && !perm4) {
-        for (int32_t c = 0; c < n; c += 2, dst += 2) {
+        for (int32_t c = 0; c < n; c += 2, dst += slots) {
             uint16_t h;
             memcpy(&h, src + c, 2);
             /* bytes [c0 c1 0 0] | [0 c0 c1 0]: SXTB16 reads bytes 0 and 2 = (c0, c1) */
@@ -81,12 +90,12 @@ MCUC_INLINE void mcuc_im2col_run(int16_t *col, int32_t k, const int8_t *src, int
         }
     } else {
         for (int32_t c = 0; c < n; ++c) {
-            col[mcuc_col_index(k + c, perm4)] = (int16_t)src[c];
+            col[mcuc_col_index(k + c, perm4, slots)] = (int16_t)src[c];
         }
     }
 }
 
-/* im2col of output pixel (oy, ox) into slot s (0 or 1) of the interleaved buffer. A kernel
+/* im2col of output pixel (oy, ox) into slot s (0 .. slots-1) of the interleaved buffer. A kernel
  * row without dilation whose taps are all inside the input is one run of k_w * in_c values;
  * rows at the borders go tap by tap (the zero point for taps in the padding). */
 MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, int32_t oy,
@@ -94,7 +103,7 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
                                    int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
                                    int32_t dil_h, int32_t dil_w, int32_t pad_top,
                                    int32_t pad_left, int32_t check_bounds, int32_t pad_value,
-                                   int32_t perm4)
+                                   int32_t perm4, int32_t slots)
 {
     col += 2 * s;
     const int32_t x0 = ox * stride_w - pad_left;
@@ -104,22 +113,24 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
         const int32_t k = ky * k_w * in_c;
         const int8_t *row = in + ((size_t)y * in_w + x0) * in_c;
         if (check_bounds && (y < 0 || y >= in_h)) {
-            mcuc_im2col_run(col, k, 0, k_w * in_c, pad_value, perm4);
+            mcuc_im2col_run(col, k, 0, k_w * in_c, pad_value, perm4, slots);
         } else if (dil_w == 1 && row_inside) {
-            mcuc_im2col_run(col, k, row, k_w * in_c, pad_value, perm4);
+            mcuc_im2col_run(col, k, row, k_w * in_c, pad_value, perm4, slots);
         } else {
             for (int32_t kx = 0; kx < k_w; ++kx) {
                 const int32_t x = x0 + kx * dil_w;
                 const int inside = !check_bounds || (x >= 0 && x < in_w);
                 mcuc_im2col_run(col, k + kx * in_c, inside ? row + kx * dil_w * in_c : 0,
-                                in_c, pad_value, perm4);
+                                in_c, pad_value, perm4, slots);
             }
         }
     }
 }
 
-/* One pair of products for four channels (a, b, c, d) and two pixels (p, q): 3 loads and
- * 8 SMLADs = 16 MACs. Operands: a0..a7 = accumulators (a p, a q, b p, b q, c p ...). */
+/* One pair of products j for a block of 8 sums (accumulator a[c * slots + s] = channel c,
+ * pixel slot s); operands a0..a7, pointers x (im2col) and w (weights), temporaries xp, xq,
+ * wa, wb.
+ * int16 weights, 4 channels x 2 pixels: 3 loads + 8 SMLAD. */
 #define MCUC_GEMM_4X2_STEP                                                                    \
     "ldrd %[xp], %[xq], [%[x]], #8\n\t"                                                      \
     "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                      \
@@ -133,75 +144,130 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
     "smlad %[a6], %[wb], %[xp], %[a6]\n\t"                                                   \
     "smlad %[a7], %[wb], %[xq], %[a7]\n\t"
 
-#define MCUC_GEMM_4X2_OPERANDS                                                                \
+/* int8 weights, 2 channels (a, b) x 4 pixels: the weight word unpacks to a's pair (wa) and
+ * b's pair (wb), each used for all four pixels: 4 loads + 2 SXTB16 + 8 SMLAD. */
+#define MCUC_GEMM_2X4_S8_STEP                                                                 \
+    "ldr %[wb], [%[w]], #4\n\t"                                                              \
+    "ldrd %[xp], %[xq], [%[x]], #8\n\t"                                                      \
+    "sxtb16 %[wa], %[wb]\n\t"                                                                \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                                                        \
+    "smlad %[a0], %[wa], %[xp], %[a0]\n\t"                                                   \
+    "smlad %[a1], %[wa], %[xq], %[a1]\n\t"                                                   \
+    "smlad %[a4], %[wb], %[xp], %[a4]\n\t"                                                   \
+    "smlad %[a5], %[wb], %[xq], %[a5]\n\t"                                                   \
+    "ldrd %[xp], %[xq], [%[x]], #8\n\t"                                                      \
+    "smlad %[a2], %[wa], %[xp], %[a2]\n\t"                                                   \
+    "smlad %[a3], %[wa], %[xq], %[a3]\n\t"                                                   \
+    "smlad %[a6], %[wb], %[xp], %[a6]\n\t"                                                   \
+    "smlad %[a7], %[wb], %[xq], %[a7]\n\t"
+
+/* int8 weights, 4 channels x 2 pixels (half the im2col scratch of 2x4): words (a|b) and
+ * (c|d): 3 loads + 4 SXTB16 + 8 SMLAD. */
+#define MCUC_GEMM_4X2_S8_STEP                                                                 \
+    "ldr %[wb], [%[w]], #4\n\t"                                                              \
+    "ldrd %[xp], %[xq], [%[x]], #8\n\t"                                                      \
+    "sxtb16 %[wa], %[wb]\n\t"                                                                \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                                                        \
+    "smlad %[a0], %[wa], %[xp], %[a0]\n\t"                                                   \
+    "smlad %[a1], %[wa], %[xq], %[a1]\n\t"                                                   \
+    "smlad %[a2], %[wb], %[xp], %[a2]\n\t"                                                   \
+    "smlad %[a3], %[wb], %[xq], %[a3]\n\t"                                                   \
+    "ldr %[wb], [%[w]], #4\n\t"                                                              \
+    "sxtb16 %[wa], %[wb]\n\t"                                                                \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                                                        \
+    "smlad %[a4], %[wa], %[xp], %[a4]\n\t"                                                   \
+    "smlad %[a5], %[wa], %[xq], %[a5]\n\t"                                                   \
+    "smlad %[a6], %[wb], %[xp], %[a6]\n\t"                                                   \
+    "smlad %[a7], %[wb], %[xq], %[a7]\n\t"
+
+#define MCUC_GEMM_OPERANDS                                                                    \
     [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [a4] "+r"(a[4]),      \
     [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]), [x] "+r"(x), [w] "+r"(w),              \
     [xp] "=&r"(xp), [xq] "=&r"(xq), [wa] "=&r"(wa), [wb] "=&r"(wb)
 
-/* Sums over k2 pairs for 4 channels x 2 pixels. Written in assembly because the 14 values
- * live in the loop (8 sums, 4 operands, 2 pointers) fill every register gcc may use: the
- * steps are repeated (.rept) and, past 16 pairs, looped 8 at a time with the loop end read
- * from memory into a free operand register. */
-MCUC_INLINE void mcuc_gemm_4x2(const uint32_t *w, const uint32_t *x, int32_t k2, int32_t a[8])
+/* Sums over k2 pairs with STEP (im2col words per step: slots). Written in assembly because
+ * the 14 values live in the loop (8 sums, 4 operands, 2 pointers) fill every register gcc may
+ * use: the steps are repeated (.rept) and, past 16 pairs, looped 8 at a time with the loop
+ * end read from memory into a free operand register. */
+#define MCUC_GEMM_LOOP(STEP, slots)                                                           \
+    do {                                                                                      \
+        uint32_t xp, xq, wa, wb;                                                              \
+        if (k2 > 16) {                                                                        \
+            const uint32_t *x_end = x + (slots) * 8 * (k2 / 8);                               \
+            __asm__ volatile("1:\n\t"                                                         \
+                             ".rept 8\n\t" STEP ".endr\n\t"                                   \
+                             "ldr %[wa], %[end]\n\t"                                          \
+                             "cmp %[x], %[wa]\n\t"                                            \
+                             "bne 1b"                                                         \
+                             : MCUC_GEMM_OPERANDS                                             \
+                             : [end] "m"(x_end)                                               \
+                             : "cc", "memory");                                               \
+        }                                                                                     \
+        if (k2 > 16 ? k2 % 8 : k2) {                                                          \
+            __asm__ volatile(".rept %c[n]\n\t" STEP ".endr"                                   \
+                             : MCUC_GEMM_OPERANDS                                             \
+                             : [n] "n"(k2 > 16 ? k2 % 8 : k2)                                 \
+                             : "memory");                                                     \
+        }                                                                                     \
+    } while (0)
+
+/* The 8 sums of one block over k2 pairs: int16 4x2, int8 2x4 or int8 4x2. */
+MCUC_INLINE void mcuc_gemm_block(const uint32_t *w, const uint32_t *x, int32_t k2, int32_t a[8],
+                                 int32_t w8, int32_t slots)
 {
-    uint32_t xp, xq, wa, wb;
-    if (k2 > 16) {
-        const uint32_t *x_end = x + 2 * 8 * (k2 / 8);
-        __asm__ volatile("1:\n\t"
-                         ".rept 8\n\t" MCUC_GEMM_4X2_STEP ".endr\n\t"
-                         "ldr %[wa], %[end]\n\t"
-                         "cmp %[x], %[wa]\n\t"
-                         "bne 1b"
-                         : MCUC_GEMM_4X2_OPERANDS
-                         : [end] "m"(x_end)
-                         : "cc", "memory");
-    }
-    if (k2 > 16 ? k2 % 8 : k2) {
-        __asm__ volatile(".rept %c[n]\n\t" MCUC_GEMM_4X2_STEP ".endr"
-                         : MCUC_GEMM_4X2_OPERANDS
-                         : [n] "n"(k2 > 16 ? k2 % 8 : k2)
-                         : "memory");
+    if (!w8) {
+        MCUC_GEMM_LOOP(MCUC_GEMM_4X2_STEP, 2);
+    } else if (slots == 4) {
+        MCUC_GEMM_LOOP(MCUC_GEMM_2X4_S8_STEP, 4);
+    } else {
+        MCUC_GEMM_LOOP(MCUC_GEMM_4X2_S8_STEP, 2);
     }
 }
 
-/* Requantise and store the 8 sums of a 4x2 block (channels oc .. oc+3, n of them real),
- * one channel at a time: each channel's record is read right before its two stores, which
- * keeps few values live (the int8 stores may alias the records, so gcc keeps this order). */
-MCUC_INLINE void mcuc_store_4x2(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
-                                int32_t n, int32_t act_min, int32_t act_max, int8_t *out_p,
-                                int8_t *out_q)
+/* Requantise and store the sums of a block (n real channels of 8 / slots), one channel at a
+ * time: each channel's record is read right before its stores, which keeps few values live
+ * (the int8 stores may alias the records, so gcc keeps this order). `lsh`: the sums' left
+ * shift (int8 weights; -1: the record's column 4 + e0), 0 for int16 weights. */
+MCUC_INLINE void mcuc_store_block(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
+                                  int32_t n, int32_t slots, int32_t lsh, int32_t act_min,
+                                  int32_t act_max, int8_t *const o[4])
 {
 #pragma GCC unroll 4
     for (int32_t c = 0; c < n; ++c) {
         const int32_t m = q[c * qw + 1], r = q[c * qw + 2], s = q[c * qw + 3];
         const int32_t g = e0 ? q[c * qw + 4] : -1;
-        const int32_t vp = mcuc_dsp_requant_e0(a[2 * c], m, r, s, g);
-        const int32_t vq = mcuc_dsp_requant_e0(a[2 * c + 1], m, r, s, g);
-        out_p[c] = (int8_t)MCUC_DSP_CLAMP(vp, act_min, act_max);
-        out_q[c] = (int8_t)MCUC_DSP_CLAMP(vq, act_min, act_max);
+        const int32_t l = lsh >= 0 ? lsh : q[c * qw + 4 + (e0 != 0)];
+#pragma GCC unroll 4
+        for (int32_t t = 0; t < slots; ++t) {
+            const int32_t acc = (int32_t)((uint32_t)a[c * slots + t] << l);
+            const int32_t v = mcuc_dsp_requant_e0(acc, m, r, s, g);
+            o[t][c] = (int8_t)MCUC_DSP_CLAMP(v, act_min, act_max);
+        }
     }
 }
 
-/* mcuc_store_4x2 for fpreq records {bias, scale bits}: the very rounding of the portable
+/* mcuc_store_block for fpreq records {bias, scale bits}: the very rounding of the portable
  * *_fpreq kernels (mcuc_requant_f32), so results are the same bits. Not inlined: float code
  * in the GEMM's function makes gcc 12 emit VFP spills the assembler rejects ("co-processor
  * offset out of range") next to the GEMM's inline assembly. */
-__attribute__((noinline, unused)) static void mcuc_store_4x2_f32(const int32_t a[8], const int32_t *q, int32_t n,
-                                    int32_t out_zp, int32_t act_min, int32_t act_max,
-                                    int8_t *out_p, int8_t *out_q)
+__attribute__((noinline, unused)) static void mcuc_store_block_f32(const int32_t a[8], const int32_t *q,
+                                                                   int32_t n, int32_t slots, int32_t out_zp,
+                                                                   int32_t act_min, int32_t act_max,
+                                                                   int8_t *const o[4])
 {
-#pragma GCC unroll 4
     for (int32_t c = 0; c < n; ++c) {
         float scale;
         memcpy(&scale, &q[c * 2 + 1], sizeof scale);
-        out_p[c] = mcuc_requant_f32(a[2 * c], scale, out_zp, act_min, act_max);
-        out_q[c] = mcuc_requant_f32(a[2 * c + 1], scale, out_zp, act_min, act_max);
+        for (int32_t t = 0; t < slots; ++t) {
+            o[t][c] = mcuc_requant_f32(a[c * slots + t], scale, out_zp, act_min, act_max);
+        }
     }
 }
 
-/* One conv layer. `col` holds 2 * K2 words. Pixels are numbered over batches x out_h x out_w;
- * an odd last pixel is computed twice (slot q = slot p) and stored once. */
-MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weights,
+/* One conv layer. `col` holds slots * K2 words. Pixels are numbered over batches x out_h x
+ * out_w, `slots` at a time; slots past the last pixel repeat it (computed again, stored again
+ * with the same values). w8: int8 weights (see the top). */
+MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        const int32_t *quant, int8_t *output, int16_t *col,
                                        int32_t batches, int32_t in_h, int32_t in_w,
                                        int32_t in_c, int32_t out_h, int32_t out_w,
@@ -209,36 +275,48 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const int16_t *weigh
                                        int32_t stride_h, int32_t stride_w, int32_t dil_h,
                                        int32_t dil_w, int32_t pad_top, int32_t pad_left,
                                        int32_t check_bounds, int32_t pad_value, int32_t perm4,
-                                       int32_t e0, int32_t fpreq, int32_t out_zp,
-                                       int32_t act_min, int32_t act_max)
+                                       int32_t e0, int32_t fpreq, int32_t out_zp, int32_t w8,
+                                       int32_t slots, int32_t lsh, int32_t act_min,
+                                       int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
-    const int32_t qw = fpreq ? 2 : (e0 ? 5 : 4);
+    const int32_t qw = fpreq ? 2 : 4 + (e0 != 0) + (lsh < 0);
+    const int32_t nc = 8 / slots;                               /* channels per block */
+    const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
     const int32_t pixels = batches * out_h * out_w;
     const int32_t per_image = out_h * out_w;
-    for (int32_t p = 0; p < pixels; p += 2) {
-        const int32_t q = p + 1 < pixels ? p + 1 : p;
-        for (int32_t s = 0; s < 2; ++s) {
-            const int32_t n = s ? q : p;
+    for (int32_t p = 0; p < pixels; p += slots) {
+        int8_t *o[4];
+#pragma GCC unroll 4
+        for (int32_t s = 0; s < slots; ++s) {
+            const int32_t n = p + s < pixels ? p + s : pixels - 1;
             const int32_t b = n / per_image, r = n % per_image;
             mcuc_im2col_pixel(col, s, input + (size_t)b * in_h * in_w * in_c, r / out_w,
                               r % out_w, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w,
-                              dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4);
+                              dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
+                              slots);
+            o[s] = output + (size_t)n * out_c;
         }
-        int8_t *out_p = output + (size_t)p * out_c;
-        int8_t *out_q = output + (size_t)q * out_c;
-        const uint32_t *w = (const uint32_t *)(const void *)weights;
-        for (int32_t oc = 0; oc < out_c; oc += 4) {
+        const uint32_t *w = (const uint32_t *)weights;
+        for (int32_t oc = 0; oc < out_c; oc += nc) {
             const int32_t *qr = quant + oc * qw;
-            int32_t a[8] = {qr[0], qr[0], qr[qw], qr[qw], qr[2 * qw], qr[2 * qw], qr[3 * qw],
-                            qr[3 * qw]};
-            mcuc_gemm_4x2(w, (const uint32_t *)(const void *)col, k2, a);
-            w += 4 * k2;
-            const int32_t n = out_c - oc < 4 ? out_c - oc : 4;
+            int32_t a[8];
+#pragma GCC unroll 4
+            for (int32_t c = 0; c < nc; ++c) {
+#pragma GCC unroll 4
+                for (int32_t s = 0; s < slots; ++s) {
+                    a[c * slots + s] = qr[c * qw];
+                }
+            }
+            mcuc_gemm_block(w, (const uint32_t *)(const void *)col, k2, a, w8, slots);
+            w += w_words;
+            const int32_t n = out_c - oc < nc ? out_c - oc : nc;
+            int8_t *const oo[4] = {o[0] + oc, o[1] + oc, o[slots > 2 ? 2 : 0] + oc,
+                                   o[slots > 2 ? 3 : 0] + oc};
             if (fpreq) {
-                mcuc_store_4x2_f32(a, qr, n, out_zp, act_min, act_max, out_p + oc, out_q + oc);
+                mcuc_store_block_f32(a, qr, n, slots, out_zp, act_min, act_max, oo);
             } else {
-                mcuc_store_4x2(a, qr, qw, e0, n, act_min, act_max, out_p + oc, out_q + oc);
+                mcuc_store_block(a, qr, qw, e0, n, slots, lsh, act_min, act_max, oo);
             }
         }
     }

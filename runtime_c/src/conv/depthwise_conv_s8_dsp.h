@@ -25,6 +25,15 @@
  * bias: padding reads the zero point, which contributes 0. ONNX models (onnxruntime's float
  * requantisation, mcuc_fpreq.h) form one group with right shift -1, records {bias, bits of
  * the float32 scale, output zero point, c_out} and unscaled weights.
+ *
+ * Weights are int16 words (times 2^(left+1), see mcuc_dsp.h) or, with w8, int8 (half the
+ * flash): each pair of words (u, v) as the bytes {u.lo, v.lo, u.hi, v.hi}, unpacked once per
+ * channel and band into registers by SXTB16 / SXTB16-ror-8 and scaled there by `lsh`
+ * halfword doublings (SADD16); groups then share a right shift and lsh. int8 weights need
+ * the channel's words in registers: at most 16 (up to 5x5 kernels).
+ *
+ * The generated code may also cut the rows into strips of output columns, each with planes
+ * of its own width (the input columns it reads), when a whole band does not fit the scratch.
  */
 #ifndef MCUC_DEPTHWISE_CONV_S8_DSP_H
 #define MCUC_DEPTHWISE_CONV_S8_DSP_H
@@ -182,13 +191,29 @@ MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32
                                  int32_t mult, int32_t rnd, int32_t rsh, int8_t *out,
                                  int32_t rows, int32_t cols, int32_t plane_w, int32_t stride_r,
                                  int32_t stride_c, int32_t k_r, int32_t k_c, int32_t out_rs,
-                                 int32_t out_cs, int32_t act_min, int32_t act_max)
+                                 int32_t out_cs, int32_t act_min, int32_t act_max, int32_t w8,
+                                 int32_t lsh)
 {
     /* Small kernels: weights copied to locals (registers); large ones read in place. */
     const int32_t words = k_r * (k_c / 2) + (k_c & 1) * ((k_r + 1) / 2);
     uint32_t local[16];
     const uint32_t *w = wc;
-    if (words <= 16) {
+    if (w8) {
+#pragma GCC unroll 8
+        for (int32_t i = 0; i < words; i += 2) {
+            uint32_t u = __sxtb16(wc[i / 2]), v = mcuc_sxtb16_ror8(wc[i / 2]);
+#pragma GCC unroll 8
+            for (int32_t l = 0; l < lsh; ++l) {
+                u = __sadd16(u, u);
+                v = __sadd16(v, v);
+            }
+            local[i] = u;
+            if (i + 1 < words) {
+                local[i + 1] = v;
+            }
+        }
+        w = local;
+    } else if (words <= 16) {
 #pragma GCC unroll 16
         for (int32_t i = 0; i < words; ++i) {
             local[i] = wc[i];
@@ -237,19 +262,22 @@ MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32
     }
 }
 
-/* `count` channels sharing the right shift `rsh`: records and weights in group order. */
+/* `count` channels sharing the right shift `rsh` (and, int8 weights, `lsh`): records and
+ * weights in group order. */
 MCUC_INLINE void mcuc_dw_group(const int16_t *planes, const int32_t *rec, const uint32_t *w,
                                int32_t count, int32_t rsh, int8_t *out, int32_t depth_mult,
                                int32_t band_rows, int32_t rows, int32_t cols, int32_t plane_w,
                                int32_t stride_r, int32_t stride_c, int32_t k_r, int32_t k_c,
-                               int32_t out_rs, int32_t out_cs, int32_t act_min, int32_t act_max)
+                               int32_t out_rs, int32_t out_cs, int32_t act_min, int32_t act_max,
+                               int32_t w8, int32_t lsh)
 {
     const int32_t words = k_r * (k_c / 2) + (k_c & 1) * ((k_r + 1) / 2);
-    for (int32_t i = 0; i < count; ++i, rec += 4, w += words) {
+    const int32_t stored = w8 ? (words + 1) / 2 : words;      /* 32-bit words per channel */
+    for (int32_t i = 0; i < count; ++i, rec += 4, w += stored) {
         const int32_t c_out = rec[3];
         mcuc_dw_channel(planes + (c_out / depth_mult) * band_rows * plane_w, w, rec[0], rec[1],
                         rec[2], rsh, out + c_out, rows, cols, plane_w, stride_r, stride_c, k_r,
-                        k_c, out_rs, out_cs, act_min, act_max);
+                        k_c, out_rs, out_cs, act_min, act_max, w8, lsh);
     }
 }
 

@@ -15,6 +15,10 @@
  * chunks of 16 taps in (kx, ky) order, zero-padded; quant per group of four output channels
  * {bias x4, mult x4, -rsh x4, left x4} with the input offset folded into the bias. The last
  * window's read runs up to 15 bytes past its taps: planes have 16 bytes of slack.
+ *
+ * When the planes of all channels do not fit the scratch, the generated code makes them for
+ * a chunk of input channels at a time (a multiple of 4), and the output channels of that
+ * chunk from them.
  */
 #ifndef MCUC_DEPTHWISE_CONV_S8_MVE_H
 #define MCUC_DEPTHWISE_CONV_S8_MVE_H
@@ -37,10 +41,11 @@ MCUC_INLINE void mcuc_mve_dw_pad_column(int8_t *dst, uint16x8_t offs, int16x8_t 
     }
 }
 
-/* Planes for output row `oy`: input rows oy * stride_h - pad_top + r, r < k_h. */
+/* Planes for output row `oy`: input rows oy * stride_h - pad_top + r, r < k_h, of the
+ * channels [0, in_c) of `in` (pixels `stride` bytes apart). */
 MCUC_INLINE void mcuc_mve_dw_planes(int8_t *planes, const int8_t *in, int32_t iy0,
-                                    int32_t in_h, int32_t in_w, int32_t in_c, int32_t k_h,
-                                    int32_t pad_left, int32_t cols, int32_t plane,
+                                    int32_t in_h, int32_t in_w, int32_t in_c, int32_t stride,
+                                    int32_t k_h, int32_t pad_left, int32_t cols, int32_t plane,
                                     int32_t pad_value)
 {
     const uint16x8_t offs = vmulq_n_u16(vidupq_n_u16(0, 1), (uint16_t)plane);
@@ -54,8 +59,8 @@ MCUC_INLINE void mcuc_mve_dw_planes(int8_t *planes, const int8_t *in, int32_t iy
             for (; x < pad_left; ++x) {
                 mcuc_mve_dw_pad_column(planes + x * k_h + r, offs, padv, in_c, plane);
             }
-            const int8_t *src = in + (iy * in_w + x - pad_left) * in_c;
-            for (; x < x_end; ++x, src += in_c) {
+            const int8_t *src = in + (iy * in_w + x - pad_left) * stride;
+            for (; x < x_end; ++x, src += stride) {
                 int8_t *dst = planes + x * k_h + r;
                 int32_t c = 0;
 #pragma GCC unroll 8
@@ -92,19 +97,21 @@ MCUC_INLINE void mcuc_mve_dw_planes(int8_t *planes, const int8_t *in, int32_t iy
               "m"(*(const int8_t(*)[1])p0)                                                     \
             : "q7")
 
-/* Output row `oy` for the output channels [c0, c0 + 4) (fewer at the end). */
+/* Output row `oy` for the output channels [c0, c0 + 4) (fewer at the end), from the planes
+ * of input channels ch0 onwards. */
 MCUC_INLINE void mcuc_mve_dw_row4(const int8_t *planes, const int8_t *weights,
                                   const int32_t *quant, int8_t *out_row, int32_t c0,
-                                  int32_t out_c, int32_t out_w, int32_t depth_mult,
-                                  int32_t stride_w, int32_t k_h, int32_t nch, int32_t plane,
-                                  int32_t has_left, int32_t all_shift, int32_t out_zp,
-                                  int32_t act_min, int32_t act_max)
+                                  int32_t ch0, int32_t out_c, int32_t out_w,
+                                  int32_t depth_mult, int32_t stride_w, int32_t k_h,
+                                  int32_t nch, int32_t plane, int32_t has_left,
+                                  int32_t all_shift, int32_t out_zp, int32_t act_min,
+                                  int32_t act_max)
 {
     const int32_t n = out_c - c0 < 4 ? out_c - c0 : 4;
-    const int8_t *p0 = planes + (c0 / depth_mult) * plane;
-    const int8_t *p1 = planes + ((c0 + (n > 1)) / depth_mult) * plane;
-    const int8_t *p2 = planes + ((c0 + 2 * (n > 2)) / depth_mult) * plane;
-    const int8_t *p3 = planes + ((c0 + 3 * (n > 3)) / depth_mult) * plane;
+    const int8_t *p0 = planes + (c0 / depth_mult - ch0) * plane;
+    const int8_t *p1 = planes + ((c0 + (n > 1)) / depth_mult - ch0) * plane;
+    const int8_t *p2 = planes + ((c0 + 2 * (n > 2)) / depth_mult - ch0) * plane;
+    const int8_t *p3 = planes + ((c0 + 3 * (n > 3)) / depth_mult - ch0) * plane;
     const int8_t *w = weights + c0 * 16 * nch;
     const int32x4_t bias = vldrwq_s32(quant), mult = vldrwq_s32(quant + 4);
     const int32x4_t nrsh = vldrwq_s32(quant + 8), left = vldrwq_s32(quant + 12);

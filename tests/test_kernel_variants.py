@@ -1,0 +1,155 @@
+"""The fast kernels' choices (kernels_dsp / kernels_mve builders with `weights` and
+`scratch_budget`): int8-weight DSP kernels and scratch-bounded tilings (GEMM blocks of 2
+pixels, depthwise bands of one row and strips of two columns, Helium plane chunks of 4
+channels), each forced on every layer it takes and checked bit-exact with TFLM in QEMU;
+and, on the host, that every builder honours its budget with the scratch its formula says."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import modelgen
+from conftest import write_model
+from mcucompile.api import load_vectors
+from mcucompile.boards import get_board
+from mcucompile.build import build_project
+from mcucompile.codegen import generate
+from mcucompile.frontend import load_model
+from mcucompile.passes import kernels_dsp, kernels_mve, run_passes
+from mcucompile.planner import check_plan, plan_schedule
+from mcucompile.reference import reference_outputs
+from mcucompile.simulate import run_vectors
+
+MODULES = {"dsp": kernels_dsp, "mve": kernels_mve}
+MODELS = {
+    # odd in_c (3), SAME/VALID, stride 1/2, 3x3/1x1/5x5 depthwise, FC
+    "chain_c3": dict(in_shape=(1, 11, 10, 3)),
+    # one input channel, odd sizes, channels whose requantisation shifts differ
+    "chain_c1_mixed_shifts": dict(in_shape=(1, 13, 9, 1), big_channel=True),
+}
+
+
+def _graph(tmp_path, name):
+    path = write_model(tmp_path, modelgen.kernel_chain(**MODELS[name]), name)
+    return path
+
+
+def _portable(path, board):
+    return run_passes(load_model(path), get_board(board), "portable")
+
+
+def _force(graph, module, weights, minimal):
+    """Every call the module has a builder for -> its variant with `weights`, with the
+    scratch budget = the least its kernel can run in when `minimal`. The variants made."""
+    made = []
+    for op in graph.ops:
+        calls = op.kernel.get("calls") or []
+        for i, call in enumerate(calls):
+            builder = module.BUILDERS.get(call.fn)
+            if builder is None:
+                continue
+            budget = None
+            if minimal:
+                least = module.minimum_variant(call, weights)
+                budget = module.scratch_bytes(call, least) if least else None
+            new = builder(op, call, weights=weights, scratch_budget=budget)
+            if new is not None:
+                if minimal:
+                    assert new.scratch_bytes == budget, (op.index, new.variant)
+                calls[i] = new
+                made.append(new.variant)
+    return made
+
+
+def _run_bit_exact(path, graph, board, tmp_path):
+    b = get_board(board)
+    plan = plan_schedule(graph, [op for op in graph.ops if not op.is_alias])
+    check_plan(plan)
+    project = generate(graph, plan, tmp_path / "prj", b)
+    exe = build_project(project.out_dir, b)
+    vectors = load_vectors(graph, None, 2, 5)
+    run = run_vectors(exe, b, vectors, project.output_bytes)
+    assert np.array_equal(run.outputs, reference_outputs(path.read_bytes(), graph, vectors))
+
+
+# (board, builders, weights, minimal scratch)
+RUNS = [
+    ("mps2-an386", "dsp", "int8", False),
+    ("mps2-an500", "dsp", "int8", False),
+    ("mps3-an547", "dsp", "int8", False),     # the M55 runs DSP kernels where Helium has none
+    ("mps2-an386", "dsp", "int8", True),
+    ("mps2-an386", "dsp", "int16", True),
+    ("mps3-an547", "mve", "int8", True),
+]
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+@pytest.mark.parametrize("board,module,weights,minimal", RUNS)
+def test_forced_variant_bit_exact(model, board, module, weights, minimal, tmp_path):
+    path = _graph(tmp_path, model)
+    graph = _portable(path, board)
+    made = _force(graph, MODULES[module], weights, minimal)
+    # every conv, depthwise and FC layer took the variant (7 layers)
+    assert len(made) == 7 and all(v.weights == weights for v in made), made
+    if minimal and module == "dsp":
+        assert {v.pixels for v in made if v.pixels} == {2}
+        assert any(v.strip == 2 for v in made), made
+    elif module == "dsp":
+        assert 4 in {v.pixels for v in made}, made    # int8: 2 channels x 4 pixels
+    _run_bit_exact(path, graph, board, tmp_path)
+
+
+def test_mixed_shift_model_has_mixed_shifts(tmp_path):
+    """The mixed-shift case really has layers whose channels shift left by different
+    amounts: int8-weight GEMMs then read the shift per record, depthwise groups split."""
+    graph = _portable(_graph(tmp_path, "chain_c1_mixed_shifts"), "mps2-an386")
+    mixed = {c.fn for op in graph.ops for c in op.kernel.get("calls") or []
+             if c.fn in ("mcuc_conv_s8", "mcuc_depthwise_conv_s8")
+             and len(set(np.maximum(c.args[4].const, 0).tolist())) > 1}
+    assert mixed == {"mcuc_conv_s8", "mcuc_depthwise_conv_s8"}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+@pytest.mark.parametrize("weights", ["int16", "int8"])
+def test_builders_honour_scratch_budget(module, weights, tmp_path):
+    """For each layer and a range of budgets: a variant's scratch never exceeds its budget
+    and equals scratch_bytes(call, variant); the minimum variant's scratch is the least
+    budget that gets a kernel; more budget never gives a slower tiling."""
+    mod = MODULES[module]
+    graph = _portable(_graph(tmp_path, "chain_c3"), "mps2-an386")
+    checked = 0
+    for op in graph.ops:
+        for call in op.kernel.get("calls") or []:
+            if call.fn not in mod.BUILDERS or call.fn.startswith(("mcuc_add", "mcuc_avg")):
+                continue
+            least = mod.minimum_variant(call, weights)
+            if least is None:
+                assert mod.BUILDERS[call.fn](op, call, weights=weights) is None
+                continue
+            low = mod.scratch_bytes(call, least)
+            if low:
+                assert mod.BUILDERS[call.fn](op, call, weights=weights,
+                                             scratch_budget=low - 1) is None
+            sizes = []
+            for budget in sorted({low, low + 100, 2 * low, 4 * low, 10**6}):
+                new = mod.BUILDERS[call.fn](op, call, weights=weights, scratch_budget=budget)
+                assert new is not None and new.scratch_bytes <= budget
+                assert new.scratch_bytes == mod.scratch_bytes(call, new.variant)
+                sizes.append(new.scratch_bytes)
+            assert sizes == sorted(sizes)
+            checked += 1
+    assert checked == (7 if module == "dsp" or weights == "int8" else 0)
+
+
+def test_int8_weights_halve_the_gemm_constants(tmp_path):
+    """int8 GEMM weights take at most half the bytes of the int16 ones (both padded to
+    whole pairs of products; int16 to groups of 4 channels, int8 to groups of 2 or 4)."""
+    graph = _portable(_graph(tmp_path, "chain_c3"), "mps2-an386")
+    for op in graph.ops:
+        for call in op.kernel.get("calls") or []:
+            if call.fn not in ("mcuc_conv_s8", "mcuc_fully_connected_s8"):
+                continue
+            w16, w8 = (kernels_dsp.BUILDERS[call.fn](op, call, weights=w) for w in
+                       ("int16", "int8"))
+            n16, n8 = w16.args[1].const.nbytes, w8.args[1].const.nbytes
+            assert w8.args[1].const.dtype == np.int8 and n8 * 2 <= n16, (op.index, n8, n16)
