@@ -109,9 +109,12 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
         return None
     perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
     order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
+    records = rq.records
     if w8:
         packed = conv_weights_dsp_s8(w2d, order, group=8 // pixels)
         lsh = 0 if view.fpreq else lsh_literal(rq)
+        if not (view.fpreq or rq.e0):
+            records = np.delete(records, 3, axis=1)      # rsh: the kernel derives it from rnd
     else:
         packed, lsh = conv_weights_dsp(w2d, rq.scale, order), 0
     fn = layer_fn("mcuc_conv_s8_dsp", op)
@@ -121,7 +124,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
                e0=int(rq.e0), fpreq=int(view.fpreq), out_zp=p["output_offset"],
                w8=int(w8), slots=pixels, lsh=lsh, act_min=p["act_min"], act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8" if w8 else "w16", packed),
-                                     Arg.constant("quant", pad_records(rq.records, 4)),
+                                     Arg.constant("quant", pad_records(records, 4)),
                                      Arg.output(y)],
                       scratch_bytes=_gemm_scratch(geo, pixels), macs=call.macs,
                       generated=_generated("kernels/conv_s8_dsp.c.j2", fn, ctx,
@@ -231,7 +234,7 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
     sums = w.astype(np.int64).sum(axis=(0, 1))
     bias_f = folded_bias(bias, p["input_offset"], sums)
     abs_sums = np.abs(w.astype(np.int64)).sum(axis=(0, 1))
-    if shift is None:       # ONNX: float requantisation, records {bias, scale bits, zp, rsh -1}
+    if shift is None:       # ONNX: float requantisation, {bias, scale bits, rnd = zp, rsh -1}
         rq = fpreq_records(bias_f, np.resize(np.asarray(mult, np.float32), oc), abs_sums)
         if rq is not None:
             rq.records = np.concatenate([rq.records, np.full((oc, 1), p["output_offset"]),
@@ -242,21 +245,24 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
         return None
     if geo["transposed"]:
         w = w.transpose(1, 0, 2)
-    # Channels grouped by right shift (a literal in the generated code) and, int8 weights, by
-    # the left shift their unpacked weights get; records {bias2, mult, rnd, c_out} and
-    # weights in that order.
-    rsh = rq.records[:, 3]
+    # Channels grouped by right shift (a literal in the generated code, as is rnd, which only
+    # depends on it) and, int8 weights, by the left shift their unpacked weights get; records
+    # {bias2, mult, c_out} and weights in that order.
+    rsh, rnd = rq.records[:, 3], rq.records[:, 2]
     lsh = np.log2(rq.scale).astype(np.int64) if w8 else np.zeros(oc, np.int64)
     order = np.lexsort((np.arange(oc), lsh, rsh))
-    records = np.concatenate([rq.records[order, :3], order[:, None]], axis=1).astype(np.int32)
+    records = np.concatenate([rq.records[order, :2], order[:, None]], axis=1).astype(np.int32)
     if w8:
         packed = dw_weights_dsp_s8(w[:, :, order])
     else:
         packed = dw_weights_dsp(w[:, :, order], rq.scale[order])
     groups, start = [], 0
     for r, s in sorted(set(zip(rsh.tolist(), lsh.tolist()))):
-        count = int(((rsh == r) & (lsh == s)).sum())
-        groups.append(dict(start=start, count=count, rsh=int(r), lsh=int(s)))
+        members = (rsh == r) & (lsh == s)
+        count = int(members.sum())
+        assert len(set(rnd[members].tolist())) == 1      # rnd is a function of rsh
+        groups.append(dict(start=start, count=count, rsh=int(r), rnd=int(rnd[members][0]),
+                           lsh=int(s)))
         start += count
     strip_cols = strip or geo["out_cols"]
     fn = layer_fn("mcuc_depthwise_conv_s8_dsp", op)

@@ -10,7 +10,8 @@ Requantisation records:
     where the accumulator is scaled by 2^(left+1) through int16 weights, rsh = right shift,
     rnd = 2^(rsh-1) + out_zp * 2^rsh; with int8 weights (which cannot hold the factor) the
     kernel shifts the sum left by lsh = left+1 instead: {bias, mult, rnd, rsh[, sgn][, lsh]}
-    (the lsh column only when the channels' shifts differ);
+    (the lsh column only when the channels' shifts differ; the GEMM drops rsh when no
+    channel has e = 0, see conv_s8_dsp.h);
     MVE (runtime_c/include/mcuc_mve.h): vectors of bias, mult, -rsh and left per lane.
 """
 from __future__ import annotations

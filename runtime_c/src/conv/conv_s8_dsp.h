@@ -26,8 +26,11 @@
  *         4 slots, 2 channels: per pair 2 LDRD (inputs) + 1 LDR + 2 SXTB16 + 8 SMLAD;
  *         2 slots, 4 channels (half the scratch): 1 LDRD + 2 LDR + 4 SXTB16 + 8 SMLAD.
  *     Missing channels of the last group are all-zero (their records: copies of the last).
- *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0) (+ lsh), see
- *     mcuc_dsp.h (int8 weights: bias unscaled); with fpreq (ONNX models, onnxruntime's float
+ *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0), see mcuc_dsp.h;
+ *     int8 weights: {bias, mult, rnd} (+ lsh) with the bias unscaled and the right shift
+ *     recovered from rnd = 2^(rsh-1) (1 + 2 output_zp), an odd multiple of 2^(rsh-1):
+ *     rsh = ctz(rnd) + 1 (RBIT + CLZ, once per channel and block); with E0 as int16
+ *     weights (+ lsh); with fpreq (ONNX models, onnxruntime's float
  *     requantisation, mcuc_fpreq.h) the weights are not scaled and the records are {bias,
  *     bits of the float32 scale}.
  *     The input offset is folded into bias2, so taps in the padding read the input zero
@@ -188,7 +191,8 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
 /* Sums over k2 pairs with STEP (im2col words per step: slots). Written in assembly because
  * the 14 values live in the loop (8 sums, 4 operands, 2 pointers) fill every register gcc may
  * use: the steps are repeated (.rept) and, past 16 pairs, looped 8 at a time with the loop
- * end read from memory into a free operand register. */
+ * end read from memory into a free operand register. One asm statement per path: two in a
+ * row make gcc 12 run out of registers for the Cortex-M55 on some layers. */
 #define MCUC_GEMM_LOOP(STEP, slots)                                                           \
     do {                                                                                      \
         uint32_t xp, xq, wa, wb;                                                              \
@@ -198,15 +202,15 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
                              ".rept 8\n\t" STEP ".endr\n\t"                                   \
                              "ldr %[wa], %[end]\n\t"                                          \
                              "cmp %[x], %[wa]\n\t"                                            \
-                             "bne 1b"                                                         \
+                             "bne 1b\n\t"                                                     \
+                             ".rept %c[n]\n\t" STEP ".endr"                                   \
                              : MCUC_GEMM_OPERANDS                                             \
-                             : [end] "m"(x_end)                                               \
+                             : [end] "m"(x_end), [n] "n"(k2 % 8)                              \
                              : "cc", "memory");                                               \
-        }                                                                                     \
-        if (k2 > 16 ? k2 % 8 : k2) {                                                          \
+        } else {                                                                              \
             __asm__ volatile(".rept %c[n]\n\t" STEP ".endr"                                   \
                              : MCUC_GEMM_OPERANDS                                             \
-                             : [n] "n"(k2 > 16 ? k2 % 8 : k2)                                 \
+                             : [n] "n"(k2)                                                    \
                              : "memory");                                                     \
         }                                                                                     \
     } while (0)
@@ -227,16 +231,18 @@ MCUC_INLINE void mcuc_gemm_block(const uint32_t *w, const uint32_t *x, int32_t k
 /* Requantise and store the sums of a block (n real channels of 8 / slots), one channel at a
  * time: each channel's record is read right before its stores, which keeps few values live
  * (the int8 stores may alias the records, so gcc keeps this order). `lsh`: the sums' left
- * shift (int8 weights; -1: the record's column 4 + e0), 0 for int16 weights. */
+ * shift (int8 weights; -1: the record's last column), 0 for int16 weights. `compact`: the
+ * records have no rsh column (see the top). */
 MCUC_INLINE void mcuc_store_block(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
-                                  int32_t n, int32_t slots, int32_t lsh, int32_t act_min,
-                                  int32_t act_max, int8_t *const o[4])
+                                  int32_t compact, int32_t n, int32_t slots, int32_t lsh,
+                                  int32_t act_min, int32_t act_max, int8_t *const o[4])
 {
 #pragma GCC unroll 4
     for (int32_t c = 0; c < n; ++c) {
-        const int32_t m = q[c * qw + 1], r = q[c * qw + 2], s = q[c * qw + 3];
+        const int32_t m = q[c * qw + 1], r = q[c * qw + 2];
+        const int32_t s = compact ? (int32_t)__builtin_ctz((uint32_t)r) + 1 : q[c * qw + 3];
         const int32_t g = e0 ? q[c * qw + 4] : -1;
-        const int32_t l = lsh >= 0 ? lsh : q[c * qw + 4 + (e0 != 0)];
+        const int32_t l = lsh >= 0 ? lsh : q[c * qw + qw - 1];
 #pragma GCC unroll 4
         for (int32_t t = 0; t < slots; ++t) {
             const int32_t acc = (int32_t)((uint32_t)a[c * slots + t] << l);
@@ -280,14 +286,15 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
-    const int32_t qw = fpreq ? 2 : 4 + (e0 != 0) + (lsh < 0);
+    const int32_t compact = w8 && !e0 && !fpreq;                /* records without rsh */
+    const int32_t qw = fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0);
     const int32_t nc = 8 / slots;                               /* channels per block */
     const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
     const int32_t pixels = batches * out_h * out_w;
     const int32_t per_image = out_h * out_w;
     for (int32_t p = 0; p < pixels; p += slots) {
         int8_t *o[4];
-#pragma GCC unroll 4
+#pragma GCC unroll 2
         for (int32_t s = 0; s < slots; ++s) {
             const int32_t n = p + s < pixels ? p + s : pixels - 1;
             const int32_t b = n / per_image, r = n % per_image;
@@ -316,7 +323,7 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
             if (fpreq) {
                 mcuc_store_block_f32(a, qr, n, slots, out_zp, act_min, act_max, oo);
             } else {
-                mcuc_store_block(a, qr, qw, e0, n, slots, lsh, act_min, act_max, oo);
+                mcuc_store_block(a, qr, qw, e0, compact, n, slots, lsh, act_min, act_max, oo);
             }
         }
     }

@@ -19,12 +19,13 @@
  * 3x3, column stride 1: per kernel row 3 loads + 4 multiply-accumulates for 6 MACs.
  *
  * Channels are processed in groups sharing a right shift, which the generated code passes as
- * a literal so the shift folds into SSAT. Per channel the record is {bias2, mult, rnd, c_out}
- * (mcuc_dsp.h for the first three), weights per channel: k_r rows of k_c / 2 pair words,
+ * a literal so the shift folds into SSAT, with the rounding term rnd (mcuc_dsp.h: it depends
+ * only on the shift and the output zero point). Per channel the record is {bias2, mult,
+ * c_out} (mcuc_dsp.h for the first two), weights per channel: k_r rows of k_c / 2 pair words,
  * then (k_c odd) ceil(k_r / 2) words of odd-tap pairs. The input offset is folded into the
  * bias: padding reads the zero point, which contributes 0. ONNX models (onnxruntime's float
- * requantisation, mcuc_fpreq.h) form one group with right shift -1, records {bias, bits of
- * the float32 scale, output zero point, c_out} and unscaled weights.
+ * requantisation, mcuc_fpreq.h) form one group with right shift -1 and rnd = the output zero
+ * point, records {bias, bits of the float32 scale, c_out} and unscaled weights.
  *
  * Weights are int16 words (times 2^(left+1), see mcuc_dsp.h) or, with w8, int8 (half the
  * flash): each pair of words (u, v) as the bytes {u.lo, v.lo, u.hi, v.hi}, unpacked once per
@@ -262,10 +263,10 @@ MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32
     }
 }
 
-/* `count` channels sharing the right shift `rsh` (and, int8 weights, `lsh`): records and
- * weights in group order. */
+/* `count` channels sharing the right shift `rsh` and rounding term `rnd` (and, int8 weights,
+ * `lsh`): records and weights in group order. */
 MCUC_INLINE void mcuc_dw_group(const int16_t *planes, const int32_t *rec, const uint32_t *w,
-                               int32_t count, int32_t rsh, int8_t *out, int32_t depth_mult,
+                               int32_t count, int32_t rsh, int32_t rnd, int8_t *out, int32_t depth_mult,
                                int32_t band_rows, int32_t rows, int32_t cols, int32_t plane_w,
                                int32_t stride_r, int32_t stride_c, int32_t k_r, int32_t k_c,
                                int32_t out_rs, int32_t out_cs, int32_t act_min, int32_t act_max,
@@ -273,10 +274,10 @@ MCUC_INLINE void mcuc_dw_group(const int16_t *planes, const int32_t *rec, const 
 {
     const int32_t words = k_r * (k_c / 2) + (k_c & 1) * ((k_r + 1) / 2);
     const int32_t stored = w8 ? (words + 1) / 2 : words;      /* 32-bit words per channel */
-    for (int32_t i = 0; i < count; ++i, rec += 4, w += stored) {
-        const int32_t c_out = rec[3];
+    for (int32_t i = 0; i < count; ++i, rec += 3, w += stored) {
+        const int32_t c_out = rec[2];
         mcuc_dw_channel(planes + (c_out / depth_mult) * band_rows * plane_w, w, rec[0], rec[1],
-                        rec[2], rsh, out + c_out, rows, cols, plane_w, stride_r, stride_c, k_r,
+                        rnd, rsh, out + c_out, rows, cols, plane_w, stride_r, stride_c, k_r,
                         k_c, out_rs, out_cs, act_min, act_max, w8, lsh);
     }
 }
