@@ -52,12 +52,12 @@ DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
 DW_MAX_WORDS_S8 = 16           # int8 depthwise weights: the channel's words fit `local[16]`
 
 
-def default_weights() -> str:
-    """The weight encoding when the caller names none: int16, or MCUC_DSP_WEIGHTS (a
-    measuring aid: force "int8" through the whole pipeline)."""
-    weights = os.environ.get("MCUC_DSP_WEIGHTS", "int16")
+def _weights(weights: str | None) -> str:
+    """The weight encoding asked for; when none: int16, or MCUC_DSP_WEIGHTS (a measuring
+    aid: force "int8" through the whole pipeline)."""
+    weights = weights or os.environ.get("MCUC_DSP_WEIGHTS", "int16")
     if weights not in WEIGHTS:
-        raise ValueError(f"MCUC_DSP_WEIGHTS must be one of {WEIGHTS}, not {weights!r}")
+        raise ValueError(f"DSP kernel weights must be one of {WEIGHTS}, not {weights!r}")
     return weights
 
 
@@ -134,14 +134,14 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
 
 def conv(op: Op, call: KernelCall, weights: str | None = None,
          scratch_budget: int | None = None) -> KernelCall | None:
-    return _gemm_call(op, call, gemm_view.conv(call), weights or default_weights(),
+    return _gemm_call(op, call, gemm_view.conv(call), _weights(weights),
                       scratch_budget)
 
 
 def fully_connected(op: Op, call: KernelCall, weights: str | None = None,
                     scratch_budget: int | None = None) -> KernelCall | None:
     view = gemm_view.fully_connected(call)
-    return _gemm_call(op, call, view, weights or default_weights(),
+    return _gemm_call(op, call, view, _weights(weights),
                       scratch_budget) if view else None
 
 
@@ -212,7 +212,7 @@ def _dw_tiling(geo: dict, in_c: int, budget: int) -> tuple[int, int] | None:
 
 def depthwise(op: Op, call: KernelCall, weights: str | None = None,
               scratch_budget: int | None = None) -> KernelCall | None:
-    weights = weights or default_weights()
+    weights = _weights(weights)
     p = call.params
     geo = _dw_geometry(p)
     if geo is None:
@@ -331,7 +331,7 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
 def minimum_variant(call: KernelCall, weights: str | None = None) -> Variant | None:
     """The tiling with the least scratch this module's kernel for `call` can run in (None:
     no fast kernel for the layer shape; the requantisation may still refuse it)."""
-    weights = weights or default_weights()
+    weights = _weights(weights)
     if call.fn not in BUILDERS:
         return None
     if call.fn.startswith("mcuc_depthwise_conv_s8"):

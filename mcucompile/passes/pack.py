@@ -234,17 +234,18 @@ def mve_requant(bias: np.ndarray, mult, shift, n: int) -> MveRequant:
 
 
 def mve_pair_records(rq: MveRequant) -> np.ndarray:
-    """Per pair of channels (a, b): {bias, mult, -rsh, left} each as lanes (a, b, a, b)."""
+    """Per pair of channels (a, b): {bias, mult, -rsh[, left]} each as (a, b) (the kernel's
+    gather loads make the lanes (a, b, a, b)); left only when some channel shifts left."""
     n = len(rq.bias)
     n2 = (n + 1) // 2
-    out = np.zeros((n2, 4, 4), np.int64)
-    for k, v in enumerate((rq.bias, rq.mult, rq.neg_rsh, rq.left)):
+    fields = (rq.bias, rq.mult, rq.neg_rsh) + ((rq.left,) if rq.has_left else ())
+    out = np.zeros((n2, len(fields), 2), np.int64)
+    for k, v in enumerate(fields):
         padded = np.zeros(2 * n2, np.int64)
         padded[:n] = v
         if n % 2:
             padded[n] = v[-1]                   # a harmless copy for the missing channel
-        pairs = padded.reshape(n2, 2)
-        out[:, k, :] = np.concatenate([pairs, pairs], axis=1)
+        out[:, k, :] = padded.reshape(n2, 2)
     return out.reshape(-1).astype(np.int32)
 
 

@@ -10,8 +10,9 @@
  *     one shorter: it is loaded with a tail predicate, and its weights are zero-padded);
  *   - weights: int8, for each pair of output channels (a, b) and chunk j the 32 bytes
  *     {a: w[16j .. 16j+15], b: ...}; an odd last channel is paired with zeros;
- *   - quant: per channel pair {bias a, bias b, bias a, bias b, mult x4, -rsh x4, left x4}
- *     (lanes = (p, a) (p, b) (q, a) (q, b)), see mcuc_mve.h. The input offset is folded into
+ *   - quant: per channel pair {bias a, bias b, mult a, mult b, -rsh a, -rsh b} (+ {left
+ *     a, left b} with has_left), see mcuc_mve.h, read as lanes (p, a) (p, b) (q, a) (q, b)
+ *     by gather loads from a vector of addresses that each load moves on by 8 bytes. The input offset is folded into
  *     the bias: padding taps read the zero point, whose product is then 0;
  *   - im2col scratch: the K int8 values of pixel p, then of pixel q, each padded to 16 * nk.
  * A 1x1, stride-1, unpadded layer reads its input rows directly (no im2col).
@@ -155,14 +156,19 @@ MCUC_INLINE void mcuc_conv_s8_mve_body(const int8_t *input, const int8_t *weight
         const uint32x4_t offsets = vreinterpretq_u32_s32(mcuc_mve_vec4(0, 1, dq, dq + 1));
         int8_t *out = output + (size_t)p * out_c;
         const int8_t *w = weights;
-        const int32_t *qr = quant;
-        for (int32_t oc = 0; oc < out_c; oc += 2, w += 32 * nk, qr += 16) {
+        /* lanes a, b, a, b of the record field before the first: each gather goes 8 on */
+        uint32x4_t rec = vaddq_n_u32(vreinterpretq_u32_s32(mcuc_mve_vec4(-8, -4, -8, -4)),
+                                     (uint32_t)(uintptr_t)quant);
+        for (int32_t oc = 0; oc < out_c; oc += 2, w += 32 * nk) {
             int32_t pa, pb, qa, qb;
             mcuc_mve_gemm_2x2(xp, xq, w, nk, &pa, &pb, &qa, &qb);
-            int32x4_t acc = vaddq_s32(mcuc_mve_vec4(pa, pb, qa, qb), vldrwq_s32(qr));
-            acc = mcuc_mve_requant(acc, vldrwq_s32(qr + 4), vldrwq_s32(qr + 8),
-                                   vldrwq_s32(qr + 12), has_left, all_shift, out_zp, act_min,
-                                   act_max);
+            const int32x4_t bias = vldrwq_gather_base_wb_s32(&rec, 8);
+            const int32x4_t mult = vldrwq_gather_base_wb_s32(&rec, 8);
+            const int32x4_t neg_rsh = vldrwq_gather_base_wb_s32(&rec, 8);
+            const int32x4_t left = has_left ? vldrwq_gather_base_wb_s32(&rec, 8) : mult;
+            int32x4_t acc = vaddq_s32(mcuc_mve_vec4(pa, pb, qa, qb), bias);
+            acc = mcuc_mve_requant(acc, mult, neg_rsh, left, has_left, all_shift, out_zp,
+                                   act_min, act_max);
             if (oc + 1 < out_c) {
                 vstrbq_scatter_offset_s32(out + oc, offsets, acc);
             } else {
