@@ -250,11 +250,13 @@ def mve_pair_records(rq: MveRequant) -> np.ndarray:
 
 
 def mve_quad_records(rq: MveRequant) -> np.ndarray:
-    """Per group of four channels: {bias x4, mult x4, -rsh x4, left x4}, padded."""
+    """Per group of four channels: {bias x4, mult x4, -rsh x4[, left x4]}, padded; left only
+    when some channel shifts left."""
     n = len(rq.bias)
     n4 = (n + 3) // 4
-    out = np.zeros((n4, 4, 4), np.int64)
-    for k, v in enumerate((rq.bias, rq.mult, rq.neg_rsh, rq.left)):
+    fields = (rq.bias, rq.mult, rq.neg_rsh) + ((rq.left,) if rq.has_left else ())
+    out = np.zeros((n4, len(fields), 4), np.int64)
+    for k, v in enumerate(fields):
         padded = np.full(4 * n4, v[-1], np.int64)
         padded[:n] = v
         out[:, k, :] = padded.reshape(n4, 4)
@@ -275,11 +277,12 @@ def conv_weights_mve(w2d: np.ndarray) -> np.ndarray:
 
 def dw_weights_mve(w: np.ndarray) -> np.ndarray:
     """[k_h, k_w, OC] int8 -> per output channel (padded to a multiple of 4) the taps in
-    (kx, ky) order, zero-padded to whole chunks of 16."""
+    (kx, ky) order: back to back up to 16 taps, else zero-padded to whole chunks of 16; then
+    15 zero bytes (the last 16-byte load's slack)."""
     k_h, k_w, oc = w.shape
     taps = k_h * k_w
     nch = (taps + 15) // 16
     oc4 = (oc + 3) // 4 * 4
-    out = np.zeros((oc4, 16 * nch), np.int8)
+    out = np.zeros((oc4, taps if nch == 1 else 16 * nch), np.int8)
     out[:oc, :taps] = w.transpose(2, 1, 0).reshape(oc, taps)
-    return out.reshape(-1)
+    return np.concatenate([out.reshape(-1), np.zeros(15, np.int8)])

@@ -11,9 +11,11 @@
  * Per output and channel: one load of the window and one VMLADAVA (two of each past 16 taps);
  * four channels are requantised as one vector (mcuc_mve.h) and stored with one 32-bit store.
  *
- * Layout (mcucompile/passes/pack.py): weights int8, per output channel nch = ceil(k_h*k_w/16)
- * chunks of 16 taps in (kx, ky) order, zero-padded; quant per group of four output channels
- * {bias x4, mult x4, -rsh x4, left x4} with the input offset folded into the bias. The last
+ * Layout (mcucompile/passes/pack.py): weights int8, per output channel its k_h*k_w taps in
+ * (kx, ky) order: up to 16 taps back to back (loaded with a tail predicate, which zeroes the
+ * lanes past them), more in nch = ceil(k_h*k_w/16) zero-padded chunks of 16, with 15 bytes of
+ * slack after the last channel either way; quant per group of four output channels
+ * {bias x4, mult x4, -rsh x4} (+ left x4 with has_left) with the input offset folded into the bias. The last
  * window's read runs up to 15 bytes past its taps: planes have 16 bytes of slack.
  *
  * When the planes of all channels do not fit the scratch, the generated code makes them for
@@ -103,7 +105,7 @@ MCUC_INLINE void mcuc_mve_dw_row4(const int8_t *planes, const int8_t *weights,
                                   const int32_t *quant, int8_t *out_row, int32_t c0,
                                   int32_t ch0, int32_t out_c, int32_t out_w,
                                   int32_t depth_mult, int32_t stride_w, int32_t k_h,
-                                  int32_t nch, int32_t plane, int32_t has_left,
+                                  int32_t taps, int32_t nch, int32_t plane, int32_t has_left,
                                   int32_t all_shift, int32_t out_zp, int32_t act_min,
                                   int32_t act_max)
 {
@@ -112,12 +114,26 @@ MCUC_INLINE void mcuc_mve_dw_row4(const int8_t *planes, const int8_t *weights,
     const int8_t *p1 = planes + ((c0 + (n > 1)) / depth_mult - ch0) * plane;
     const int8_t *p2 = planes + ((c0 + 2 * (n > 2)) / depth_mult - ch0) * plane;
     const int8_t *p3 = planes + ((c0 + 3 * (n > 3)) / depth_mult - ch0) * plane;
-    const int8_t *w = weights + c0 * 16 * nch;
+    const int32_t wc = nch == 1 ? taps : 16 * nch;        /* weight bytes per channel */
+    const int8_t *w = weights + c0 * wc;
     const int32x4_t bias = vldrwq_s32(quant), mult = vldrwq_s32(quant + 4);
-    const int32x4_t nrsh = vldrwq_s32(quant + 8), left = vldrwq_s32(quant + 12);
+    const int32x4_t nrsh = vldrwq_s32(quant + 8);
+    const int32x4_t left = has_left ? vldrwq_s32(quant + 12) : nrsh;
     const int32_t step = stride_w * k_h;
-    const int8x16_t w0 = vldrbq_s8(w), w1 = vldrbq_s8(w + 16 * nch);
-    const int8x16_t w2 = vldrbq_s8(w + 32 * nch), w3 = vldrbq_s8(w + 48 * nch);
+    int8x16_t w0, w1, w2, w3;
+    if (nch == 1) {   /* one VPT block for the four tail loads (lanes past the taps: zero) */
+        const mve_pred16_t tail = vctp8q((uint32_t)taps);
+        __asm__("vpstttt\n\t"
+                "vldrbt.u8 %q[w0], [%[w]]\n\t"
+                "vldrbt.u8 %q[w1], [%[w], #%c[o1]]\n\t"
+                "vldrbt.u8 %q[w2], [%[w], #%c[o2]]\n\t"
+                "vldrbt.u8 %q[w3], [%[w], #%c[o3]]"
+                : [w0] "=&w"(w0), [w1] "=&w"(w1), [w2] "=&w"(w2), [w3] "=&w"(w3)
+                : [p] "Up"(tail), [w] "r"(w), [o1] "n"(wc), [o2] "n"(2 * wc),
+                  [o3] "n"(3 * wc), "m"(*(const int8_t(*)[4 * 16])w));
+    } else {          /* (not read: the chunk loop loads its weights) */
+        w0 = w1 = w2 = w3 = vdupq_n_s8(0);
+    }
     int8_t *o = out_row + c0;
     for (int32_t x = 0; x < out_w; ++x) {
         int32_t a0, a1, a2, a3;
