@@ -23,8 +23,9 @@ from mcucompile.simulate import run_vectors
 MODULES = {"dsp": kernels_dsp, "mve": kernels_mve}
 # name -> (model bytes, file suffix, conv / depthwise / FC layers in it)
 MODELS = {
-    # odd in_c (3), SAME/VALID, stride 1/2, 3x3/1x1/5x5 depthwise, FC
-    "chain_c3": (lambda: modelgen.kernel_chain(in_shape=(1, 11, 10, 3)), ".tflite", 7),
+    # odd in_c (3), SAME/VALID, stride 1/2, 3x3/1x1/5x5 depthwise, FC; 143, 30 and 9 pixels
+    # (int8 weights: the last 3, 2 and 1 pixels of a layer)
+    "chain_c3": (lambda: modelgen.kernel_chain(in_shape=(1, 11, 13, 3)), ".tflite", 7),
     # one input channel, odd sizes, channels whose requantisation shifts differ
     "chain_c1_mixed_shifts": (lambda: modelgen.kernel_chain(in_shape=(1, 13, 9, 1),
                                                             big_channel=True), ".tflite", 7),

@@ -50,6 +50,7 @@ WEIGHTS = ("int16", "int8")
 DW_SCRATCH_BUDGET = 4 * 1024   # planar band bytes the depthwise kernel may always use
 DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
 DW_MAX_WORDS_S8 = 16           # int8 depthwise weights: the channel's words fit `local[16]`
+GEMM_S8_MAX_K2 = 1023          # MCUC_GEMM_S8_MAX_K2 in conv_s8_dsp.h
 
 
 def _weights(weights: str | None) -> str:
@@ -75,16 +76,22 @@ def _gemm_scratch(geo: dict, pixels: int) -> int:
     return 4 * pixels * ((geo["k_h"] * geo["k_w"] * geo["in_c"] + 1) // 2)
 
 
+def _gemm_options(geo: dict, weights: str) -> tuple[int, ...]:
+    """Pixels per block, fastest first: int16 weights 2 (4 channels x 2 pixels); int8 4
+    (2 x 4: each unpacked weight serves 4 pixels) when the layer has 3 or more pixels, or 2
+    (4 x 2, which needs K2 <= GEMM_S8_MAX_K2)."""
+    if weights == "int16":
+        return (2,)
+    k2 = (geo["k_h"] * geo["k_w"] * geo["in_c"] + 1) // 2
+    if k2 > GEMM_S8_MAX_K2:
+        return (4,)
+    return (4, 2) if geo["batches"] * geo["out_h"] * geo["out_w"] >= 3 else (2,)
+
+
 def _gemm_pixels(geo: dict, weights: str, budget: int | None) -> int | None:
-    """Pixels per block: int16 weights 2 (4 channels x 2 pixels); int8 4 (2 x 4: each
-    unpacked weight serves 4 pixels) when the layer has 3 or more pixels and the budget
-    allows, else 2 (4 x 2); None when not even 2 fit."""
-    if weights == "int8" and geo["batches"] * geo["out_h"] * geo["out_w"] >= 3:
-        options = (4, 2)
-    else:
-        options = (2,)
-    return next((n for n in options if budget is None or _gemm_scratch(geo, n) <= budget),
-                None)
+    """The fastest pixels per block within the budget; None when none fits."""
+    return next((n for n in _gemm_options(geo, weights)
+                 if budget is None or _gemm_scratch(geo, n) <= budget), None)
 
 
 def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
@@ -111,7 +118,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
     order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
     records = rq.records
     if w8:
-        packed = conv_weights_dsp_s8(w2d, order, group=8 // pixels)
+        packed = conv_weights_dsp_s8(w2d, order)
         lsh = 0 if view.fpreq else lsh_literal(rq)
         if not (view.fpreq or rq.e0):
             records = np.delete(records, 3, axis=1)      # rsh: the kernel derives it from rnd
@@ -341,7 +348,9 @@ def minimum_variant(call: KernelCall, weights: str | None = None) -> Variant | N
                 return None
             return Variant(weights=weights, band=1, strip=0 if geo["out_cols"] <= 2 else 2)
     if call.fn.startswith(("mcuc_conv_s8", "mcuc_fully_connected_s8", "mcuc_depthwise")):
-        return Variant(weights=weights, pixels=2) if gemm_view.of_call(call) else None
+        view = gemm_view.of_call(call)
+        return Variant(weights=weights, pixels=min(_gemm_options(view.geo, weights))) \
+            if view else None
     return Variant()
 
 

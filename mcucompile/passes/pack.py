@@ -156,18 +156,17 @@ def conv_weights_dsp(w2d: np.ndarray, scale: np.ndarray, order: np.ndarray,
     return np.ascontiguousarray(out).reshape(-1).astype(np.int16)
 
 
-def conv_weights_dsp_s8(w2d: np.ndarray, order: np.ndarray, group: int) -> np.ndarray:
+def conv_weights_dsp_s8(w2d: np.ndarray, order: np.ndarray) -> np.ndarray:
     """[OC, K] int8 weights -> int8 bytes for the DSP GEMM with int8 weights: K reordered,
-    padded to even, channels in groups of `group` (2 or 4), for each pair of products j and
-    each channel pair (a, b) of the group the bytes {a[2j], b[2j], a[2j+1], b[2j+1]} (SXTB16
-    and SXTB16-ror-8 of that word give a's and b's pair); missing channels all zero."""
+    padded to even, channels padded to a multiple of 4 (zeros); per channel pair (a, b), for
+    each pair of products j the bytes {a[2j], b[2j], a[2j+1], b[2j+1]} (SXTB16 and
+    SXTB16-ror-8 of that word give a's and b's pair)."""
     oc, k = w2d.shape
     k2 = (k + 1) // 2
-    ng = (oc + group - 1) // group
-    padded = np.zeros((ng * group, k2 * 2), np.int8)
+    padded = np.zeros(((oc + 3) // 4 * 4, k2 * 2), np.int8)
     padded[:oc, :k] = w2d[:, order]
-    # [g, channel pair, a/b, j, 2j/2j+1] -> [g, j, channel pair, 2j/2j+1, a/b]
-    out = padded.reshape(ng, group // 2, 2, k2, 2).transpose(0, 3, 1, 4, 2)
+    # [channel pair, a/b, j, 2j/2j+1] -> [channel pair, j, 2j/2j+1, a/b]
+    out = padded.reshape(-1, 2, k2, 2).transpose(0, 2, 3, 1)
     return np.ascontiguousarray(out).reshape(-1)
 
 

@@ -17,14 +17,17 @@
  *     int16 (w8 = 0, 2 slots): times 2^(left+1) (see mcuc_dsp.h), for each group of four
  *       output channels (a, b, c, d) and each j the four words {a: w[2j] w[2j+1], b: ..., c,
  *       d}. Per pair: 3 loads (inputs p|q, weights a|b, c|d) + 8 SMLAD = 16 MACs.
- *     int8 (w8 = 1), half the flash: per pair of channels (a, b) and pair j the four bytes
- *       {a[2j], b[2j], a[2j+1], b[2j+1]}: SXTB16 of the word gives (a[2j], a[2j+1]), SXTB16
- *       of it rotated by 8 gives (b[2j], b[2j+1]), the order of the im2col pairs (the
- *       reordering is done at compile time, so unpacking is two instructions). The factor
- *       2^(left+1) is applied to the sum before requantisation instead (lsh: a literal when
- *       every channel has the same, else the records' last column). Blocks:
+ *     int8 (w8 = 1), half the flash: per pair of channels (a, b), for each pair j the four
+ *       bytes {a[2j], b[2j], a[2j+1], b[2j+1]}: SXTB16 of the word gives (a[2j], a[2j+1]),
+ *       SXTB16 of it rotated by 8 gives (b[2j], b[2j+1]), the order of the im2col pairs (the
+ *       reordering is done at compile time, so unpacking is two instructions); channel pairs
+ *       one after the other, channels padded to a multiple of 4. The factor 2^(left+1) is
+ *       applied to the sum before requantisation instead (lsh: a literal when every channel
+ *       has the same, else the records' last column). Blocks:
  *         4 slots, 2 channels: per pair 2 LDRD (inputs) + 1 LDR + 2 SXTB16 + 8 SMLAD;
- *         2 slots, 4 channels (half the scratch): 1 LDRD + 2 LDR + 4 SXTB16 + 8 SMLAD.
+ *         2 slots, 4 channels (half the scratch; also the last 1-2 pixels of a layer run
+ *         with 4 slots): 1 LDRD + 2 LDR + 4 SXTB16 + 8 SMLAD, the second channel pair read
+ *         at an immediate offset of 4 * K2 bytes (K2 <= MCUC_GEMM_S8_MAX_K2).
  *     Missing channels of the last group are all-zero (their records: copies of the last).
  *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0), see mcuc_dsp.h;
  *     int8 weights: {bias, mult, rnd} (+ lsh) with the bias unscaled and the right shift
@@ -164,24 +167,25 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
     "smlad %[a6], %[wb], %[xp], %[a6]\n\t"                                                   \
     "smlad %[a7], %[wb], %[xq], %[a7]\n\t"
 
-/* int8 weights, 4 channels x 2 pixels (half the im2col scratch of 2x4): words (a|b) and
- * (c|d): 3 loads + 4 SXTB16 + 8 SMLAD. */
+/* int8 weights, 4 channels x 2 pixels (half the im2col scratch of 2x4): words (c|d), at
+ * the immediate offset cd = 4 * K2 bytes, and (a|b): 3 loads + 4 SXTB16 + 8 SMLAD. */
+#define MCUC_GEMM_S8_MAX_K2 1023   /* LDR's immediate offset: at most 4095 bytes */
 #define MCUC_GEMM_4X2_S8_STEP                                                                 \
-    "ldr %[wb], [%[w]], #4\n\t"                                                              \
+    "ldr %[wb], [%[w], #%c[cd]]\n\t"                                                         \
     "ldrd %[xp], %[xq], [%[x]], #8\n\t"                                                      \
-    "sxtb16 %[wa], %[wb]\n\t"                                                                \
-    "sxtb16 %[wb], %[wb], ror #8\n\t"                                                        \
-    "smlad %[a0], %[wa], %[xp], %[a0]\n\t"                                                   \
-    "smlad %[a1], %[wa], %[xq], %[a1]\n\t"                                                   \
-    "smlad %[a2], %[wb], %[xp], %[a2]\n\t"                                                   \
-    "smlad %[a3], %[wb], %[xq], %[a3]\n\t"                                                   \
-    "ldr %[wb], [%[w]], #4\n\t"                                                              \
     "sxtb16 %[wa], %[wb]\n\t"                                                                \
     "sxtb16 %[wb], %[wb], ror #8\n\t"                                                        \
     "smlad %[a4], %[wa], %[xp], %[a4]\n\t"                                                   \
     "smlad %[a5], %[wa], %[xq], %[a5]\n\t"                                                   \
     "smlad %[a6], %[wb], %[xp], %[a6]\n\t"                                                   \
-    "smlad %[a7], %[wb], %[xq], %[a7]\n\t"
+    "smlad %[a7], %[wb], %[xq], %[a7]\n\t"                                                   \
+    "ldr %[wb], [%[w]], #4\n\t"                                                              \
+    "sxtb16 %[wa], %[wb]\n\t"                                                                \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                                                        \
+    "smlad %[a0], %[wa], %[xp], %[a0]\n\t"                                                   \
+    "smlad %[a1], %[wa], %[xq], %[a1]\n\t"                                                   \
+    "smlad %[a2], %[wb], %[xp], %[a2]\n\t"                                                   \
+    "smlad %[a3], %[wb], %[xq], %[a3]\n\t"
 
 #define MCUC_GEMM_OPERANDS                                                                    \
     [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [a4] "+r"(a[4]),      \
@@ -205,12 +209,12 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
                              "bne 1b\n\t"                                                     \
                              ".rept %c[n]\n\t" STEP ".endr"                                   \
                              : MCUC_GEMM_OPERANDS                                             \
-                             : [end] "m"(x_end), [n] "n"(k2 % 8)                              \
+                             : [end] "m"(x_end), [n] "n"(k2 % 8), [cd] "n"(4 * k2)            \
                              : "cc", "memory");                                               \
         } else {                                                                              \
             __asm__ volatile(".rept %c[n]\n\t" STEP ".endr"                                   \
                              : MCUC_GEMM_OPERANDS                                             \
-                             : [n] "n"(k2)                                                    \
+                             : [n] "n"(k2), [cd] "n"(4 * k2)                                  \
                              : "memory");                                                     \
         }                                                                                     \
     } while (0)
@@ -270,9 +274,63 @@ __attribute__((noinline, unused)) static void mcuc_store_block_f32(const int32_t
     }
 }
 
+/* Output pixels p .. p + slots - 1 (past the last pixel: the last again, computed and stored
+ * again with the same values), all channels. */
+MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights,
+                                        const int32_t *quant, int8_t *output, int16_t *col,
+                                        int32_t p, int32_t pixels, int32_t in_h, int32_t in_w,
+                                        int32_t in_c, int32_t out_h, int32_t out_w,
+                                        int32_t out_c, int32_t k_h, int32_t k_w,
+                                        int32_t stride_h, int32_t stride_w, int32_t dil_h,
+                                        int32_t dil_w, int32_t pad_top, int32_t pad_left,
+                                        int32_t check_bounds, int32_t pad_value, int32_t perm4,
+                                        int32_t e0, int32_t fpreq, int32_t out_zp, int32_t w8,
+                                        int32_t slots, int32_t lsh, int32_t act_min,
+                                        int32_t act_max)
+{
+    const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
+    const int32_t compact = w8 && !e0 && !fpreq;                /* records without rsh */
+    const int32_t qw = fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0);
+    const int32_t nc = 8 / slots;                               /* channels per block */
+    const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
+    const int32_t per_image = out_h * out_w;
+    int8_t *o[4];
+#pragma GCC unroll 2
+    for (int32_t s = 0; s < slots; ++s) {
+        const int32_t n = p + s < pixels ? p + s : pixels - 1;
+        const int32_t b = n / per_image, r = n % per_image;
+        mcuc_im2col_pixel(col, s, input + (size_t)b * in_h * in_w * in_c, r / out_w, r % out_w,
+                          in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top,
+                          pad_left, check_bounds, pad_value, perm4, slots);
+        o[s] = output + (size_t)n * out_c;
+    }
+    const uint32_t *w = (const uint32_t *)weights;
+    for (int32_t oc = 0; oc < out_c; oc += nc) {
+        const int32_t *qr = quant + oc * qw;
+        int32_t a[8];
+#pragma GCC unroll 4
+        for (int32_t c = 0; c < nc; ++c) {
+#pragma GCC unroll 4
+            for (int32_t s = 0; s < slots; ++s) {
+                a[c * slots + s] = qr[c * qw];
+            }
+        }
+        mcuc_gemm_block(w, (const uint32_t *)(const void *)col, k2, a, w8, slots);
+        w += w_words;
+        const int32_t n = out_c - oc < nc ? out_c - oc : nc;
+        int8_t *const oo[4] = {o[0] + oc, o[1] + oc, o[slots > 2 ? 2 : 0] + oc,
+                               o[slots > 2 ? 3 : 0] + oc};
+        if (fpreq) {
+            mcuc_store_block_f32(a, qr, n, slots, out_zp, act_min, act_max, oo);
+        } else {
+            mcuc_store_block(a, qr, qw, e0, compact, n, slots, lsh, act_min, act_max, oo);
+        }
+    }
+}
+
 /* One conv layer. `col` holds slots * K2 words. Pixels are numbered over batches x out_h x
- * out_w, `slots` at a time; slots past the last pixel repeat it (computed again, stored again
- * with the same values). w8: int8 weights (see the top). */
+ * out_w, `slots` at a time; with int8 weights and 4 slots, a last 1 or 2 pixels go as one
+ * block of 2 (4 channels x 2 pixels: the same weights, less work than 4 slots). */
 MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        const int32_t *quant, int8_t *output, int16_t *col,
                                        int32_t batches, int32_t in_h, int32_t in_w,
@@ -285,47 +343,22 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        int32_t slots, int32_t lsh, int32_t act_min,
                                        int32_t act_max)
 {
-    const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
-    const int32_t compact = w8 && !e0 && !fpreq;                /* records without rsh */
-    const int32_t qw = fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0);
-    const int32_t nc = 8 / slots;                               /* channels per block */
-    const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
     const int32_t pixels = batches * out_h * out_w;
-    const int32_t per_image = out_h * out_w;
-    for (int32_t p = 0; p < pixels; p += slots) {
-        int8_t *o[4];
-#pragma GCC unroll 2
-        for (int32_t s = 0; s < slots; ++s) {
-            const int32_t n = p + s < pixels ? p + s : pixels - 1;
-            const int32_t b = n / per_image, r = n % per_image;
-            mcuc_im2col_pixel(col, s, input + (size_t)b * in_h * in_w * in_c, r / out_w,
-                              r % out_w, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w,
-                              dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
-                              slots);
-            o[s] = output + (size_t)n * out_c;
-        }
-        const uint32_t *w = (const uint32_t *)weights;
-        for (int32_t oc = 0; oc < out_c; oc += nc) {
-            const int32_t *qr = quant + oc * qw;
-            int32_t a[8];
-#pragma GCC unroll 4
-            for (int32_t c = 0; c < nc; ++c) {
-#pragma GCC unroll 4
-                for (int32_t s = 0; s < slots; ++s) {
-                    a[c * slots + s] = qr[c * qw];
-                }
-            }
-            mcuc_gemm_block(w, (const uint32_t *)(const void *)col, k2, a, w8, slots);
-            w += w_words;
-            const int32_t n = out_c - oc < nc ? out_c - oc : nc;
-            int8_t *const oo[4] = {o[0] + oc, o[1] + oc, o[slots > 2 ? 2 : 0] + oc,
-                                   o[slots > 2 ? 3 : 0] + oc};
-            if (fpreq) {
-                mcuc_store_block_f32(a, qr, n, slots, out_zp, act_min, act_max, oo);
-            } else {
-                mcuc_store_block(a, qr, qw, e0, compact, n, slots, lsh, act_min, act_max, oo);
-            }
-        }
+    const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
+    const int32_t rest = pixels % slots;
+    const int32_t tail = w8 && slots == 4 && rest > 0 && rest <= 2 && k2 <= MCUC_GEMM_S8_MAX_K2
+                             ? rest : 0;
+    for (int32_t p = 0; p < pixels - tail; p += slots) {
+        mcuc_conv_s8_dsp_block(input, weights, quant, output, col, p, pixels, in_h, in_w, in_c,
+                               out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
+                               pad_top, pad_left, check_bounds, pad_value, perm4, e0, fpreq,
+                               out_zp, w8, slots, lsh, act_min, act_max);
+    }
+    if (tail) {
+        mcuc_conv_s8_dsp_block(input, weights, quant, output, col, pixels - tail, pixels, in_h,
+                               in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w,
+                               dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
+                               e0, fpreq, out_zp, w8, 2, lsh, act_min, act_max);
     }
 }
 
