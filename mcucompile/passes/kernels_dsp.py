@@ -17,9 +17,10 @@ defaults are what select_kernels has always got) and records what it made of the
 KernelCall.variant:
     weights        "int16": pre-scaled int16 weights, twice the int8 flash, the fastest;
                    "int8": TFLite's bytes reordered, unpacked in registers (SXTB16): the GEMM
-                   blocks 2 channels x 4 pixels (2x4 sums per pair of products instead of
-                   4x2, so each unpacked weight serves four pixels), the depthwise kernel
-                   unpacks a channel's weights once per band.
+                   blocks 2 channels x 4 pixels (each unpacked weight serves four pixels;
+                   4 x 2 for a layer's last 1-2 pixels and when the scratch allows only
+                   two), the depthwise kernel unpacks a channel's weights once per band;
+                   records of 12 bytes per channel instead of 16 (conv_s8_dsp.h).
     scratch_budget bytes of scratch the kernel may use; the builder picks the fastest tiling
                    that fits (GEMM: 4 or 2 im2col pixels; depthwise: rows per band, then
                    strips of columns), or returns None when even the smallest does not fit.
@@ -208,7 +209,7 @@ def _dw_tiling(geo: dict, in_c: int, budget: int) -> tuple[int, int] | None:
     planes fit `budget`; None when one row of two columns does not."""
     whole_row = _dw_scratch(geo, in_c, 1, 0)
     if whole_row <= budget:
-        row_bytes = whole_row // (geo["k_r"])
+        row_bytes = whole_row // geo["k_r"]
         band = (budget // row_bytes - geo["k_r"]) // geo["stride_r"] + 1
         return min(geo["out_rows"], band), 0
     for strip in range(geo["out_cols"] - 1 - (geo["out_cols"] - 1) % 2, 1, -2):
