@@ -24,8 +24,10 @@ KernelCall.variant:
     scratch_budget bytes of scratch the kernel may use; the builder picks the fastest tiling
                    that fits (GEMM: 4 or 2 im2col pixels; depthwise: rows per band, then
                    strips of columns), or returns None when even the smallest does not fit.
-                   None: the GEMM's fixed tiling, the depthwise band up to
-                   max(DW_SCRATCH_BUDGET, op.kernel["scratch_budget"]).
+                   None: what select_kernels has always done: int16 GEMMs their one tiling,
+                   int8 ones the fastest within op.kernel["scratch_budget"] else 2 pixels,
+                   the depthwise band up to max(DW_SCRATCH_BUDGET, that budget), at least
+                   one whole row.
 scratch_bytes(call, variant) is the one scratch formula (the builders use it too), and
 minimum_variant(call, weights) the tiling with the least scratch, for a planner's question
 "how little scratch can this layer's fast kernel run in".
@@ -89,10 +91,13 @@ def _gemm_options(geo: dict, weights: str) -> tuple[int, ...]:
     return (4, 2) if geo["batches"] * geo["out_h"] * geo["out_w"] >= 3 else (2,)
 
 
-def _gemm_pixels(geo: dict, weights: str, budget: int | None) -> int | None:
-    """The fastest pixels per block within the budget; None when none fits."""
-    return next((n for n in _gemm_options(geo, weights)
-                 if budget is None or _gemm_scratch(geo, n) <= budget), None)
+def _gemm_pixels(geo: dict, weights: str, budget: int | None, soft: int) -> int | None:
+    """The fastest pixels per block within the budget; None when none fits. No budget: the
+    fastest within `soft` (select_kernels' op.kernel["scratch_budget"]), else the fewest."""
+    options = _gemm_options(geo, weights)
+    if budget is None:
+        return next((n for n in options if _gemm_scratch(geo, n) <= soft), options[-1])
+    return next((n for n in options if _gemm_scratch(geo, n) <= budget), None)
 
 
 def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
@@ -101,7 +106,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
     p = call.params
     geo, w2d, bias, mult, shift = view.geo, view.w2d, view.bias, view.mult, view.shift
     input_offset, what = view.input_offset, view.what
-    pixels = _gemm_pixels(geo, weights, budget)
+    pixels = _gemm_pixels(geo, weights, budget, op.kernel.get("scratch_budget", 0))
     if pixels is None:
         return None
     w8 = weights == "int8"
