@@ -21,6 +21,7 @@ from mcucompile.reference import reference_outputs
 from mcucompile.simulate import run_vectors
 
 MODULES = {"dsp": kernels_dsp, "mve": kernels_mve}
+AMPLE = 1 << 20     # a scratch budget every layer here fits with its fastest tiling
 # name -> (model bytes, file suffix, conv / depthwise / FC layers in it)
 MODELS = {
     # odd in_c (3), SAME/VALID, stride 1/2, 3x3/1x1/5x5 depthwise, FC; 143, 30 and 9 pixels
@@ -47,7 +48,8 @@ def _portable(path, board):
 
 def _force(graph, module, weights, minimal):
     """Every call the module has a builder for -> its variant with `weights`, with the
-    scratch budget = the least its kernel can run in when `minimal`. The variants made."""
+    scratch budget = the least its kernel can run in when `minimal`, else ample (its
+    fastest tiling). The variants made."""
     made = []
     for op in graph.ops:
         calls = op.kernel.get("calls") or []
@@ -55,7 +57,7 @@ def _force(graph, module, weights, minimal):
             builder = module.BUILDERS.get(call.fn)
             if builder is None:
                 continue
-            budget = None
+            budget = AMPLE
             if minimal:
                 least = module.minimum_variant(call, weights)
                 budget = module.scratch_bytes(call, least) if least else None
