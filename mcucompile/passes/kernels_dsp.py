@@ -34,8 +34,6 @@ minimum_variant(call, weights) the tiling with the least scratch, for a planner'
 """
 from __future__ import annotations
 
-import os
-
 import numpy as np
 
 from ..ir import Op
@@ -57,9 +55,9 @@ GEMM_S8_MAX_K2 = 1023          # MCUC_GEMM_S8_MAX_K2 in conv_s8_dsp.h
 
 
 def _weights(weights: str | None) -> str:
-    """The weight encoding asked for; when none: int16, or MCUC_DSP_WEIGHTS (a measuring
-    aid: force "int8" through the whole pipeline)."""
-    weights = weights or os.environ.get("MCUC_DSP_WEIGHTS", "int16")
+    """The weight encoding asked for; when none: int16 (the fastest; the search asks for
+    int8 where the flash budget needs it, planner/search.py)."""
+    weights = weights or "int16"
     if weights not in WEIGHTS:
         raise ValueError(f"DSP kernel weights must be one of {WEIGHTS}, not {weights!r}")
     return weights

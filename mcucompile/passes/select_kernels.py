@@ -35,11 +35,13 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
     return tables
 
 
-def fast_variant(tables: list[dict], op, call):
-    """The first variant a builder table makes of `call`, or None (the portable call stays)."""
+def fast_variant(tables: list[dict], op, call, **choices):
+    """The first variant a builder table makes of `call`, or None (the portable call stays).
+    `choices`: `weights` ("int16" / "int8") and `scratch_budget` (bytes), as the builders
+    take them (kernels_dsp.py)."""
     for table in tables:
         builder = table.get(call.fn)
-        new = builder(op, call) if builder else None
+        new = builder(op, call, **choices) if builder else None
         if new is not None:
             return new
     return None
@@ -51,11 +53,12 @@ def io_bytes(op) -> int:
 
 
 def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None = None,
-                   free: dict | None = None) -> Graph:
+                   free: dict | None = None, weights: str | None = None) -> Graph:
     """Select in place. `peak`: the arena size scratch may grow to (default: the largest
     inputs+outputs of any op); `free`: id(op) -> scratch bytes it may use, instead (the
-    search's). Runs again on an already selected graph start from the portable calls, e.g.
-    with the lower peak of a patch-based plan."""
+    search's: a builder then takes the fastest tiling within it, or none); `weights`: the
+    weight encoding asked of the builders. Runs again on an already selected graph start
+    from the portable calls, e.g. with the lower peak of a patch-based plan."""
     tables = variant_builders(board, kernels)
     for op in graph.ops:
         if "portable" in op.kernel:
@@ -73,7 +76,10 @@ def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None 
             continue
         op.kernel["scratch_budget"] = free[id(op)] if free is not None \
             else max(0, peak - io_bytes(op))
-        chosen = [fast_variant(tables, op, call) or call for call in calls]
+        choices = dict(weights=weights)
+        if free is not None:
+            choices["scratch_budget"] = free[id(op)]
+        chosen = [fast_variant(tables, op, call, **choices) or call for call in calls]
         if any(a is not b for a, b in zip(chosen, calls)):
             op.kernel["portable"] = calls   # kept for passes that re-derive calls (patches)
         op.kernel["calls"] = chosen

@@ -13,10 +13,11 @@ Algorithm:
    bytes (alignment-sized scratch of a GEMM at the peak step): a variant that needs more
    is not taken, so a fast kernel never raises the arena past B + slack.
 2. Flash. While the estimate (distinct constant arrays + generated code + runtime) exceeds
-   the flash budget, the op whose fast call saves the most flash per extra estimated
-   instruction goes back to its portable kernel (int16 repacked weights are twice the
-   model's int8 ones). If even all-portable code does not fit, the model is refused, before
-   anything is written, with the sizes.
+   the flash budget, the op whose change saves the most flash per extra estimated
+   instruction takes it: a fast kernel with int16 weights (twice the model's bytes) moves to
+   the same kernel reading int8 weights, or any fast kernel to the portable one. If even
+   the smallest kernels do not fit, the model is refused, before anything is written, with
+   the sizes.
 3. Memory. planner.plan_memory chooses the schedule, in-place layers, the patch stage and
    streamed blocks (each module states its own algorithm) and packs the arena. Over the SRAM
    budget, plan_memory itself lets fast layers run portable in-place kernels. With a patch
@@ -93,7 +94,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     core = core_of(board)
     choose_kernels(graph, board, kernels, layer_bound(graph))
     if limits.flash is not None:
-        _fit_flash(graph, limits.flash, core)
+        _fit_flash(graph, limits.flash, core, tables)
     streaming = Streaming(row_kernels=_row_kernels(tables) if tables else None)
     plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
                        streaming=streaming)
@@ -172,32 +173,57 @@ def _unfragment(graph: Graph, plan: MemoryPlan, bound: int, replan) -> MemoryPla
     return plan
 
 
-def _fit_flash(graph: Graph, flash: int, core: str) -> None:
-    """Step 2 (see the module docstring)."""
+def _fit_flash(graph: Graph, flash: int, core: str, tables: list) -> None:
+    """Step 2 (see the module docstring). Each fast op has up to two cheaper encodings: its
+    fast kernel with int8 weights (TFLite's bytes, unpacked in registers) and its portable
+    kernel. The change with the fewest extra instructions per byte saved goes first; an op
+    already moved to int8 may still go portable later. Options are built once per op."""
     need = flash_estimate(graph.ops)
     if need <= flash:
         return
-    options = []
+    options: dict[int, list] = {}
     for op in graph.ops:
         portable = op.kernel.get("portable")
         if not portable:
             continue
-        fast = op.kernel["calls"]
-        saved = _own_flash(fast) - _own_flash(portable)
-        if saved <= 0:
-            continue
-        slower = sum(estimate(c, core) for c in portable) - sum(estimate(c, core) for c in fast)
-        options.append((max(slower, 0) / saved, op))
-    options.sort(key=lambda o: (o[0], o[1].index))
-    for _, op in options:
-        op.kernel["calls"] = op.kernel.pop("portable")
-        need = flash_estimate(graph.ops)
-        if need <= flash:
-            return
-    raise McucError(f"model does not fit the flash budget: its constants and code need about "
-                    f"{need:,} bytes with portable kernels everywhere, the budget is {flash:,} "
-                    f"(over by {need - flash:,})", graph.source or graph.name,
-                    hint="a board with more flash, or a smaller model")
+        options[id(op)] = [portable]
+        if any(c.variant is not None and c.variant.weights == "int16"
+               for c in op.kernel["calls"]):
+            budget = op.kernel.get("scratch_budget", 0)
+            options[id(op)].append([fast_variant(tables, op, c, weights="int8",
+                                                 scratch_budget=budget) or c
+                                    for c in portable])
+    cost = {}
+    while need > flash:
+        best = None
+        for op in graph.ops:
+            for calls in options.get(id(op), ()):
+                saved = _own_flash(op.kernel["calls"]) - _own_flash(calls)
+                if saved <= 0:
+                    continue
+                if id(calls) not in cost:
+                    cost[id(calls)] = sum(estimate(c, core) for c in calls)
+                if id(op.kernel["calls"]) not in cost:
+                    cost[id(op.kernel["calls"])] = sum(estimate(c, core)
+                                                       for c in op.kernel["calls"])
+                slower = cost[id(calls)] - cost[id(op.kernel["calls"])]
+                key = (max(slower, 0) / saved, op.index)
+                if best is None or key < best[0]:
+                    best = (key, op, calls, saved)
+        if best is None:
+            raise McucError(f"model does not fit the flash budget: its constants and code "
+                            f"need about {need:,} bytes with the smallest kernels, the budget "
+                            f"is {flash:,} (over by {need - flash:,})",
+                            graph.source or graph.name,
+                            hint="a board with more flash, or a smaller model")
+        _, op, calls, saved = best
+        op.kernel["calls"] = calls
+        if calls is op.kernel["portable"]:
+            del op.kernel["portable"]
+            options.pop(id(op))
+        need -= saved
+        if need <= flash:               # the estimate shares identical arrays: recount
+            need = flash_estimate(graph.ops)
 
 
 def _own_flash(calls) -> int:
