@@ -23,6 +23,7 @@ import jinja2
 
 from .boards import Board
 from .errors import McucError
+from .escape import JINJA_FILTERS
 from .procs import run
 from .resources import boards_dir, templates_dir
 
@@ -38,6 +39,7 @@ def _environment() -> jinja2.Environment:
         keep_trailing_newline=True,
     )
     env.filters["hex"] = lambda value: f"0x{value:08X}"
+    env.filters.update(JINJA_FILTERS)   # outside text only ever through these (escape.py)
     return env
 
 

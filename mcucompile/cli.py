@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from .errors import McucError
+from .escape import terminal
 from .procs import Terminated, on_termination
 
 EPILOG = """examples:
@@ -40,7 +41,7 @@ def _progress(enabled: bool):
 
     def report(msg: str) -> None:
         if enabled:
-            print(f"[{time.time() - start:5.1f}s] {msg}", file=sys.stderr, flush=True)
+            print(f"[{time.time() - start:5.1f}s] {terminal(msg)}", file=sys.stderr, flush=True)
     return report
 
 

@@ -16,6 +16,7 @@ import jinja2
 import numpy as np
 
 from .. import __version__
+from ..escape import JINJA_FILTERS
 from ..ir import Graph, Tensor
 from ..passes.kernel_call import KernelCall
 from ..planner import MemoryPlan
@@ -36,8 +37,10 @@ class Project:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
-                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
+                             keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    env.filters.update(JINJA_FILTERS)   # model text only ever through these (escape.py)
+    return env
 
 
 class _Consts:
@@ -155,7 +158,7 @@ def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _C
         return f"mcuc_arena + {plan.offset_of(arg.tensor)}"
     if arg.const is None:
         return "NULL"
-    name = re.sub(r"\W", "_", f"mcuc_{role_prefix}_{arg.const_name}")
+    name = re.sub(r"[^A-Za-z0-9_]", "_", f"mcuc_{role_prefix}_{arg.const_name}")
     return consts.add(arg.const, name, f"op {op_index} {arg.const_name}")
 
 

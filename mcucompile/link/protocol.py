@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
+from ..escape import terminal
+
 SYNC = b"\xA5\x5A"
 VERSION = 1
 HEADER = struct.Struct("<2sBBHI")  # sync, version, type, seq, length; then u32 header CRC
@@ -192,7 +194,8 @@ class Info:
         if len(payload) < _INFO.size:
             raise ValueError(f"INFO payload of {len(payload)} bytes, expected at least {_INFO.size}")
         v, unit, _, ib, ob, fp, mp, st, hz, arena, cal = _INFO.unpack_from(payload)
-        board = payload[_INFO.size:].decode("ascii", errors="replace")
+        # text from the board: shown on the terminal, so never raw (escape.py)
+        board = terminal(payload[_INFO.size:].decode("ascii", errors="replace"), 64)
         return cls(v, unit, ib, ob, fp, mp, st, hz, arena, cal, board)
 
 
@@ -222,7 +225,7 @@ def decode_error(payload: bytes) -> tuple[int, str]:
     if len(payload) < 2:
         return -1, "malformed ERROR frame"
     (code,) = struct.unpack_from("<H", payload)
-    return code, payload[2:].decode("ascii", errors="replace")
+    return code, terminal(payload[2:].decode("ascii", errors="replace"), 200)
 
 
 def encode_error(code: int, text: str) -> bytes:
