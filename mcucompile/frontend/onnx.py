@@ -70,9 +70,12 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import McucError
-from ..ir import Graph, Op, Quant, Tensor, verify
+from ..escape import shown
+from ..ir import Graph, Op, Quant, Tensor, validate, verify
+from ..ir.validate import at_least_one
 
 NHWC = (0, 2, 3, 1)
+AUTO_PADS = ("NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID")
 Q_OPS = ("QuantizeLinear", "DequantizeLinear")
 # QDQ float op -> (IR op type, how it is lowered)
 UNARY_LUT_OPS = {"Sigmoid": "LOGISTIC", "Relu": "RELU", "Clip": "RELU6", "LeakyRelu": "LEAKY_RELU",
@@ -101,7 +104,24 @@ def is_float_model(model) -> bool:
                    for n in model.graph.node)
 
 
+# The versions this frontend reads (and tests): the default domain's opsets from QLinearConv's
+# (10) to 21 and IR versions 3 to 10; a model outside is refused rather than half understood.
+OPSETS = range(10, 22)
+IR_VERSIONS = range(3, 11)
+
+
+def check_versions(model, where: str) -> None:
+    if model.ir_version not in IR_VERSIONS:
+        raise McucError(f"ONNX IR version {model.ir_version} is not one mcucompile reads "
+                        f"({IR_VERSIONS.start} to {IR_VERSIONS.stop - 1})", where)
+    for o in model.opset_import:
+        if o.domain in ("", "ai.onnx") and o.version not in OPSETS:
+            raise McucError(f"ONNX opset {o.version} is not one mcucompile reads "
+                            f"({OPSETS.start} to {OPSETS.stop - 1})", where)
+
+
 def parse_onnx(model, where: str = "<model>") -> Graph:
+    check_versions(model, where)
     if is_float_model(model):
         raise McucError("this is a float ONNX model (no QuantizeLinear/DequantizeLinear or "
                         "QLinear* nodes): it must be quantized to INT8 first", where,
@@ -166,7 +186,7 @@ def int8_core(model, where: str = "<model>"):
                                 f"{', '.join(n.op_type for n in users) or 'nothing'})", where)
             q = qs[0]
             core_name = q.output[0] + "_input" if chain else q.output[0]
-            _record_input_quant(m, g, q, core_name)
+            _record_input_quant(m, g, q, core_name, where)
             m.metadata_props.add(key=INPUT_NAME_KEY + core_name, value=vi.name)
             if chain:
                 chain[0].input[0] = q.output[0] + "_input"
@@ -258,12 +278,21 @@ def nhwc_io(core) -> dict[str, bool]:
     return out
 
 
-def _record_input_quant(m, g, q, name: str) -> None:
+def _record_input_quant(m, g, q, name: str, where: str) -> None:
     """The cut-off QuantizeLinear's scale and zero point, kept in the model's metadata (hex
     float, exact) for the converter: the int8 input carries that quantization."""
     from onnx import numpy_helper
     inits = {i.name: i for i in g.initializer}
-    scale = float(np.float32(numpy_helper.to_array(inits[q.input[1]]).reshape(-1)[0]))
+    k = next(k for k, n in enumerate(g.node) if n is q)
+    node = f"{where}: node {k}{f' {shown(q.name)}' if q.name else ''} (QuantizeLinear)"
+    if len(q.input) < 2 or q.input[1] not in inits:
+        raise McucError(f"the input's scale {shown(q.input[1] if len(q.input) > 1 else '')} is "
+                        "not a constant initializer", node)
+    scale_arr = numpy_helper.to_array(inits[q.input[1]])
+    if scale_arr.dtype != np.float32 or scale_arr.size != 1:
+        raise McucError(f"the input's scale {shown(q.input[1])} is {scale_arr.dtype}"
+                        f"{list(scale_arr.shape)}; one float32 value is supported", node)
+    scale = float(scale_arr.reshape(-1)[0])
     zp = (int(numpy_helper.to_array(inits[q.input[2]]).reshape(-1)[0])
           if len(q.input) > 2 and q.input[2] in inits else 0)
     m.metadata_props.add(key=INPUT_QUANT_KEY + name, value=f"{scale.hex()} {zp}")
@@ -384,7 +413,11 @@ class _Converter:
 
     def quant(self, node, scale_name: str, zp_name: str | None, axis: int = 0,
               zp_dtype=np.int8) -> Quant:
-        scale = np.asarray(self.const(node, scale_name, "scale"), np.float32).reshape(-1)
+        scale = np.asarray(self.const(node, scale_name, "scale"))
+        if scale.dtype != np.float32:
+            self.fail(node, f"scale '{scale_name}' is {scale.dtype}; only float32 scales are "
+                            "supported")
+        scale = scale.reshape(-1)
         if zp_name:
             zp_arr = np.asarray(self.const(node, zp_name, "zero point"))
             if zp_arr.dtype != zp_dtype:
@@ -458,6 +491,7 @@ class _Converter:
         graph = Graph(name=Path(self.where).stem, tensors=self.tensors, ops=self.ops,
                       inputs=inputs, outputs=outputs, source=self.where)
         verify(graph)
+        validate(graph)
         return graph
 
     def input_tensor(self, vi):
@@ -602,13 +636,13 @@ class _Converter:
             x, w = ins[0], ins[1]
             if x[0] != "act" or w[0] != "const":
                 self.fail(node, "Conv needs an activation input and constant int8 weights")
-            bias = ins[2][1] if len(ins) > 2 and ins[2] is not None else None
+            bias = ins[2][1:] if len(ins) > 2 and ins[2] is not None else None
             return self.conv(node, x[1], w[1], w[2], bias, out, qout, a)
         if t in ("Gemm", "MatMul"):
             x, w = ins[0], ins[1]
             if w[0] != "const":
                 self.fail(node, "the second operand must be constant int8 weights")
-            bias = ins[2][1] if len(ins) > 2 and ins[2] is not None else None
+            bias = ins[2][1:] if len(ins) > 2 and ins[2] is not None else None
             return self.matmul(node, x[1], w[1], w[2], bias, out, qout, a, t == "Gemm")
         if t in ("Add", "Mul"):
             return self.binary(node, t, ins[0], ins[1], out, qout)
@@ -695,11 +729,10 @@ class _Converter:
         n, c, h, wd = xl
         m, cg, kh, kw = w.shape
         group = int(a.get("group", 1))
-        strides = list(a.get("strides", [1, 1]))
-        dil = list(a.get("dilations", [1, 1]))
-        pads = list(a.get("pads", [0, 0, 0, 0]))
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        if list(a.get("kernel_shape", [kh, kw])) != [kh, kw]:
+            self.fail(node, f"kernel_shape {list(a['kernel_shape'])} does not match the "
+                            f"weights' {kh}x{kw}")
+        strides, dil, pads, auto = self.geometry(node, a, "dilations")
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             (t0, b0), (l0, r0) = (_same_pads(h, kh, strides[0], dil[0]),
                                   _same_pads(wd, kw, strides[1], dil[1]))
@@ -735,6 +768,26 @@ class _Converter:
                          dilationHFactor=dil[0], dilationWFactor=dil[1],
                          fusedActivationFunction=0, requant="float", **extra))
 
+    def geometry(self, node, a, dilations: str | None):
+        """strides, dilations, pads and auto_pad of a 2-D Conv or pool, checked before any
+        arithmetic uses them: two strides and dilations >= 1, four pads >= 0, a known
+        auto_pad. Returns (strides, dilations, pads, auto_pad)."""
+        strides = list(a.get("strides", [1, 1]))
+        dil = list(a.get(dilations, [1, 1])) if dilations else [1, 1]
+        pads = list(a.get("pads", [0, 0, 0, 0]))
+        auto = a.get("auto_pad", b"NOTSET")
+        auto = auto.decode(errors="replace") if isinstance(auto, bytes) else str(auto)
+        for values, what, n in ((strides, "strides", 2), (dil, "dilations", 2)):
+            problem = at_least_one(values, what) if len(values) == n else \
+                f"{what} {values} must have {n} values"
+            if problem:
+                self.fail(node, problem)
+        if len(pads) != 4 or any(not 0 <= int(p) < 1 << 31 for p in pads):
+            self.fail(node, f"pads {pads} must be 4 values from 0 to 2^31 - 1")
+        if auto not in AUTO_PADS:
+            self.fail(node, f"auto_pad {shown(auto)} is not one of {', '.join(AUTO_PADS)}")
+        return strides, dil, pads, auto
+
     def pad_for(self, node, x: Tensor, xl, pads, kh, kw, strides, dil, pad_value):
         """ONNX explicit pads -> TFLite SAME (0) / VALID (1), or a PADV2 op then VALID.
         Returns (input tensor, padding code, padded (h, w))."""
@@ -758,12 +811,17 @@ class _Converter:
         return y, 1, (shape[1], shape[2])
 
     def bias_tensor(self, node, bias, n, out) -> Tensor | None:
+        """bias: int32 data (QOperator: its scale is implied), or (data, Quant or None) from a
+        QDQ DequantizeLinear, whose scale ir/validate.py checks against x_scale * w_scale."""
         if bias is None:
             return None
-        b = np.asarray(bias)
+        data, quant = bias if isinstance(bias, tuple) else (bias, None)
+        b = np.asarray(data)
         if b.dtype != np.int32 or b.size != n:
             self.fail(node, f"bias must be {n} int32 values (is {b.dtype}{list(b.shape)})")
-        return self.new_tensor(f"{out}_bias", [n], None, b.reshape(n).astype(np.int32), "int32")
+        if quant is not None:
+            quant = Quant(quant.scale, quant.zero_point, 0)
+        return self.new_tensor(f"{out}_bias", [n], quant, b.reshape(n).astype(np.int32), "int32")
 
     def matmul(self, node, xname, w, wq: Quant, bias, out, qout, a, gemm: bool):
         if xname not in self.act:
@@ -837,15 +895,18 @@ class _Converter:
     def pool_geometry(self, node, xl, a):
         if len(xl) != 4:
             self.fail(node, "only 2-D pooling is supported")
+        if "kernel_shape" not in a:
+            self.fail(node, "kernel_shape is missing")
         k = list(a["kernel_shape"])
-        s = list(a.get("strides", [1, 1]))
-        pads = list(a.get("pads", [0, 0, 0, 0]))
+        problem = at_least_one(k, "kernel_shape") if len(k) == 2 else \
+            f"kernel_shape {k} must have 2 values"
+        if problem:
+            self.fail(node, problem)
         if a.get("ceil_mode", 0):
             self.fail(node, "ceil_mode=1 is not supported")
         if any(d != 1 for d in a.get("dilations", [1, 1])):
             self.fail(node, "dilated pooling is not supported")
-        auto = a.get("auto_pad", b"NOTSET")
-        auto = auto.decode() if isinstance(auto, bytes) else auto
+        s, _, pads, auto = self.geometry(node, a, None)
         if auto in ("SAME_UPPER", "SAME_LOWER"):
             (t0, b0), (l0, r0) = _same_pads(xl[2], k[0], s[0], 1), _same_pads(xl[3], k[1], s[1], 1)
             if auto == "SAME_LOWER":

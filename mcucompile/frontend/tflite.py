@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import McucError
-from ..ir import Graph, Op, Quant, Tensor, verify
+from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
 from .ops import SUPPORTED_OPS
 
@@ -170,6 +170,7 @@ def _lower(model, buf: bytes, where: str) -> Graph:
                   outputs=[t for t in g_outputs if t is not None], source=where)
     verify(graph)
     check_supported(graph)
+    validate(graph)
     return graph
 
 

@@ -3,8 +3,10 @@
 Everything TFLM computes in its Prepare step is computed here, once, at compile time:
 padding, requantisation multipliers and shifts (per channel), activation ranges, broadcast
 strides, slice boxes. Zero points are folded into offsets/biases where the kernel allows.
-The result goes into op.kernel["calls"] as KernelCall objects; shapes are re-derived and
-checked against the model's tensors so a malformed model fails here, not on the device.
+The result goes into op.kernel["calls"] as KernelCall objects. The model's fields were
+validated before (ir/validate.py: operands, quantization, geometry and output shapes of the
+convolution, pooling and FULLY_CONNECTED ops); the checks left here are those of ops whose
+parameters are constant tensors (slices, pads, splits, transposes).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 
 from ..errors import McucError
 from ..ir import Graph, Op, Tensor
+from ..ir.validate import conv_geometry
 from ..frontend.ops import ALIAS_OPS
 from ..backend.registry import scratch_bytes, spec_of
 from .kernel_call import Arg, KernelCall
@@ -68,13 +71,6 @@ def _const(op: Op, i: int, what: str) -> np.ndarray:
     if t is None or t.data is None:
         _fail(op, f"{what} (input {i}) must be a constant tensor")
     return t.data
-
-
-def _conv_geometry(in_size, k, stride, dil, same: bool):
-    eff = (k - 1) * dil + 1
-    out = (in_size + stride - 1) // stride if same else (in_size - eff + stride) // stride
-    total = max((out - 1) * stride + eff - in_size, 0)
-    return out, total // 2, total
 
 
 def _per_channel_multipliers(in_scale: float, filt: Tensor, out_scale: float, n: int):
@@ -142,22 +138,12 @@ def _act(op: Op, out: Tensor):
 def _conv(op: Op) -> KernelCall:
     x, w = op.inputs[0], op.inputs[1]
     y = op.outputs[0]
-    if w.data is None:
-        _fail(op, "filter must be constant")
-    if w.dtype != "int8":
-        _fail(op, f"filter '{w.name}' is {w.dtype}; only int8 weights are supported")
     n, ih, iw, ic = x.shape
     oc, kh, kw, wc = w.shape
-    if ic % wc != 0:
-        _fail(op, f"input channels {ic} not a multiple of filter channels {wc}")
-    if wc != ic:
-        _fail(op, "grouped convolution is not supported")
     a = op.attrs
     same = a.get("padding", 0) == 0
-    oh, pt, pad_h = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
-    ow, pl, pad_w = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
-    if tuple(y.shape) != (n, oh, ow, oc):
-        _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, oc]}")
+    oh, pt, pad_h = conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
+    ow, pl, pad_w = conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
     in_s, in_z = _qs(x)
     out_s, out_z = _qs(y)
     mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
@@ -180,19 +166,13 @@ def _conv(op: Op) -> KernelCall:
 def _depthwise(op: Op) -> KernelCall:
     x, w = op.inputs[0], op.inputs[1]
     y = op.outputs[0]
-    if w.data is None or w.dtype != "int8":
-        _fail(op, "filter must be a constant int8 tensor")
     n, ih, iw, ic = x.shape
     _, kh, kw, oc = w.shape
     a = op.attrs
-    dm = oc // ic if ic else 0
-    if dm * ic != oc:
-        _fail(op, f"output channels {oc} not a multiple of input channels {ic}")
+    dm = oc // ic    # ir/validate.py: equal to the depthMultiplier attribute, >= 1
     same = a.get("padding", 0) == 0
-    oh, pt, pad_h = _conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
-    ow, pl, pad_w = _conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
-    if tuple(y.shape) != (n, oh, ow, oc):
-        _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, oc]}")
+    oh, pt, pad_h = conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
+    ow, pl, pad_w = conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
     in_s, in_z = _qs(x)
     out_s, out_z = _qs(y)
     mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
@@ -248,16 +228,10 @@ def pointwise_in_place(call: KernelCall) -> KernelCall | None:
 def _fully_connected(op: Op) -> KernelCall:
     x, w = op.inputs[0], op.inputs[1]
     y = op.outputs[0]
-    if w.data is None or w.dtype != "int8":
-        _fail(op, "weights must be a constant int8 tensor")
     if op.attrs.get("weightsFormat", 0) != 0:
         _fail(op, "shuffled FULLY_CONNECTED weights are not supported")
     out_d, in_d = w.shape
-    if x.size % in_d:
-        _fail(op, f"input size {x.size} is not a multiple of the weights' depth {in_d}")
     batches = x.size // in_d
-    if y.size != batches * out_d:
-        _fail(op, f"output shape {list(y.shape)} does not hold {batches}x{out_d} values")
     in_s, in_z = _qs(x)
     out_s, out_z = _qs(y)
     per_channel = w.quant.per_channel
@@ -287,10 +261,8 @@ def _pool(op: Op) -> KernelCall:
     a = op.attrs
     n, ih, iw, c = x.shape
     same = a.get("padding", 0) == 0
-    oh, pt, _ = _conv_geometry(ih, a["filterHeight"], a["strideH"], 1, same)
-    ow, pl, _ = _conv_geometry(iw, a["filterWidth"], a["strideW"], 1, same)
-    if tuple(y.shape) != (n, oh, ow, c):
-        _fail(op, f"output shape {list(y.shape)} does not match computed {[n, oh, ow, c]}")
+    oh, pt, _ = conv_geometry(ih, a["filterHeight"], a["strideH"], 1, same)
+    ow, pl, _ = conv_geometry(iw, a["filterWidth"], a["strideW"], 1, same)
     if op.type == "AVERAGE_POOL_2D" and not x.quant.same_as(y.quant):
         _fail(op, "AVERAGE_POOL_2D needs the same input and output quantization")
     lo, hi = _act(op, y)

@@ -40,6 +40,9 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
         shift += 1
     if shift < -31:
         shift, q_fixed = 0, 0
+    if shift > 31:   # the kernels shift an int32 left by `shift`: 32 or more is undefined in C
+        raise ValueError(f"requantisation multiplier {real:.4g} is 2^31 or more (the scales "
+                         "are too far apart for fixed-point arithmetic)")
     return int(q_fixed), int(shift)
 
 

@@ -1,0 +1,336 @@
+"""Semantic validation of a model's graph, after its frontend and before any arithmetic.
+
+verify.py checks that the IR is well formed (ranks, sizes, topological order); this module
+checks that the model's fields make sense for the ops that read them, so that nothing later
+divides by zero, indexes a missing operand, overflows a C integer or silently computes
+something TFLM or onnxruntime would not. It runs once per model (both frontends call
+`validate` right after building the graph) and owns these checks:
+
+  1. the graph: at least one output; no output a constant (it would have no arena place);
+  2. operands per op type (OPERANDS): input count within [min, max] (a fourth CONV_2D input is
+     refused as TFLM's Prepare does), required inputs present (a -1 operand is None in the
+     IR), the number of outputs;
+  3. every quantization: scales finite, > 0 and normal in float32 (the kernels divide by
+     them), zero points within the tensor dtype's range (int8 -128..127 ...), per-channel
+     scale counts equal to the quantized dimension; int8 data operands (activations and
+     weights) must be quantized;
+  4. per op: constant int8 filters/weights of the right rank with one scale or one per output
+     channel, int32 biases with one value per output channel; strides, dilations, filter
+     sizes and depth multipliers >= 1, the depth multiplier equal to output / input channels;
+     the output shape the op computes (convolution and pooling geometry as TFLM's Prepare
+     derives it, broadcast shapes, softmax and the unary ops shape-preserving, FULLY_CONNECTED
+     batches); onnxruntime's bias scale (a bias quantized with input scale x weight scale,
+     within BIAS_SCALE_RTOL: onnxruntime ignores the bias's own scale in a fused QLinearConv
+     but uses it otherwise, so any other scale is ambiguous); the requantisation multiplier
+     input x weight / output scale below 2^31 (TFLM's fixed point shifts by at most 31);
+  5. every integer attribute that reaches generated C within int32.
+
+Each failure is one McucError line naming the file, the op index and type, and the tensor
+(its index and name, escaped: escape.shown).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..errors import McucError
+from ..escape import shown
+from .graph import Graph, Op, Tensor
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+BIAS_SCALE_RTOL = 1e-6        # float32 products round differently by a few ulp, 1.2e-7 each
+MAX_MULTIPLIER = float(1 << 31)
+
+# op type -> (fewest inputs, most inputs (None: any), input positions that must be present,
+#             number of outputs (None: one or more))
+_UNARY = (1, 1, (0,), 1)
+OPERANDS = {
+    "CONV_2D": (2, 3, (0, 1), 1), "DEPTHWISE_CONV_2D": (2, 3, (0, 1), 1),
+    "FULLY_CONNECTED": (2, 3, (0, 1), 1),
+    "ADD": (2, 2, (0, 1), 1), "SUB": (2, 2, (0, 1), 1), "MUL": (2, 2, (0, 1), 1),
+    "AVERAGE_POOL_2D": _UNARY, "MAX_POOL_2D": _UNARY, "MEAN": (2, 2, (0, 1), 1),
+    "SOFTMAX": _UNARY, "LOGISTIC": _UNARY, "TANH": _UNARY, "HARD_SWISH": _UNARY,
+    "HARD_SIGMOID": _UNARY, "RELU": _UNARY, "RELU6": _UNARY, "LEAKY_RELU": _UNARY,
+    "QUANTIZE": _UNARY,
+    "RESHAPE": (1, 2, (0,), 1), "SQUEEZE": _UNARY, "EXPAND_DIMS": (2, 2, (0,), 1),
+    "PAD": (2, 2, (0, 1), 1), "PADV2": (2, 3, (0, 1), 1),
+    "CONCATENATION": (1, None, None, 1), "TRANSPOSE": (2, 2, (0, 1), 1),
+    "STRIDED_SLICE": (4, 4, (0, 1, 2, 3), 1), "SLICE": (3, 3, (0, 1, 2), 1),
+    "SPLIT": (2, 2, (0, 1), None), "SPLIT_V": (3, 3, (0, 1, 2), None),
+}
+# Inputs that hold parameters (shapes, axes, paddings ...), not quantized data.
+PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
+                "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
+                "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2)}
+SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
+                    "RELU6", "LEAKY_RELU", "QUANTIZE")
+_DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
+                "int32": (INT32_MIN, INT32_MAX)}
+
+
+class _Fail(Exception):
+    """A failed check inside one op: (message, the tensor it concerns or None)."""
+
+    def __init__(self, message: str, tensor: Tensor | None = None):
+        super().__init__(message)
+        self.message, self.tensor = message, tensor
+
+
+def tensor_label(t: Tensor) -> str:
+    return f"tensor {t.index} {shown(t.name)}"
+
+
+def at_least_one(values, what: str) -> str | None:
+    """Strides, dilations, filter sizes: integers from 1 to INT32_MAX, else what is wrong (the
+    ONNX frontend asks this of its raw attributes before computing any geometry with them)."""
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= INT32_MAX:
+            return f"{what} {list(values)}: every value must be an integer from 1 to {INT32_MAX}"
+    return None
+
+
+def _at_least_one(values, what: str) -> None:
+    problem = at_least_one(values, what)
+    if problem:
+        raise _Fail(problem)
+
+
+def conv_geometry(in_size: int, k: int, stride: int, dil: int, same: bool):
+    """TFLM's output size and padding for one spatial axis: (out, pad before, pad total)."""
+    eff = (k - 1) * dil + 1
+    out = (in_size + stride - 1) // stride if same else (in_size - eff + stride) // stride
+    total = max((out - 1) * stride + eff - in_size, 0)
+    return out, total // 2, total
+
+
+def validate(graph: Graph) -> None:
+    where = graph.source or graph.name
+    if not graph.outputs:
+        raise McucError("the model has no outputs: nothing to compute", where)
+    for t in graph.outputs:
+        if t.is_const:
+            raise McucError(f"graph output {tensor_label(t)} is a constant: an output must be "
+                            "computed by an op", where)
+    for t in graph.inputs:
+        _check_tensor(t, f"{where}: graph input")
+    for op in graph.ops:
+        try:
+            _check_op(op)
+        except _Fail as e:
+            about = f"{tensor_label(e.tensor)}: " if e.tensor is not None else ""
+            raise McucError(about + e.message, f"{where}: {op.where}") from None
+
+
+def _check_tensor(t: Tensor, where: str) -> None:
+    try:
+        _check_quant(t)
+    except _Fail as e:
+        raise McucError(f"{tensor_label(t)}: {e.message}", where) from None
+
+
+def _check_quant(t: Tensor) -> None:
+    q = t.quant
+    if q is None:
+        return
+    scale = np.asarray(q.scale, np.float64).reshape(-1)
+    as_f32 = scale.astype(np.float32)
+    if len(scale) == 0:
+        raise _Fail("quantization without a scale", t)
+    bad = ~np.isfinite(as_f32) | (as_f32 < np.finfo(np.float32).tiny)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise _Fail(f"scale {str(as_f32[k])}{f' (channel {k})' if len(scale) > 1 else ''} must be "
+                    f"finite and positive (at least {np.finfo(np.float32).tiny:.3g} as float32)",
+                    t)
+    lo, hi = _DTYPE_RANGE.get(t.dtype, (INT32_MIN, INT32_MAX))
+    zp = [int(z) for z in np.asarray(q.zero_point).reshape(-1)]
+    for z in zp:
+        if not lo <= z <= hi:
+            raise _Fail(f"zero point {z} is outside the {t.dtype} range {lo}..{hi}", t)
+    if len(scale) > 1:
+        if not 0 <= q.axis < len(t.shape) or t.shape[q.axis] != len(scale):
+            raise _Fail(f"{len(scale)} per-channel scales along dimension {q.axis} of shape "
+                        f"{list(t.shape)}", t)
+
+
+def _check_op(op: Op) -> None:
+    lo, hi, required, n_out = OPERANDS.get(op.type, (0, None, (), None))
+    n_in = len(op.inputs)
+    if n_in < lo or (hi is not None and n_in > hi):
+        want = f"{lo}" if lo == hi else f"{lo} to {hi}" if hi else f"at least {lo}"
+        raise _Fail(f"{op.type} takes {want} inputs, the model gives it {n_in}")
+    for k, t in enumerate(op.inputs):
+        if t is None and (required is None or k in required):
+            raise _Fail(f"required input {k} is missing (operand -1)")
+    if (n_out is not None and len(op.outputs) != n_out) or not op.outputs:
+        raise _Fail(f"{op.type} has {n_out or 'one or more'} outputs, the model gives it "
+                    f"{len(op.outputs)}")
+    params = PARAM_INPUTS.get(op.type, ())
+    for k, t in enumerate(op.inputs + op.outputs):
+        if t is None:
+            continue
+        _check_quant(t)
+        if t.dtype == "int8" and t.quant is None and k not in params and "lut" not in op.attrs:
+            raise _Fail("int8 data without quantization parameters (scale, zero point)", t)
+    for name, value in op.attrs.items():
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(v, (int, np.integer)) and not isinstance(v, bool) \
+                    and not INT32_MIN <= v <= INT32_MAX:
+                raise _Fail(f"attribute {name} = {value} does not fit a 32-bit integer")
+    check = _PER_OP.get(op.type)
+    if check is not None:
+        check(op)
+
+
+# ------------------------------------------------------------------ per op type
+
+def _weights(op: Op, rank: int, channels_axis: int) -> tuple[Tensor, int]:
+    """The constant int8 filter/weights (input 1): quantized, `rank` dims, one scale or one
+    per output channel. Returns (tensor, output channels)."""
+    w = op.inputs[1]
+    if w.data is None:
+        raise _Fail("filter/weights must be a constant tensor", w)
+    if w.dtype != "int8":
+        raise _Fail(f"filter/weights are {w.dtype}; only int8 is supported", w)
+    if w.quant is None:
+        raise _Fail("int8 filter/weights without quantization parameters (scale)", w)
+    if len(w.shape) != rank or min(w.shape) < 1:
+        raise _Fail(f"filter/weights shape {list(w.shape)} must have {rank} non-zero "
+                    "dimensions", w)
+    n = w.shape[channels_axis]
+    if len(w.quant.scale) not in (1, n):
+        raise _Fail(f"{len(w.quant.scale)} weight scales for {n} output channels", w)
+    return w, n
+
+
+def _bias_and_scales(op: Op, w: Tensor, n: int) -> None:
+    """The bias (input 2, optional): int32 constant, n values; the requantisation multiplier
+    in_scale * w_scale / out_scale below 2^31 on every channel; and in onnxruntime's
+    arithmetic a bias scale equal to in_scale * w_scale."""
+    x, y = op.inputs[0], op.outputs[0]
+    b = op.inputs[2] if len(op.inputs) > 2 else None
+    if b is not None and (b.data is None or b.dtype != "int32" or b.size != n):
+        raise _Fail(f"bias must be a constant int32 vector of {n} values (is "
+                    f"{'a constant ' if b.data is not None else ''}{b.dtype}{list(b.shape)})", b)
+    if x.quant is None or y.quant is None:
+        return
+    ws = np.asarray(w.quant.scale, np.float32)
+    product = np.float32(x.quant.scale[0]) * ws          # float32, as both runtimes do
+    mult = product.astype(np.float64) / float(np.float32(y.quant.scale[0]))
+    if not np.all(mult < MAX_MULTIPLIER):
+        raise _Fail(f"input scale x weight scale / output scale = {float(np.max(mult)):.4g} "
+                    "is too large (the requantisation multiplier must be below 2^31)", y)
+    if op.attrs.get("requant") == "float" and b is not None and b.quant is not None:
+        bs = np.resize(np.asarray(b.quant.scale, np.float64), n)
+        want = np.resize(product.astype(np.float64), n)
+        off = ~(np.abs(bs - want) <= BIAS_SCALE_RTOL * want)
+        if off.any():
+            c = int(np.argmax(off))
+            raise _Fail(f"bias scale {bs[c]!r} (channel {c}) is not input scale x weight scale "
+                        f"= {want[c]!r}", b)
+
+
+def _spatial(op: Op, out_c: int, k_h: int, k_w: int, dilate: bool) -> None:
+    """Convolution/pooling geometry: strides (dilations) >= 1, the output shape TFLM derives
+    ([n, out_h, out_w, out_c], SAME or VALID padding; ONNX pools give explicit pads)."""
+    x, y = op.inputs[0], op.outputs[0]
+    a = op.attrs
+    if len(x.shape) != 4:
+        raise _Fail(f"input must be 4-D NHWC, is {list(x.shape)}", x)
+    _at_least_one([a.get("strideH", 0), a.get("strideW", 0)], "strides")
+    dil = [a.get("dilationHFactor", 1), a.get("dilationWFactor", 1)] if dilate else [1, 1]
+    _at_least_one(dil, "dilations")
+    _at_least_one([k_h, k_w], "filter size")
+    if a.get("padding", 0) not in (0, 1):
+        raise _Fail(f"padding code {a.get('padding')} (only SAME 0 and VALID 1 exist)")
+    n, ih, iw, _ = x.shape
+    if "pads" in a:     # ONNX pooling: explicit pads
+        pt, pl, pb, pr = a["pads"]
+        oh = (ih + pt + pb - k_h) // a["strideH"] + 1
+        ow = (iw + pl + pr - k_w) // a["strideW"] + 1
+    else:
+        same = a.get("padding", 0) == 0
+        oh = conv_geometry(ih, k_h, a["strideH"], dil[0], same)[0]
+        ow = conv_geometry(iw, k_w, a["strideW"], dil[1], same)[0]
+    if tuple(y.shape) != (n, oh, ow, out_c):
+        raise _Fail(f"output shape {list(y.shape)} does not match the {list(x.shape)} input, "
+                    f"filter {k_h}x{k_w}, strides and padding: expected {[n, oh, ow, out_c]}", y)
+
+
+def _conv(op: Op) -> None:
+    w, oc = _weights(op, 4, 0)
+    x = op.inputs[0]
+    if len(x.shape) == 4 and w.shape[3] != x.shape[3]:
+        raise _Fail(f"filter has {w.shape[3]} input channels, the input {x.shape[3]} "
+                    "(grouped convolution is not supported)", w)
+    _spatial(op, oc, w.shape[1], w.shape[2], True)
+    _bias_and_scales(op, w, oc)
+
+
+def _depthwise(op: Op) -> None:
+    w, oc = _weights(op, 4, 3)
+    if w.shape[0] != 1:
+        raise _Fail(f"depthwise filter shape {list(w.shape)} must be [1, h, w, channels]", w)
+    x = op.inputs[0]
+    if len(x.shape) == 4:
+        ic = x.shape[3]
+        dm = op.attrs.get("depthMultiplier", oc // ic if ic else 0)
+        if ic < 1 or dm < 1 or ic * dm != oc:
+            raise _Fail(f"depth multiplier {dm} with {ic} input channels does not give the "
+                        f"filter's {oc} output channels", w)
+    _spatial(op, oc, w.shape[1], w.shape[2], True)
+    _bias_and_scales(op, w, oc)
+
+
+def _fully_connected(op: Op) -> None:
+    w, out_d = _weights(op, 2, 0)
+    x, y = op.inputs[0], op.outputs[0]
+    in_d = w.shape[1]
+    if x.size % in_d:
+        raise _Fail(f"input of {x.size} values is not a whole number of {in_d}-value rows", x)
+    if y.size != x.size // in_d * out_d:
+        raise _Fail(f"output shape {list(y.shape)} does not hold {x.size // in_d} x {out_d} "
+                    "values", y)
+    _bias_and_scales(op, w, out_d)
+
+
+def _pool(op: Op) -> None:
+    x = op.inputs[0]
+    _spatial(op, x.shape[3] if len(x.shape) == 4 else -1,
+             op.attrs.get("filterHeight", 0), op.attrs.get("filterWidth", 0), False)
+
+
+def _same_shape(op: Op) -> None:
+    x, y = op.inputs[0], op.outputs[0]
+    if tuple(x.shape) != tuple(y.shape):
+        raise _Fail(f"output shape {list(y.shape)} differs from the input's {list(x.shape)} "
+                    f"({op.type} keeps the shape)", y)
+    if op.type == "SOFTMAX" and not math.isfinite(float(op.attrs.get("beta", 1.0))):
+        raise _Fail(f"beta {op.attrs.get('beta')!r} is not finite")
+
+
+def _elementwise(op: Op) -> None:
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if a.size == b.size == y.size:
+        return
+    try:
+        shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
+    except ValueError:
+        shape = None
+    if shape != tuple(y.shape):
+        raise _Fail(f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast to the "
+                    f"output's {list(y.shape)}", y)
+    if op.type == "MUL" and None not in (a.quant, b.quant, y.quant):
+        m = float(np.float32(a.quant.scale[0])) * float(np.float32(b.quant.scale[0])) \
+            / float(np.float32(y.quant.scale[0]))
+        if not m < MAX_MULTIPLIER:
+            raise _Fail(f"input scales / output scale = {m:.4g} is too large (the "
+                        "requantisation multiplier must be below 2^31)", y)
+
+
+_PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
+           "FULLY_CONNECTED": _fully_connected,
+           "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
+           "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,
+           **{t: _same_shape for t in SHAPE_PRESERVING}}
