@@ -17,7 +17,8 @@ place goes through one function of this module, one per target language:
     terminal(s)     text for a terminal: every control character (C0, DEL, C1, which covers
                     ESC / CSI sequences, carriage return, backspace, NUL) and the Unicode
                     bidirectional overrides shown as \\xNN / \\uNNNN instead of acted on;
-                    newlines kept only when asked (multi-line error reports).
+                    newlines kept only when asked (multi-line error reports), the length
+                    limit then applying to each line.
     shown(s)        a name quoted for a one-line message: terminal() without newlines,
                     quoted, cut in the middle beyond a limit.
 
@@ -30,7 +31,7 @@ from __future__ import annotations
 import re
 
 NAME_LIMIT = 80           # characters of a name kept in a comment or message
-MESSAGE_LIMIT = 4000      # characters of a whole error message
+LINE_LIMIT = 1000         # characters of one line of an error message
 
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _TERMINAL_UNSAFE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f{_BIDI}]")
@@ -82,8 +83,10 @@ def _escape_char(m: re.Match) -> str:
 
 
 def terminal(text: str, limit: int | None = None, newlines: bool = False) -> str:
-    pattern = _TERMINAL_UNSAFE if newlines else _TERMINAL_UNSAFE_NL
-    return _cut(pattern.sub(_escape_char, str(text)), limit)
+    if newlines:
+        return "\n".join(_cut(_TERMINAL_UNSAFE.sub(_escape_char, line), limit)
+                         for line in str(text).split("\n"))
+    return _cut(_TERMINAL_UNSAFE_NL.sub(_escape_char, str(text)), limit)
 
 
 def shown(name: str, limit: int = NAME_LIMIT) -> str:

@@ -377,6 +377,16 @@ def test_onnx_names_do_not_inject(tmp_path, onnx_conv):
         assert "mcuc_injected" not in _symbols(out / "build" / "default" / "model_runner")
 
 
+def test_hostile_onnx_names_in_errors_are_escaped(tmp_path, capsys, onnx_conv):
+    def edit(m):
+        for n in m.graph.node:
+            n.name = HOSTILE_NAMES[5] + HOSTILE_NAMES[-1]
+        _set_attr("auto_pad", HOSTILE_NAMES[5])(m)
+    line = _refused(capsys, ["compile", _onnx(tmp_path, onnx_conv["QDQ"], edit), "-o",
+                             str(tmp_path / "o")], "(Conv)", "auto_pad")
+    assert len(line) < 1000
+
+
 # ------------------------------------------------------------------ the escaping functions
 
 @pytest.mark.parametrize("name", HOSTILE_NAMES)

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import McucError
+from ..escape import shown
 from ..inputs import MAX_MODEL_BYTES, as_batch, check_file, load_array
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -100,7 +101,7 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]],
             elif len(inputs) == 1 and len(keys) == 1:
                 key = keys[0]
             else:
-                raise McucError(f"no calibration samples for model input '{name}': the .npz "
+                raise McucError(f"no calibration samples for model input {shown(name)}: the .npz "
                                 f"has {keys}; it needs one array per input, named "
                                 f"{names}", str(path),
                                 hint=f"np.savez('{path.name}', {example})")
@@ -113,7 +114,7 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]],
         arrays = [("", loaded)]
     out = []
     for (key, arr), (name, shape) in zip(arrays, inputs):
-        what = f"calibration samples {key} for input '{name}'".replace("  ", " ")
+        what = f"calibration samples {key} for input {shown(name)}".replace("  ", " ")
         out.append(as_batch(arr, shape, what, str(path), layout).astype(np.float32))
     counts = sorted({len(a) for a in out})
     if len(counts) > 1:

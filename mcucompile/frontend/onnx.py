@@ -146,7 +146,8 @@ def _static_shape(vi, where: str) -> list[int]:
         elif k == 0:
             dims.append(1)          # symbolic batch: 1
         else:
-            raise McucError(f"graph input/output '{vi.name}' has a dynamic dimension {k}", where)
+            raise McucError(f"graph input/output {shown(vi.name)} has a dynamic dimension {k}",
+                            where)
     return dims
 
 
@@ -181,7 +182,7 @@ def int8_core(model, where: str = "<model>"):
                 users = consumers.get(users[0].output[0], [])
             qs = [n for n in users if n.op_type == "QuantizeLinear"]
             if len(qs) != 1 or len(users) != 1:
-                raise McucError(f"float graph input '{vi.name}' must feed exactly one "
+                raise McucError(f"float graph input {shown(vi.name)} must feed exactly one "
                                 "QuantizeLinear (it feeds "
                                 f"{', '.join(n.op_type for n in users) or 'nothing'})", where)
             q = qs[0]
@@ -197,7 +198,7 @@ def int8_core(model, where: str = "<model>"):
                 continue
             zp_elem = _zp_type(g, q)
             if zp_elem not in (TensorProto.INT8,):
-                raise McucError(f"input '{vi.name}' is quantized to "
+                raise McucError(f"input {shown(vi.name)} is quantized to "
                                 f"{TensorProto.DataType.Name(zp_elem)}; only int8 activations "
                                 "are supported", where,
                                 hint="quantize with activation_type=QuantType.QInt8")
@@ -206,7 +207,7 @@ def int8_core(model, where: str = "<model>"):
         elif elem == TensorProto.INT8:
             new_inputs.append(helper.make_tensor_value_info(vi.name, TensorProto.INT8, shape))
         else:
-            raise McucError(f"graph input '{vi.name}' is "
+            raise McucError(f"graph input {shown(vi.name)} is "
                             f"{TensorProto.DataType.Name(elem)}; only float (quantized by the "
                             "model) or int8 inputs are supported", where)
     producers = {o: n for n in g.node for o in n.output}
@@ -221,7 +222,7 @@ def int8_core(model, where: str = "<model>"):
         elif vi.type.tensor_type.elem_type == TensorProto.INT8:
             name = vi.name
         else:
-            raise McucError(f"graph output '{vi.name}' is not produced by a DequantizeLinear "
+            raise McucError(f"graph output {shown(vi.name)} is not produced by a DequantizeLinear "
                             f"(it comes from {p.op_type if p else 'nowhere'}): the model's last "
                             "op must be quantized", where)
         new_outputs.append(helper.make_tensor_value_info(name, TensorProto.INT8, shape))
@@ -361,7 +362,7 @@ class _Converter:
 
     def fail(self, node, msg: str, hint: str | None = None):
         k = self.node_index.get(id(node), -1)
-        name = f" '{node.name}'" if node.name else ""
+        name = f" {shown(node.name)}" if node.name else ""
         raise McucError(msg, f"{self.where}: node {k}{name} ({node.op_type})", hint=hint)
 
     def new_tensor(self, name, shape, quant=None, data=None, dtype="int8") -> Tensor:
@@ -387,8 +388,9 @@ class _Converter:
         """The activation `name` stored with permutation `want` (default: as it is)."""
         if name not in self.act:
             if name in self.consts or name in self.dq and self.dq[name] in self.consts:
-                self.fail(node, f"input '{name}' is a constant where an activation is expected")
-            self.fail(node, f"input '{name}' is not an int8 tensor this frontend produced "
+                self.fail(node, f"input {shown(name)} is a constant where an activation is "
+                                "expected")
+            self.fail(node, f"input {shown(name)} is not an int8 tensor this frontend produced "
                             "(an unsupported or unquantized op before it?)")
         t, perm, logical = self.act[name]
         want = tuple(want) if want is not None else perm
@@ -415,13 +417,13 @@ class _Converter:
               zp_dtype=np.int8) -> Quant:
         scale = np.asarray(self.const(node, scale_name, "scale"))
         if scale.dtype != np.float32:
-            self.fail(node, f"scale '{scale_name}' is {scale.dtype}; only float32 scales are "
+            self.fail(node, f"scale {shown(scale_name)} is {scale.dtype}; only float32 scales are "
                             "supported")
         scale = scale.reshape(-1)
         if zp_name:
             zp_arr = np.asarray(self.const(node, zp_name, "zero point"))
             if zp_arr.dtype != zp_dtype:
-                self.fail(node, f"zero point '{zp_name}' is {zp_arr.dtype}: only int8 "
+                self.fail(node, f"zero point {shown(zp_name)} is {zp_arr.dtype}: only int8 "
                                 "quantization is supported (uint8/int16 are not)",
                           hint="quantize with activation_type=QInt8 and weight_type=QInt8")
             zp = zp_arr.astype(np.int64).reshape(-1)
@@ -433,7 +435,7 @@ class _Converter:
 
     def const(self, node, name: str, what: str) -> np.ndarray:
         if name not in self.consts:
-            self.fail(node, f"{what} '{name}' must be a constant initializer")
+            self.fail(node, f"{what} {shown(name)} must be a constant initializer")
         return self.consts[name]
 
     # ---------------------------------------------------------- normalised quantized nodes
@@ -447,7 +449,8 @@ class _Converter:
             return ("act", src, q)
         if fname in self.consts:
             return ("float", self.consts[fname], None)
-        self.fail(node, f"input '{fname}' is a float tensor that no DequantizeLinear produced: "
+        self.fail(node, f"input {shown(fname)} is a float tensor that no DequantizeLinear "
+                        "produced: "
                         "the op is not quantized")
 
     def out_q(self, node, k: int = 0):
@@ -455,10 +458,11 @@ class _Converter:
         users = self.consumers.get(node.output[k], [])
         qs = [u for u in users if u.op_type == "QuantizeLinear"]
         if not qs:
-            self.fail(node, f"output '{node.output[k]}' is not quantized (no QuantizeLinear "
+            self.fail(node, f"output {shown(node.output[k])} is not quantized (no QuantizeLinear "
                             "after it): float ops are not supported")
         if len(qs) > 1 or len(users) > 1:
-            self.fail(node, f"output '{node.output[k]}' has {len(users)} consumers; a QDQ op's "
+            self.fail(node, f"output {shown(node.output[k])} has {len(users)} consumers; a QDQ "
+                            "op's "
                             "output must feed exactly one QuantizeLinear")
         q = qs[0]
         self.done.add(id(q))
@@ -477,7 +481,7 @@ class _Converter:
         for vi in self.g.output:
             name = vi.name
             if name not in self.act:
-                raise McucError(f"graph output '{name}' is not produced by a supported op",
+                raise McucError(f"graph output {shown(name)} is not produced by a supported op",
                                 self.where)
             rank = len(self.act[name][2])
             outputs.append(self.get(None, name, NHWC if self.nhwc[name] else tuple(range(rank))))
@@ -506,7 +510,7 @@ class _Converter:
                 quant = self.quant(u, u.input[1], u.input[2] if len(u.input) > 2 else None)
                 break
         if quant is None:
-            raise McucError(f"cannot find the quantization of input '{vi.name}'", self.where)
+            raise McucError(f"cannot find the quantization of input {shown(vi.name)}", self.where)
         self.define(vi.name, shape, quant, NHWC if self.nhwc[vi.name] else None)
 
     # ---------------------------------------------------------- dispatch
@@ -514,7 +518,7 @@ class _Converter:
     def convert(self, node):
         t = node.op_type
         if node.domain not in ("", "ai.onnx", "com.microsoft"):
-            self.fail(node, f"unsupported op domain '{node.domain}'")
+            self.fail(node, f"unsupported op domain {shown(node.domain)}")
         if t == "DequantizeLinear":
             return self.dequantize(node)
         if t == "QuantizeLinear":
@@ -537,18 +541,19 @@ class _Converter:
         if src in self.consts:
             data = self.consts[src]
             if data.dtype not in (np.int8, np.int32):
-                self.fail(node, f"constant '{src}' is {data.dtype}: only int8 weights and int32 "
+                self.fail(node, f"constant {shown(src)} is {data.dtype}: only int8 weights and "
+                                "int32 "
                                 "biases are supported", hint="quantize with weight_type=QInt8")
             q.axis = axis + data.ndim if axis < 0 else axis
         elif src not in self.act:
-            self.fail(node, f"input '{src}' is not an int8 tensor this frontend produced")
+            self.fail(node, f"input {shown(src)} is not an int8 tensor this frontend produced")
         self.dq[node.output[0]] = (src, q)
 
     def requantize_pair(self, node):
         """QuantizeLinear of a DequantizeLinear output: int8 -> int8 (a table unless equal)."""
         src = node.input[0]
         if src not in self.dq or self.dq[src][0] not in self.act:
-            self.fail(node, f"QuantizeLinear of '{src}', which is neither a quantized op's "
+            self.fail(node, f"QuantizeLinear of {shown(src)}, which is neither a quantized op's "
                             "output nor a DequantizeLinear output")
         name, qin = self.dq[src]
         qout = self.quant(node, node.input[1], node.input[2] if len(node.input) > 2 else None)
@@ -717,7 +722,7 @@ class _Converter:
     def conv(self, node, xname, w, wq: Quant, bias, out, qout, a):
         x_t, _, xl = self.act[xname] if xname in self.act else (None, None, None)
         if xl is None:
-            self.fail(node, f"input '{xname}' is not an activation")
+            self.fail(node, f"input {shown(xname)} is not an activation")
         if len(xl) != 4 or w.ndim != 4:
             self.fail(node, f"only 2-D convolution is supported (input rank {len(xl)})")
         if w.dtype != np.int8:
@@ -825,7 +830,7 @@ class _Converter:
 
     def matmul(self, node, xname, w, wq: Quant, bias, out, qout, a, gemm: bool):
         if xname not in self.act:
-            self.fail(node, f"input '{xname}' is not an activation")
+            self.fail(node, f"input {shown(xname)} is not an activation")
         if w.dtype != np.int8 or w.ndim != 2:
             self.fail(node, f"weights must be a 2-D int8 constant (are {w.dtype}{list(w.shape)})")
         _, _, xl = self.act[xname]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import McucError
+from ..escape import shown
 from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
 from .ops import SUPPORTED_OPS
@@ -117,7 +118,7 @@ def _lower(model, buf: bytes, where: str) -> Graph:
     for i, tt in enumerate(sg.tensors or []):
         name = (tt.name.decode(errors="replace") if isinstance(tt.name, bytes) else tt.name) \
             or f"tensor_{i}"
-        t_where = f"{where}: tensor {i} '{name}'"
+        t_where = f"{where}: tensor {i} {shown(name)}"
         raw_shape = [] if tt.shape is None else [int(d) for d in tt.shape]
         if len(raw_shape) > MAX_RANK:
             raise McucError(f"rank {len(raw_shape)} is more than {MAX_RANK}", t_where)
@@ -181,7 +182,7 @@ def check_supported(graph: Graph) -> None:
         if t.dtype != "int8":
             kind = "float" if t.dtype.startswith("float") else t.dtype
             raise McucError(
-                f"graph {'input' if t in graph.inputs else 'output'} '{t.name}' is {t.dtype}; "
+                f"graph {'input' if t in graph.inputs else 'output'} {shown(t.name)} is {t.dtype}; "
                 f"only full-INT8 models are supported ({kind} activations found)", where,
                 hint="convert with inference_input_type=tf.int8 and inference_output_type=tf.int8"
                      " and a representative dataset")
@@ -194,9 +195,9 @@ def check_supported(graph: Graph) -> None:
             if t is None or t.is_const:
                 continue
             if t.dtype != "int8":
-                raise McucError(f"tensor '{t.name}' is {t.dtype}: only int8 activations are "
+                raise McucError(f"tensor {shown(t.name)} is {t.dtype}: only int8 activations are "
                                 "supported (float/uint8/int16 models must be quantized to full "
                                 "INT8)", f"{where}: {op.where}")
             if t.quant is None:
-                raise McucError(f"int8 tensor '{t.name}' has no quantization parameters",
+                raise McucError(f"int8 tensor {shown(t.name)} has no quantization parameters",
                                 f"{where}: {op.where}")

@@ -19,10 +19,12 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
      sizes and depth multipliers >= 1, the depth multiplier equal to output / input channels;
      the output shape the op computes (convolution and pooling geometry as TFLM's Prepare
      derives it, broadcast shapes, softmax and the unary ops shape-preserving, FULLY_CONNECTED
-     batches); onnxruntime's bias scale (a bias quantized with input scale x weight scale,
-     within BIAS_SCALE_RTOL: onnxruntime ignores the bias's own scale in a fused QLinearConv
-     but uses it otherwise, so any other scale is ambiguous); the requantisation multiplier
-     input x weight / output scale below 2^31 (TFLM's fixed point shifts by at most 31);
+     batches); in onnxruntime's arithmetic a QDQ bias scale equal to input scale x weight
+     scale within BIAS_SCALE_RTOL (onnxruntime's quantizer writes exactly the float32
+     product; onnxruntime 1.32 uses a bias's own scale when it differs (measured: x2 on one
+     channel changes its outputs) where our kernels add the int32 bias as it is); the
+     requantisation multiplier input x weight / output scale below 2^31 (TFLM's fixed point
+     shifts an int32 left by at most 31);
   5. every integer attribute that reaches generated C within int32.
 
 Each failure is one McucError line naming the file, the op index and type, and the tensor

@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import McucError
+from ..escape import shown
 from ..ir import Graph, Op, Tensor
 from ..ir.validate import conv_geometry
 from ..frontend.ops import ALIAS_OPS
@@ -76,7 +77,8 @@ def _const(op: Op, i: int, what: str) -> np.ndarray:
 def _per_channel_multipliers(in_scale: float, filt: Tensor, out_scale: float, n: int):
     scales = filt.quant.scale
     if len(scales) not in (1, n):
-        raise ValueError(f"filter '{filt.name}' has {len(scales)} scales for {n} output channels")
+        raise ValueError(f"filter {shown(filt.name)} has {len(scales)} scales for {n} output "
+                         "channels")
     mult, shift = [], []
     for c in range(n):
         fs = f32(scales[c if len(scales) > 1 else 0])
@@ -103,7 +105,7 @@ def _bias(op: Op, i: int, n: int) -> np.ndarray | None:
     if t is None:
         return None
     if t.data is None or t.dtype != "int32" or t.size != n:
-        raise ValueError(f"bias '{t.name}' must be a constant int32 vector of {n} values "
+        raise ValueError(f"bias {shown(t.name)} must be a constant int32 vector of {n} values "
                          f"(is {t.dtype}{list(t.shape)})")
     return t.data.reshape(-1).astype(np.int32)
 
@@ -412,7 +414,7 @@ def _copy_call(x: Tensor, y: Tensor, box, in_strides, out_strides, in_off, out_o
 
 def _same_quant(op: Op, a: Tensor, b: Tensor):
     if a.quant is not None and not a.quant.same_as(b.quant):
-        _fail(op, f"'{a.name}' and '{b.name}' must have the same quantization "
+        _fail(op, f"{shown(a.name)} and {shown(b.name)} must have the same quantization "
                   f"(requantizing {op.type} is not supported)")
 
 
@@ -531,7 +533,7 @@ def _concat(op: Op) -> list[KernelCall]:
     ost = _strides(y.shape)
     for x in op.inputs:
         if x.is_const:
-            _fail(op, f"constant input '{x.name}' to CONCATENATION is not supported")
+            _fail(op, f"constant input {shown(x.name)} to CONCATENATION is not supported")
         _same_quant(op, x, y)
         calls.append(_copy_call(x, y, list(x.shape), _strides(x.shape), ost, 0,
                                 offset * ost[axis]))

@@ -31,6 +31,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from ..escape import shown
 from ..ir import Op, Tensor
 from .kernel_call import Arg, KernelCall
 
@@ -71,7 +72,7 @@ def _weight_scales(x: Tensor, w: Tensor, y: Tensor, n: int) -> np.ndarray:
     xs, ys = _qs(x)[0], _qs(y)[0]
     ws = np.asarray(w.quant.scale, np.float32)
     if len(ws) not in (1, n):
-        raise ValueError(f"weights '{w.name}' have {len(ws)} scales for {n} output channels")
+        raise ValueError(f"weights {shown(w.name)} have {len(ws)} scales for {n} output channels")
     return (f32(xs) * ws / f32(ys)).astype(np.float32)   # (x_s * w_s) / y_s, float32
 
 
