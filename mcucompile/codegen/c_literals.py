@@ -8,7 +8,11 @@ C_TYPES = {"int8": "int8_t", "int16": "int16_t", "int32": "int32_t", "uint8": "u
 
 
 def c_int(v) -> str:
+    """Every integer generated C holds is an int32_t (or narrower, from a typed array): one
+    that is not would be a model value the validation (ir/validate.py) let through."""
     v = int(v)
+    if not -2**31 <= v < 2**31:
+        raise ValueError(f"integer constant {v} does not fit the int32_t it is written to")
     # INT32_MIN has no literal form in C: write it as an expression.
     return "(-2147483647 - 1)" if v == -2147483648 else str(v)
 
