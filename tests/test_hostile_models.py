@@ -18,7 +18,7 @@ from onnx import TensorProto, numpy_helper
 
 import onnx_modelgen
 from tiny_models import (T_CONV_B, T_CONV_OUT, T_CONV_W, T_DW_OUT, T_FC_W, T_IN, T_OUT,
-                         serialise, tiny_model)
+                         schema, serialise, tiny_model)
 from mcucompile.cli import main
 from mcucompile.escape import c_comment, c_string, make_comment, shown, terminal
 
@@ -107,6 +107,13 @@ def _const_output(m):
     m.subgraphs[0].outputs = [T_CONV_W]
 
 
+def _unquantized_extra_input(m):
+    t = schema().TensorT()
+    t.name, t.shape, t.type = "extra", [1, 4], schema().TensorType.INT8
+    m.subgraphs[0].tensors.append(t)
+    m.subgraphs[0].inputs = [T_IN, len(m.subgraphs[0].tensors) - 1]
+
+
 def _negative_weight_scale(m):
     _tensors(m)[T_CONV_W].quantization.scale[1] = -0.005
 
@@ -147,6 +154,8 @@ TFLITE_CASES = {
     "padding code 7": (_set_opt(0, padding=7), ["op 0", "padding code 7"]),
     "constant graph output": (_const_output, ["graph output tensor 1 'conv/filter'",
                                               "constant"]),
+    "unquantized graph input": (_unquantized_extra_input, ["graph input tensor 14 'extra'",
+                                                           "no quantization"]),
     "no graph outputs": (lambda m: setattr(m.subgraphs[0], "outputs", []), ["no outputs"]),
     "fc weights wrong depth": (lambda m: setattr(_tensors(m)[T_FC_W], "shape", [12, 20]),
                                ["op 4", "tensor 9", "20-value rows"]),

@@ -7,6 +7,7 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
 `validate` right after building the graph) and owns these checks:
 
   1. the graph: at least one output; no output a constant (it would have no arena place);
+     every input and output quantized (the I/O table of model.h states their scales);
   2. operands per op type (OPERANDS): input count within [min, max] (a fourth CONV_2D input is
      refused as TFLM's Prepare does), required inputs present (a -1 operand is None in the
      IR), the number of outputs;
@@ -114,8 +115,12 @@ def validate(graph: Graph) -> None:
         if t.is_const:
             raise McucError(f"graph output {tensor_label(t)} is a constant: an output must be "
                             "computed by an op", where)
-    for t in graph.inputs:
-        _check_tensor(t, f"{where}: graph input")
+    for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
+        for t in tensors:
+            if t.quant is None:
+                raise McucError(f"graph {kind} {tensor_label(t)} has no quantization "
+                                "parameters (scale, zero point)", where)
+            _check_tensor(t, f"{where}: graph {kind}")
     for op in graph.ops:
         try:
             _check_op(op)
@@ -173,7 +178,7 @@ def _check_op(op: Op) -> None:
         if t is None:
             continue
         _check_quant(t)
-        if t.dtype == "int8" and t.quant is None and k not in params and "lut" not in op.attrs:
+        if t.dtype == "int8" and t.quant is None and k not in params:
             raise _Fail("int8 data without quantization parameters (scale, zero point)", t)
     for name, value in op.attrs.items():
         for v in value if isinstance(value, (list, tuple)) else [value]:
