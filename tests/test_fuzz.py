@@ -1,19 +1,11 @@
 """Seeded fuzzing in the suite (a few hundred cases, about a minute): model mutants (fields
 of the TFLite flatbuffer and the ONNX protobuf, raw bytes) and CLI misuse, each case judged
 by tests/fuzzing.py: exit 0 or 1, no traceback, a one-line error, one JSON object with
---json, bounded time, no process left. tests/fuzz_nightly.py runs the long campaign.
-
-The ONNX field campaign finds faults in the ONNX frontend that the IR validation layer (issue
-13, item 1, another branch) removes: until it is merged it is expected to fail."""
+--json, bounded time, no process left. tests/fuzz_nightly.py runs the long campaign."""
 from __future__ import annotations
-
-import pytest
 
 import fuzzing
 from conftest import SHARED_MODELS, shared_model
-
-MODEL_SIDE = pytest.mark.xfail(strict=False, reason="model-side faults: the IR validation "
-                               "layer (issue 13 item 1) fixes them; remove once merged")
 
 
 def _campaign(tmp_path, kinds, cases, seed, simulate_share=0.0):
@@ -36,6 +28,5 @@ def test_fuzz_tflite_fields(tmp_path):
     _campaign(tmp_path, ["tflite_fields"], 80, seed=13, simulate_share=0.05)
 
 
-@MODEL_SIDE
 def test_fuzz_onnx_fields(tmp_path):
     _campaign(tmp_path, ["onnx_fields"], 60, seed=13, simulate_share=0.05)

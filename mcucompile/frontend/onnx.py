@@ -184,7 +184,7 @@ def int8_core(model, where: str = "<model>"):
             if len(qs) != 1 or len(users) != 1:
                 raise McucError(f"float graph input {shown(vi.name)} must feed exactly one "
                                 "QuantizeLinear (it feeds "
-                                f"{', '.join(n.op_type for n in users) or 'nothing'})", where)
+                                f"{', '.join(shown(n.op_type) for n in users) or 'nothing'})", where)
             q = qs[0]
             core_name = q.output[0] + "_input" if chain else q.output[0]
             _record_input_quant(m, g, q, core_name, where)
@@ -199,7 +199,7 @@ def int8_core(model, where: str = "<model>"):
             zp_elem = _zp_type(g, q)
             if zp_elem not in (TensorProto.INT8,):
                 raise McucError(f"input {shown(vi.name)} is quantized to "
-                                f"{TensorProto.DataType.Name(zp_elem)}; only int8 activations "
+                                f"{_dtype_name(zp_elem)}; only int8 activations "
                                 "are supported", where,
                                 hint="quantize with activation_type=QuantType.QInt8")
             drop.add(id(q))
@@ -208,7 +208,7 @@ def int8_core(model, where: str = "<model>"):
             new_inputs.append(helper.make_tensor_value_info(vi.name, TensorProto.INT8, shape))
         else:
             raise McucError(f"graph input {shown(vi.name)} is "
-                            f"{TensorProto.DataType.Name(elem)}; only float (quantized by the "
+                            f"{_dtype_name(elem)}; only float (quantized by the "
                             "model) or int8 inputs are supported", where)
     producers = {o: n for n in g.node for o in n.output}
     new_outputs = []
@@ -223,7 +223,7 @@ def int8_core(model, where: str = "<model>"):
             name = vi.name
         else:
             raise McucError(f"graph output {shown(vi.name)} is not produced by a DequantizeLinear "
-                            f"(it comes from {p.op_type if p else 'nowhere'}): the model's last "
+                            f"(it comes from {shown(p.op_type) if p else 'nowhere'}): the model's last "
                             "op must be quantized", where)
         new_outputs.append(helper.make_tensor_value_info(name, TensorProto.INT8, shape))
     nodes = [n for n in g.node if id(n) not in drop]
@@ -297,6 +297,15 @@ def _record_input_quant(m, g, q, name: str, where: str) -> None:
     zp = (int(numpy_helper.to_array(inits[q.input[2]]).reshape(-1)[0])
           if len(q.input) > 2 and q.input[2] in inits else 0)
     m.metadata_props.add(key=INPUT_QUANT_KEY + name, value=f"{scale.hex()} {zp}")
+
+
+def _dtype_name(code: int) -> str:
+    """An ONNX element type's name; a model may hold any number there."""
+    from onnx import TensorProto
+    try:
+        return TensorProto.DataType.Name(code)
+    except ValueError:
+        return f"unknown element type {code}"
 
 
 def _zp_type(g, q) -> int:
@@ -530,7 +539,7 @@ class _Converter:
         if t in ("Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool",
                  "Concat") or t in UNARY_LUT_OPS or t in MOVE_OPS:
             return self.qdq(node)
-        self.fail(node, f"unsupported op {t}", hint="supported ONNX ops: " + ", ".join(SUPPORTED))
+        self.fail(node, f"unsupported op {shown(t)}", hint="supported ONNX ops: " + ", ".join(SUPPORTED))
 
     def dequantize(self, node):
         axis = int(_attrs(node).get("axis", 1))
@@ -662,7 +671,7 @@ class _Converter:
                     self.fail(node, "constant Concat inputs are not supported")
                 srcs.append((src, q, node.input[k]))
             return self.concat(node, srcs, out, qout, int(a.get("axis", 0)), qdq=True)
-        self.fail(node, f"unsupported op {t}")
+        self.fail(node, f"unsupported op {shown(t)}")
 
     # ---------------------------------------------------------- QOperator nodes
 
@@ -715,7 +724,7 @@ class _Converter:
             qout = q(i[3], i[4])
             table = self.tabulate([node], i[0], node.output[0])
             return self.lut(node, UNARY_LUT_OPS[t], i[0], node.output[0], qout, table)
-        self.fail(node, f"unsupported op {t}", hint="supported ONNX ops: " + ", ".join(SUPPORTED))
+        self.fail(node, f"unsupported op {shown(t)}", hint="supported ONNX ops: " + ", ".join(SUPPORTED))
 
     # ---------------------------------------------------------- op builders
 

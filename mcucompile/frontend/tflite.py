@@ -188,7 +188,7 @@ def check_supported(graph: Graph) -> None:
                      " and a representative dataset")
     for op in graph.ops:
         if op.type not in SUPPORTED_OPS:
-            raise McucError(f"unsupported op {op.type}",
+            raise McucError(f"unsupported op {shown(op.type)}",
                             f"{where}: {op.where}",
                             hint="supported: " + ", ".join(sorted(SUPPORTED_OPS)))
         for t in op.inputs + op.outputs:
