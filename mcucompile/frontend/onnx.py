@@ -127,9 +127,8 @@ def parse_onnx(model, where: str = "<model>") -> Graph:
                         "QLinear* nodes): it must be quantized to INT8 first", where,
                         hint="pass --calibrate SAMPLES.npy (a few representative inputs) and "
                              "mcucompile quantizes it with onnxruntime")
-    core = int8_core(model, where)
-    try:
-        return _Converter(core, where).run()
+    try:   # inconsistent fields (an unknown element type, a missing attribute ...)
+        return _Converter(int8_core(model, where), where).run()
     except McucError:
         raise
     except (ValueError, KeyError, IndexError, TypeError) as e:
