@@ -8,10 +8,12 @@ static data) and flash for constants + code (`--flash`, default: the board's fla
 Algorithm:
 1. Kernels. Each call takes its fastest candidate (by the cost model, backend/cost.py): a
    DSP/Helium variant where the board has one (passes/kernels_*.py), else the portable
-   kernel. A fast variant may use scratch only up to what the op leaves free under the
-   layer-wise bound B (the largest inputs + outputs of any op) plus a slack of 1% or 256
-   bytes (alignment-sized scratch of a GEMM at the peak step): a variant that needs more
-   is not taken, so a fast kernel never raises the arena past B + slack.
+   kernel. A fast variant may use scratch only up to what its step leaves free under a
+   limit: by default the layer-wise bound B (the largest inputs + outputs of any op) plus a
+   slack of 1% or 256 bytes, so a fast kernel never raises the arena past B + slack (the
+   builders take the fastest tiling that fits: fewer im2col pixels, shorter depthwise
+   bands); with an explicit --sram, the larger of that and the budget (the user has said
+   how much memory speed may take). A variant that needs more is not taken.
 2. Flash. While the estimate (distinct constant arrays + generated code + runtime) exceeds
    the flash budget, the op whose change saves the most flash per extra estimated
    instruction takes it: a fast kernel with int16 weights (twice the model's bytes) moves to
@@ -92,14 +94,18 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
         patch = "auto" if limits.sram is not None else "off"
     tables = variant_builders(board, kernels)
     core = core_of(board)
-    choose_kernels(graph, board, kernels, layer_bound(graph))
+    bound = layer_bound(graph)
+    limit = bound + scratch_slack(bound)
+    if sram is not None:            # the user's own budget: scratch may fill it
+        limit = max(limit, sram)
+    choose_kernels(graph, board, kernels, limit)
     if limits.flash is not None:
         _fit_flash(graph, limits.flash, core, tables)
     streaming = Streaming(row_kernels=_row_kernels(tables) if tables else None)
     plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
                        streaming=streaming)
     if tables and plan.patch is None:
-        plan = _unfragment(graph, plan, layer_bound(graph), lambda: plan_memory(
+        plan = _unfragment(graph, plan, limit, lambda: plan_memory(
             graph, patch, limits.sram, max_overhead, limits.what, streaming=streaming))
     if plan.patch and tables:
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
@@ -131,12 +137,11 @@ def scratch_slack(bound: int) -> int:
     return max(bound // 100, 256)
 
 
-def choose_kernels(graph: Graph, board, kernels: str, bound: int) -> None:
-    """Step 1: the fastest variant per call whose scratch fits under `bound` (+ slack)
-    beside what is live at its step (select_kernels asks the builders for that size; one
-    that needs more is refused here)."""
-    bound += scratch_slack(bound)
-    free = {id(op): max(0, bound - live) for op, live in _live_without_scratch(graph)}
+def choose_kernels(graph: Graph, board, kernels: str, limit: int) -> None:
+    """Step 1: the fastest variant per call whose scratch fits under `limit` beside what is
+    live at its step (select_kernels asks the builders for that size; one that needs more
+    is refused here)."""
+    free = {id(op): max(0, limit - live) for op, live in _live_without_scratch(graph)}
     select_kernels(graph, board, kernels, free=free)
     for op in graph.ops:
         portable = op.kernel.get("portable")
@@ -154,11 +159,10 @@ def _live_without_scratch(graph: Graph) -> list[tuple]:
     return list(zip(ops, live))
 
 
-def _unfragment(graph: Graph, plan: MemoryPlan, bound: int, replan) -> MemoryPlan:
+def _unfragment(graph: Graph, plan: MemoryPlan, target: int, replan) -> MemoryPlan:
     """Step 1's per-step check cannot see packing: a scratch buffer may fit the live bytes
-    of its step and still land above B + slack between the buffers around it. Such ops go
+    of its step and still land above the limit between the buffers around it. Such ops go
     back to their portable kernels and the arena is packed again (a few rounds at most)."""
-    target = bound + scratch_slack(bound)
     for _ in range(MAX_REPACKS):
         if plan.arena_bytes <= target:
             break
@@ -277,7 +281,7 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
         outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
                     and op.kernel.get("calls")), default=0)
-        choose_kernels(graph, board, kernels, peak)
+        choose_kernels(graph, board, kernels, peak + scratch_slack(peak))
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
                            streaming=streaming)
