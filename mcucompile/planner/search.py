@@ -281,7 +281,9 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
         outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
                     and op.kernel.get("calls")), default=0)
-        choose_kernels(graph, board, kernels, peak + scratch_slack(peak))
+        # after the stage, scratch may fill what the stage itself needs (or the peak there)
+        choose_kernels(graph, board, kernels,
+                       max(peak + scratch_slack(peak), portable.arena_bytes))
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
                            streaming=streaming)
