@@ -50,6 +50,7 @@ SIGNATURE = ("void {fn}(const int8_t *input, const {wtype} *weights, const int32
 WEIGHTS = ("int16", "int8")
 DW_SCRATCH_BUDGET = 4 * 1024   # planar band bytes the depthwise kernel may always use
 DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
+DW_UNFOLDED = -64              # MCUC_DW_UNFOLDED in depthwise_conv_s8_dsp.h
 DW_MAX_WORDS_S8 = 16           # int8 depthwise weights: the channel's words fit `local[16]`
 GEMM_S8_MAX_K2 = 1023          # MCUC_GEMM_S8_MAX_K2 in conv_s8_dsp.h
 
@@ -112,7 +113,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
     bias_f = folded_bias(bias, input_offset, sums)
     abs_sums = np.abs(w2d.astype(np.int64)).sum(axis=1)
     if view.fpreq:
-        rq = fpreq_records(bias_f, mult, abs_sums)
+        rq = fpreq_records(bias_f, mult)
     else:
         rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums,
                              scaled_weights=not w8)
@@ -132,7 +133,8 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=what, op_index=op.index, check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
-               e0=int(rq.e0), fpreq=int(view.fpreq), out_zp=p["output_offset"],
+               e0=int(rq.e0), unfolded=int(rq.unfolded), fpreq=int(view.fpreq),
+               out_zp=p["output_offset"],
                w8=int(w8), slots=pixels, lsh=lsh, act_min=p["act_min"], act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8" if w8 else "w16", packed),
                                      Arg.constant("quant", pad_records(records, 4)),
@@ -246,20 +248,20 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
     bias_f = folded_bias(bias, p["input_offset"], sums)
     abs_sums = np.abs(w.astype(np.int64)).sum(axis=(0, 1))
     if shift is None:       # ONNX: float requantisation, {bias, scale bits, rnd = zp, rsh -1}
-        rq = fpreq_records(bias_f, np.resize(np.asarray(mult, np.float32), oc), abs_sums)
-        if rq is not None:
-            rq.records = np.concatenate([rq.records, np.full((oc, 1), p["output_offset"]),
-                                         np.full((oc, 1), -1)], axis=1).astype(np.int32)
+        rq = fpreq_records(bias_f, np.resize(np.asarray(mult, np.float32), oc))
+        rq.records = np.concatenate([rq.records, np.full((oc, 1), p["output_offset"]),
+                                     np.full((oc, 1), -1)], axis=1).astype(np.int32)
     else:
         rq = requant_records(bias_f, mult, shift, p["output_offset"], abs_sums)
-    if rq is None:
-        return None
     if geo["transposed"]:
         w = w.transpose(1, 0, 2)
     # Channels grouped by right shift (a literal in the generated code, as is rnd, which only
     # depends on it) and, int8 weights, by the left shift their unpacked weights get; records
-    # {bias2, mult, c_out} and weights in that order.
+    # {bias2, mult, c_out} and weights in that order. Unfolded channels (pack.py: unscaled
+    # weights, lsh 0) are grouped by TFLM's shift s, literal DW_UNFOLDED + s, rnd = out_zp.
     rsh, rnd = rq.records[:, 3], rq.records[:, 2]
+    if rq.unfolded:
+        rsh = np.where(rq.folded, rsh, DW_UNFOLDED + rq.records[:, -1] - rsh)
     lsh = np.log2(rq.scale).astype(np.int64) if w8 else np.zeros(oc, np.int64)
     order = np.lexsort((np.arange(oc), lsh, rsh))
     records = np.concatenate([rq.records[order, :2], order[:, None]], axis=1).astype(np.int32)
@@ -272,8 +274,10 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
         members = (rsh == r) & (lsh == s)
         count = int(members.sum())
         assert len(set(rnd[members].tolist())) == 1      # rnd is a function of rsh
+        what = (f"right shift {r}" if r > DW_UNFOLDED + 32 else
+                f"unfolded records, shift {r - DW_UNFOLDED}")
         groups.append(dict(start=start, count=count, rsh=int(r), rnd=int(rnd[members][0]),
-                           lsh=int(s)))
+                           lsh=int(s), what=what))
         start += count
     strip_cols = strip or geo["out_cols"]
     fn = layer_fn("mcuc_depthwise_conv_s8_dsp", op)

@@ -7,12 +7,21 @@ kernel.
 
 Requantisation records:
     DSP (runtime_c/include/mcuc_dsp.h): {bias2, mult, rnd, rsh[, sgn]} per output channel,
-    where the accumulator is scaled by 2^(left+1) through int16 weights, rsh = right shift,
-    rnd = 2^(rsh-1) + out_zp * 2^rsh; with int8 weights (which cannot hold the factor) the
-    kernel shifts the sum left by lsh = left+1 instead: {bias, mult, rnd, rsh[, sgn][, lsh]}
-    (the lsh column only when the channels' shifts differ; the GEMM drops rsh when no
-    channel has e = 0, see conv_s8_dsp.h);
-    MVE (runtime_c/include/mcuc_mve.h): vectors of bias, mult, -rsh and left per lane.
+    where the accumulator is scaled by 2^(left+1) through int16 weights ("folded"), rsh =
+    right shift, rnd = 2^(rsh-1) + out_zp * 2^rsh; with int8 weights (which cannot hold the
+    factor) the kernel shifts the sum left by lsh = left+1 instead: {bias, mult, rnd, rsh[,
+    sgn][, lsh]} (the lsh column only when the channels' shifts differ; the GEMM drops rsh
+    when no channel has e = 0, see conv_s8_dsp.h).
+    The fold is exact only while the scaled accumulator, the int16 weights and SMMLAR's sum
+    fit. A channel where they might not (a "dead" channel of a trained network: weights ~0,
+    so a tiny weight scale and a bias near 2^31; a multiplier >= 2^7; a rounding constant
+    out_zp * 2^rsh past int32) keeps its weights and bias unscaled (int16 weights), and its
+    record {bias, mult, out_zp, rsh[, 0], left >= 0} asks the store step for TFLM's
+    MultiplyByQuantizedMultiplier on the plain int32 accumulator (which wraps exactly as
+    TFLM's does). The `left` column exists only in layers with such a channel (-1 elsewhere).
+    The int8-weight GEMM has no such store yet (None: the int16 or portable kernel).
+    MVE (runtime_c/include/mcuc_mve.h): vectors of bias, mult, -rsh and left per lane (no fold,
+    so every layer fits).
 """
 from __future__ import annotations
 
@@ -29,7 +38,13 @@ MAX_INPUT = 128  # |int8 input value|
 class Requant:
     records: np.ndarray      # int32 [channels, width]
     scale: np.ndarray        # int64 [channels]: factor the weights are multiplied by
-    e0: bool                 # some channel has no right shift (width 5 records)
+    e0: bool                 # some folded channel has no right shift (sgn column)
+    folded: np.ndarray       # bool [channels]: False = unscaled, TFLM's arithmetic at the store
+
+    @property
+    def unfolded(self) -> bool:
+        """Some channel is not folded: the records end with the `left` column."""
+        return not self.folded.all()
 
 
 def folded_bias(bias: np.ndarray | None, input_offset: int, filter_sums: np.ndarray) -> np.ndarray:
@@ -40,32 +55,42 @@ def folded_bias(bias: np.ndarray | None, input_offset: int, filter_sums: np.ndar
 
 
 def requant_records(bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, out_zp: int,
-                    abs_weight_sums: np.ndarray, doubled: bool = True,
+                    abs_weight_sums: np.ndarray,
                     scaled_weights: bool = True) -> Requant | None:
-    """Records for accumulators `bias + sum w x` with |x| <= 128. `doubled`: the kernel's
-    multiply is SMMULR-like (needs the accumulator times 2, folded into the weights);
-    MVE's VQRDMULH already doubles, so it takes scale 2^left. `scaled_weights` False (int8
-    weights): the kernel shifts the sum instead, so the bias stays unscaled and, when the
-    channels' shifts differ, each record ends with its shift (see lsh_literal)."""
+    """Records for accumulators `bias + sum w x` with |x| <= 128 (see the module docstring).
+    A channel is folded when, with a = 2^(left+1) * accumulator and |a| <= A =
+    2^(left+1) (|bias| + 128 sum|w|): A < 2^31; 128 * 2^(left+1) fits int16 (|w| <= 128);
+    and SMMLAR's sum h + rnd - 1 fits int32 (|h| <= A/2 + 1 since mult < 2^31, and
+    |rnd| <= 2^(rsh-1) + |out_zp| 2^rsh). Otherwise it gets the plain record.
+    `scaled_weights` False (int8 weights): the kernel shifts the sum instead, so the bias
+    stays unscaled and, when the channels' shifts differ, each record ends with its shift
+    (see lsh_literal); None when a channel is not folded."""
     n = len(bias)
+    bias = np.asarray(bias, np.int64)
     mult = np.broadcast_to(np.asarray(mult, np.int64), (n,))
     shift = np.broadcast_to(np.asarray(shift, np.int64), (n,))
     left = np.maximum(shift, 0)
     rsh = np.maximum(-shift, 0)
-    scale = np.left_shift(np.int64(1), left + (1 if doubled else 0))
+    scale = np.left_shift(np.int64(1), np.minimum(left + 1, 31))   # (>= 2^31: not folded)
     bound = (np.abs(bias) + MAX_INPUT * abs_weight_sums.astype(np.int64)) * scale
-    if (bound >= INT32_LIMIT).any() or (scaled_weights and (128 * scale > INT16_MAX + 1).any()):
-        return None
-    e0 = bool((rsh == 0).any())
     rnd = np.where(rsh > 0, np.left_shift(np.int64(1), np.maximum(rsh - 1, 0)), 0) \
         + np.int64(out_zp) * np.left_shift(np.int64(1), rsh)
-    cols = [bias * scale if scaled_weights else bias, mult, rnd, rsh]
+    folded = (bound < INT32_LIMIT) & (bound // 2 + 2 + np.abs(rnd) < INT32_LIMIT)
+    if scaled_weights:
+        folded &= MAX_INPUT * scale <= INT16_MAX + 1
+    elif not folded.all():
+        return None
+    scale = np.where(folded, scale, 1)
+    e0 = bool((folded & (rsh == 0)).any())
+    cols = [np.where(folded, bias * scale if scaled_weights else bias, wrap32(bias)), mult,
+            np.where(folded, rnd, out_zp), rsh]
     if e0:
-        cols.append(np.where(rsh > 0, -1, 0))
-    lsh = left + (1 if doubled else 0)
-    if not scaled_weights and len(set(lsh.tolist())) > 1:
-        cols.append(lsh)
-    return Requant(np.stack(cols, axis=1).astype(np.int32), scale, e0)
+        cols.append(np.where(folded & (rsh > 0), -1, 0))
+    if not scaled_weights and len(set(left.tolist())) > 1:
+        cols.append(left + 1)
+    if not folded.all():
+        cols.append(np.where(folded, -1, left))
+    return Requant(np.stack(cols, axis=1).astype(np.int32), scale, e0, folded)
 
 
 def lsh_literal(rq: Requant) -> int:
@@ -75,17 +100,15 @@ def lsh_literal(rq: Requant) -> int:
     return shifts.pop() if len(shifts) == 1 else -1
 
 
-def fpreq_records(bias: np.ndarray, scale: np.ndarray,
-                  abs_weight_sums: np.ndarray) -> Requant | None:
+def fpreq_records(bias: np.ndarray, scale: np.ndarray) -> Requant:
     """Records {bias, bits of the float32 scale} for onnxruntime's float requantisation
-    (mcuc_fpreq.h): the kernel needs the plain accumulator, so the weights stay unscaled.
-    None when `bias + sum w x` (|x| <= 128) could overflow int32."""
-    bias = np.asarray(bias, np.int64)
-    if ((np.abs(bias) + MAX_INPUT * abs_weight_sums.astype(np.int64)) >= INT32_LIMIT).any():
-        return None
-    bits = np.asarray(scale, np.float32).view(np.int32).astype(np.int64)
-    return Requant(np.stack([bias, bits], axis=1).astype(np.int32),
-                   np.ones(len(bias), np.int64), False)
+    (mcuc_fpreq.h): the kernel needs the plain accumulator, so the weights stay unscaled; it
+    accumulates in wrapping int32 like the portable kernels (and onnxruntime), so any bias
+    fits."""
+    bits = np.asarray(scale, np.float32).view(np.int32)
+    n = len(bias)
+    return Requant(np.stack([wrap32(bias), bits], axis=1).astype(np.int32),
+                   np.ones(n, np.int64), False, np.ones(n, bool))
 
 
 def mul_by_quantized_mult(x, mult: int, shift: int) -> np.ndarray:
@@ -115,13 +138,13 @@ def add_tables(params: dict, subtract: bool) -> tuple[np.ndarray, np.ndarray, Re
                                params["input2_mult"], params["input2_shift"])
     if subtract:
         t2 = -t2
-    shift = params["output_shift"]
-    scale = 1 << (max(shift, 0) + 1)
-    bound = (np.abs(t1).max() + np.abs(t2).max()) * scale
-    if bound >= INT32_LIMIT:
+    # the largest table sum, as a weight sum: the record is folded only if the sum fits
+    largest = np.abs(t1).max() + np.abs(t2).max()
+    rq = requant_records(np.zeros(1, np.int64), params["output_mult"], params["output_shift"],
+                         params["output_offset"], np.array([-(-largest // MAX_INPUT)]))
+    if not rq.folded.all():
         return None
-    rq = requant_records(np.zeros(1, np.int64), params["output_mult"], shift,
-                         params["output_offset"], np.zeros(1, np.int64))
+    scale = int(rq.scale[0])
     return (t1 * scale).astype(np.int32), (t2 * scale).astype(np.int32), rq
 
 

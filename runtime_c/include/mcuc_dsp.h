@@ -9,6 +9,11 @@
  *     overflow, so TFLM's `acc << left` does not overflow either);
  *   - rsh = the right shift e >= 1 (a layer with a channel at e = 0 uses the masked variant);
  *   - rnd = 2^(e-1) + output_zp * 2^e.
+ * A channel where that fold could overflow (the scaled accumulator, the int16 weights, or
+ * SMMLAR's sum; e.g. a "dead" channel with a tiny weight scale and a bias near 2^31) keeps its
+ * weights and bias unscaled; its record is {bias, mult, output_zp, e[, 0], left} and the store
+ * runs mcuc_dsp_requant_unfolded. Layers with such a channel have the `left` column last,
+ * -1 for folded channels.
  *
  * Algebra (all floors are exact integer arithmetic):
  *   SRDHM(acc << left, mult) = floor((2 (acc << left) mult + 2^31) / 2^32)
@@ -81,6 +86,21 @@ MCUC_INLINE int32_t mcuc_dsp_requant_e0(int32_t a, int32_t mult, int32_t rnd, in
                                         int32_t sgn)
 {
     return mcuc_smmlar(a, mult, rnd + ((a >> 31) & sgn)) >> rsh;
+}
+
+/* Requantised value (output zero point included) of an unfolded channel: TFLM's
+ * MultiplyByQuantizedMultiplier itself on the plain int32 accumulator, wrapping where TFLM's
+ * does (x = acc * 2^left in int32) and exact where it is (the doubling high multiply in
+ * int64). With mult >= 0 it never saturates, and its rounding (half up, gemmlowp's nudge
+ * then truncation) is h = floor((x mult + 2^30) / 2^31): one SMLAL. The rounding right shift
+ * is half away from zero: +1 when the remainder exceeds half, or equals it for h >= 0. */
+MCUC_INLINE int32_t mcuc_dsp_requant_unfolded(int32_t acc, int32_t mult, int32_t zp,
+                                              int32_t rsh, int32_t left)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << left);
+    const int32_t h = (int32_t)(((int64_t)x * mult + (1 << 30)) >> 31);
+    const int32_t mask = (int32_t)((1u << rsh) - 1u);
+    return (h >> rsh) + ((h & mask) > (mask >> 1) - (h >> 31)) + zp;
 }
 
 /* Activation clamp; [-128, 127] is one SSAT. */

@@ -33,7 +33,8 @@
  *     int8 weights: {bias, mult, rnd} (+ lsh) with the bias unscaled and the right shift
  *     recovered from rnd = 2^(rsh-1) (1 + 2 output_zp), an odd multiple of 2^(rsh-1):
  *     rsh = ctz(rnd) + 1 (RBIT + CLZ, once per channel and block); with E0 as int16
- *     weights (+ lsh); with fpreq (ONNX models, onnxruntime's float
+ *     weights (+ lsh); int16 weights with UNFOLDED (mcuc_dsp.h): + left, >= 0 for a
+ *     channel whose weights and bias are not scaled; with fpreq (ONNX models, onnxruntime's float
  *     requantisation, mcuc_fpreq.h) the weights are not scaled and the records are {bias,
  *     bits of the float32 scale}.
  *     The input offset is folded into bias2, so taps in the padding read the input zero
@@ -236,10 +237,12 @@ MCUC_INLINE void mcuc_gemm_block(const uint32_t *w, const uint32_t *x, int32_t k
  * time: each channel's record is read right before its stores, which keeps few values live
  * (the int8 stores may alias the records, so gcc keeps this order). `lsh`: the sums' left
  * shift (int8 weights; -1: the record's last column), 0 for int16 weights. `compact`: the
- * records have no rsh column (see the top). */
+ * records have no rsh column (see the top). `unfolded` (int16 weights): the records end with
+ * `left`, >= 0 for a channel whose sums are not scaled. */
 MCUC_INLINE void mcuc_store_block(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
                                   int32_t compact, int32_t n, int32_t slots, int32_t lsh,
-                                  int32_t act_min, int32_t act_max, int8_t *const o[4])
+                                  int32_t unfolded, int32_t act_min, int32_t act_max,
+                                  int8_t *const o[4])
 {
 #pragma GCC unroll 4
     for (int32_t c = 0; c < n; ++c) {
@@ -247,10 +250,16 @@ MCUC_INLINE void mcuc_store_block(const int32_t a[8], const int32_t *q, int32_t 
         const int32_t s = compact ? (int32_t)__builtin_ctz((uint32_t)r) + 1 : q[c * qw + 3];
         const int32_t g = e0 ? q[c * qw + 4] : -1;
         const int32_t l = lsh >= 0 ? lsh : q[c * qw + qw - 1];
+        const int32_t left = unfolded ? q[c * qw + qw - 1] : -1;
 #pragma GCC unroll 4
         for (int32_t t = 0; t < slots; ++t) {
-            const int32_t acc = (int32_t)((uint32_t)a[c * slots + t] << l);
-            const int32_t v = mcuc_dsp_requant_e0(acc, m, r, s, g);
+            int32_t v;
+            if (left >= 0) {
+                v = mcuc_dsp_requant_unfolded(a[c * slots + t], m, r, s, left);
+            } else {
+                const int32_t acc = (int32_t)((uint32_t)a[c * slots + t] << l);
+                v = mcuc_dsp_requant_e0(acc, m, r, s, g);
+            }
             o[t][c] = (int8_t)MCUC_DSP_CLAMP(v, act_min, act_max);
         }
     }
@@ -284,13 +293,14 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
                                         int32_t stride_h, int32_t stride_w, int32_t dil_h,
                                         int32_t dil_w, int32_t pad_top, int32_t pad_left,
                                         int32_t check_bounds, int32_t pad_value, int32_t perm4,
-                                        int32_t e0, int32_t fpreq, int32_t out_zp, int32_t w8,
+                                        int32_t e0, int32_t unfolded, int32_t fpreq,
+                                        int32_t out_zp, int32_t w8,
                                         int32_t slots, int32_t lsh, int32_t act_min,
                                         int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
     const int32_t compact = w8 && !e0 && !fpreq;                /* records without rsh */
-    const int32_t qw = fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0);
+    const int32_t qw = fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0) + (unfolded != 0);
     const int32_t nc = 8 / slots;                               /* channels per block */
     const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
     const int32_t per_image = out_h * out_w;
@@ -323,7 +333,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
         if (fpreq) {
             mcuc_store_block_f32(a, qr, n, slots, out_zp, act_min, act_max, oo);
         } else {
-            mcuc_store_block(a, qr, qw, e0, compact, n, slots, lsh, act_min, act_max, oo);
+            mcuc_store_block(a, qr, qw, e0, compact, n, slots, lsh, unfolded, act_min, act_max,
+                             oo);
         }
     }
 }
@@ -339,7 +350,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        int32_t stride_h, int32_t stride_w, int32_t dil_h,
                                        int32_t dil_w, int32_t pad_top, int32_t pad_left,
                                        int32_t check_bounds, int32_t pad_value, int32_t perm4,
-                                       int32_t e0, int32_t fpreq, int32_t out_zp, int32_t w8,
+                                       int32_t e0, int32_t unfolded, int32_t fpreq,
+                                       int32_t out_zp, int32_t w8,
                                        int32_t slots, int32_t lsh, int32_t act_min,
                                        int32_t act_max)
 {
@@ -351,14 +363,14 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
     for (int32_t p = 0; p < pixels - tail; p += slots) {
         mcuc_conv_s8_dsp_block(input, weights, quant, output, col, p, pixels, in_h, in_w, in_c,
                                out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
-                               pad_top, pad_left, check_bounds, pad_value, perm4, e0, fpreq,
-                               out_zp, w8, slots, lsh, act_min, act_max);
+                               pad_top, pad_left, check_bounds, pad_value, perm4, e0, unfolded,
+                               fpreq, out_zp, w8, slots, lsh, act_min, act_max);
     }
     if (tail) {
         mcuc_conv_s8_dsp_block(input, weights, quant, output, col, pixels - tail, pixels, in_h,
                                in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w,
                                dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
-                               e0, fpreq, out_zp, w8, 2, lsh, act_min, act_max);
+                               e0, unfolded, fpreq, out_zp, w8, 2, lsh, act_min, act_max);
     }
 }
 

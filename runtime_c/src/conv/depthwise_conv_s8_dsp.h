@@ -25,7 +25,11 @@
  * then (k_c odd) ceil(k_r / 2) words of odd-tap pairs. The input offset is folded into the
  * bias: padding reads the zero point, which contributes 0. ONNX models (onnxruntime's float
  * requantisation, mcuc_fpreq.h) form one group with right shift -1 and rnd = the output zero
- * point, records {bias, bits of the float32 scale, c_out} and unscaled weights.
+ * point, records {bias, bits of the float32 scale, c_out} and unscaled weights. Channels
+ * whose fold could overflow (pack.py) form groups per TFLM shift s with "right shift"
+ * MCUC_DW_UNFOLDED + s and rnd = the output zero point, records {bias, mult, c_out} and
+ * unscaled weights (lsh 0): their store computes TFLM's MultiplyByQuantizedMultiplier on the
+ * plain accumulator.
  *
  * Weights are int16 words (times 2^(left+1), see mcuc_dsp.h) or, with w8, int8 (half the
  * flash): each pair of words (u, v) as the bytes {u.lo, v.lo, u.hi, v.hi}, unpacked once per
@@ -47,6 +51,7 @@
 #include "mcuc_fpreq.h"
 
 #define MCUC_DW_MAX_KC 16 /* longest kernel row (columns) the generator sends here */
+#define MCUC_DW_UNFOLDED (-64) /* group literal MCUC_DW_UNFOLDED + s: unfolded, shift s */
 
 MCUC_INLINE void mcuc_st32u(int16_t *p, uint32_t v)
 {
@@ -187,6 +192,21 @@ MCUC_INLINE void mcuc_dw_pair(const int16_t *p, const uint32_t *w, int32_t *acc0
     *acc1 = a1;
 }
 
+/* The store of a channel outside the folded requantisation (group literal rsh < 0): ONNX's
+ * float requantisation (rsh -1, `scale` = the record's bits), or TFLM's on the plain
+ * accumulator (rsh = MCUC_DW_UNFOLDED + shift). */
+MCUC_INLINE int8_t mcuc_dw_requant_plain(int32_t acc, float scale, int32_t mult, int32_t zp,
+                                         int32_t rsh, int32_t act_min, int32_t act_max)
+{
+    if (rsh == -1) {
+        return mcuc_requant_f32(acc, scale, zp, act_min, act_max);
+    }
+    const int32_t shift = rsh - MCUC_DW_UNFOLDED;
+    const int32_t v = mcuc_dsp_requant_unfolded(acc, mult, zp, shift < 0 ? -shift : 0,
+                                                shift > 0 ? shift : 0);
+    return (int8_t)MCUC_DSP_CLAMP(v, act_min, act_max);
+}
+
 /* One channel over `rows` output rows of `cols` outputs (made two at a time). */
 MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32_t bias,
                                  int32_t mult, int32_t rnd, int32_t rsh, int8_t *out,
@@ -222,7 +242,7 @@ MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32
         w = local;
     }
     const int32_t sgn = rsh ? -1 : 0;
-    if (rsh < 0) {          /* ONNX: mult holds the float32 scale's bits, rnd the zero point */
+    if (rsh < 0) {          /* ONNX or unfolded (see the top): rnd holds the zero point */
         float scale;
         memcpy(&scale, &mult, sizeof scale);
         for (int32_t r = 0; r < rows; ++r) {
@@ -231,9 +251,10 @@ MCUC_INLINE void mcuc_dw_channel(const int16_t *plane, const uint32_t *wc, int32
             for (int32_t c = 0; c < cols; c += 2) {
                 int32_t a0 = bias, a1 = bias;
                 mcuc_dw_pair(p, w, &a0, &a1, plane_w, stride_c, k_r, k_c);
-                o[0] = mcuc_requant_f32(a0, scale, rnd, act_min, act_max);
+                o[0] = mcuc_dw_requant_plain(a0, scale, mult, rnd, rsh, act_min, act_max);
                 if (c + 1 < cols)
-                    o[out_cs] = mcuc_requant_f32(a1, scale, rnd, act_min, act_max);
+                    o[out_cs] = mcuc_dw_requant_plain(a1, scale, mult, rnd, rsh, act_min,
+                                                      act_max);
                 o += 2 * out_cs;
                 p += 2 * stride_c;
             }
