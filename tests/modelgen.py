@@ -85,6 +85,8 @@ __all__ = [
     "split_v",
     "residual_block",
     "small_cnn",
+    "dead_channels",
+    "requant_edges",
     "unsupported_op",
     "UNSUPPORTED_KINDS",
     "mobilenet_v1",
@@ -1007,6 +1009,72 @@ UNSUPPORTED_KINDS = {
 
 
 @_cached
+def dead_channels(layer="conv", in_shape=(1, 16, 16, 3), out_c=32, kernel=(1, 1),
+                  strides=(1, 1), padding="same", dead=(0, 5), dead_bias=(0.5, -0.5),
+                  activation="relu", seed=1) -> bytes:
+    """A trained network's "dead" output channels: a stem (3x3 conv + RELU to 16 channels,
+    to `out_c` before a depthwise layer), the layer under test with output channels `dead`
+    at 1e-6 of the other weights and biases `dead_bias` (so a tiny per-channel weight scale
+    and an int32 bias near 2^31), `activation`, then a 1x1 conv to 8 channels.
+    `layer`: "conv" (`kernel`, `strides`, `padding`), "depthwise" (the same) or "dense"
+    (`in_shape` (1, features); stem and head are dense layers too).
+
+    Ops: CONV_2D
+
+    ("depthwise": CONV_2D, DEPTHWISE_CONV_2D; "dense": FULLY_CONNECTED.)
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    dense, dw = layer == "dense", layer == "depthwise"
+    mid = out_c if dw else 16
+    kh, kw = _pair(kernel)
+    w1 = rng.normal(0, 0.5, (in_shape[-1], mid) if dense else (3, 3, in_shape[-1], mid))
+    w2 = rng.normal(0, 0.3, (mid, out_c) if dense else (kh, kw, mid, 1) if dw else
+                    (kh, kw, mid, out_c))
+    b2 = rng.normal(0, 0.2, (out_c,))
+    for c, b in zip(dead, dead_bias):
+        if dw:
+            w2[:, :, c] *= 1e-6
+        else:
+            w2[..., c] *= 1e-6
+        b2[c] = b
+    w3 = rng.normal(0, 0.3, (out_c, 8) if dense else (1, 1, out_c, 8))
+    w1, w2, b2, w3 = (a.astype(np.float32) for a in (w1, w2, b2, w3))
+    stride = (1,) + _pair(strides) + (1,)
+
+    def f(x):
+        if dense:
+            y = tf.nn.relu(tf.matmul(x, w1))
+            return tf.matmul(_act(tf, tf.matmul(y, w2) + b2, activation), w3)
+        y = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
+        if dw:
+            y = tf.nn.depthwise_conv2d(y, w2, stride, padding.upper())
+        else:
+            y = tf.nn.conv2d(y, w2, stride, padding.upper())
+        return tf.nn.conv2d(_act(tf, tf.nn.bias_add(y, b2), activation), w3, 1, "SAME")
+
+    return convert_fn(f, [in_shape], seed=seed)
+
+
+def requant_edges(model_bytes: bytes, op: int = 1, biases=(2**31 - 1, -2**31),
+                  out_scale: float = 1.0) -> bytes:
+    """`model_bytes` with op `op`'s int32 bias set to `biases` on its first channels (the
+    ends of int32: the accumulation wraps) and its output tensor's scale times `out_scale`
+    (e.g. 2^-16: a tiny output range, so multipliers >= 1, left shifts, and TFLM's int32
+    `x * (1 << left)` wraps). TFLM runs any such int8 model; no converter makes one."""
+    m = _model_t(model_bytes)
+    sg = m.subgraphs[0]
+    operator = sg.operators[op]
+    bias = sg.tensors[operator.inputs[2]]
+    values = np.frombuffer(bytes(bytearray(m.buffers[bias.buffer].data)), "<i4").copy()
+    values[:len(biases)] = biases
+    m.buffers[bias.buffer].data = np.frombuffer(values.tobytes(), np.uint8)
+    out = sg.tensors[operator.outputs[0]].quantization
+    out.scale = np.asarray(out.scale, np.float32) * np.float32(out_scale)
+    return _pack(m)
+
+
+@_cached
 def unsupported_op(shape=(1, 4, 4, 3), kind="squared_difference",
                    seed=0) -> bytes:
     """A model with an op mcucompile does not support (default kind:
@@ -1037,14 +1105,18 @@ def unsupported_op(shape=(1, 4, 4, 3), kind="squared_difference",
 # mobilenet v2
 # --------------------------------------------------------------------------
 
-def mobilenet_v1(alpha=0.25, size=96, channels=3, num_classes=2, seed=0) -> bytes:
+def mobilenet_v1(alpha=0.25, size=96, channels=3, num_classes=2, seed=0,
+                 dead_every=0) -> bytes:
     """Keras MobileNet (V1, ``weights=None``) as full INT8: MLPerf Tiny's visual wake words
     network is alpha 0.25 at 96x96x3, person_detect the same with one channel. Cached like
-    :func:`mobilenet_v2`.
+    :func:`mobilenet_v2`. `dead_every` n > 0: like a trained network, every n-th output
+    channel of each convolution and depthwise convolution is "dead" (weights times 1e-6 after
+    the BatchNorm statistics are set, so it outputs a constant: a tiny weight scale and an
+    int32 bias near 2^31 after conversion).
 
     Ops: CONV_2D, DEPTHWISE_CONV_2D, MEAN, RESHAPE, SOFTMAX
     """
-    return _keras_app_cached("MobileNet", alpha, size, channels, num_classes, seed)
+    return _keras_app_cached("MobileNet", alpha, size, channels, num_classes, seed, dead_every)
 
 
 def mobilenet_v2(alpha=0.35, size=96, num_classes=10, seed=0) -> bytes:
@@ -1062,10 +1134,11 @@ def mobilenet_v2(alpha=0.35, size=96, num_classes=10, seed=0) -> bytes:
 
 
 @functools.lru_cache(maxsize=None)
-def _keras_app_cached(app, alpha, size, channels, num_classes, seed) -> bytes:
+def _keras_app_cached(app, alpha, size, channels, num_classes, seed, dead_every=0) -> bytes:
     from importlib.metadata import version
 
     tag = "mnv2-v2" if app == "MobileNetV2" else f"{app}-{channels}"
+    tag += f"-dead{dead_every}" if dead_every else ""
     key = hashlib.sha256(
         f"{tag}|{alpha}|{size}|{num_classes}|{seed}|{version('tensorflow')}"
         .encode()).hexdigest()[:16]
@@ -1097,6 +1170,16 @@ def _keras_app_cached(app, alpha, size, channels, num_classes, seed) -> bytes:
         model([calib], training=True)
     for bn in bns:
         bn.momentum = 0.999
+    if dead_every:
+        for layer in model.layers:
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D)):
+                w = layer.get_weights()
+                k = w[0].copy()          # [kh, kw, in, out] or depthwise [kh, kw, C, 1]
+                axis = 2 if isinstance(layer, keras.layers.DepthwiseConv2D) else 3
+                index = [slice(None)] * 4
+                index[axis] = slice(dead_every - 1, None, dead_every)
+                k[tuple(index)] *= 1e-6
+                layer.set_weights([k] + w[1:])
 
     def rep():
         rng = np.random.default_rng(seed + 12345)

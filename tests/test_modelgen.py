@@ -106,6 +106,7 @@ CASES = [
     ("split_v", mg.split_v, {}),
     ("residual_block", mg.residual_block, {}),
     ("small_cnn", mg.small_cnn, {}),
+    ("dead_channels", mg.dead_channels, {}),
     ("unsupported_op", mg.unsupported_op, {}),
     ("float_model", mg.float_model, {}),
 ]
@@ -266,3 +267,27 @@ def test_demo_digits_model():
     acc = d.accuracy(np.concatenate(outs))
     assert acc > 0.93
     assert abs(acc - d.float_accuracy) < 0.03
+
+
+def test_dead_channels_and_requant_edges():
+    """Dead channels get a per-channel weight scale ~1e-6 of the others (< 1e-4 of the
+    median); requant_edges writes the int32 bias ends and scales the layer's output range."""
+    for layer in ("conv", "depthwise", "dense"):
+        b = mg.dead_channels(layer=layer, in_shape=(1, 40) if layer == "dense" else
+                             (1, 16, 16, 3))
+        want = {"conv": ["CONV_2D"] * 3, "depthwise": ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D"],
+                "dense": ["FULLY_CONNECTED"] * 3}[layer]
+        assert mg.ops_in(b) == want
+        scales = np.array(mg.weight_scales(b)[1])
+        typical = np.median(scales)
+        assert scales[0] < 1e-4 * typical and scales[5] < 1e-4 * typical
+        e = mg.requant_edges(b, out_scale=2.0**-16)
+        sg = mg._model_t(e).subgraphs[0]
+        op = sg.operators[1]
+        bias = np.frombuffer(bytes(bytearray(mg._model_t(e).buffers[
+            sg.tensors[op.inputs[2]].buffer].data)), "<i4")
+        assert bias[:2].tolist() == [2**31 - 1, -2**31]
+        before = mg._model_t(b).subgraphs[0].tensors[op.outputs[0]].quantization.scale[0]
+        assert sg.tensors[op.outputs[0]].quantization.scale[0] == \
+            pytest.approx(before * 2.0**-16)
+        mg.run_tflm(e, random_inputs(e))

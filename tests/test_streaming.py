@@ -142,7 +142,18 @@ ROW_CASES = {
                                 residual_first=False),
     "stride2_odd": dict(in_shape=(1, 13, 11, 4), expand=12, out_c=8, strides=(2, 2),
                         residual=False),
+    # both 1x1 layers with unfolded requantisation records (pack.py): int32-end biases, and
+    # left shifts in the projection
+    "residual_unfolded": dict(in_shape=(1, 9, 9, 4), expand=12, out_c=4, edges=True),
 }
+
+
+def _row_case_model(case: str) -> bytes:
+    kw = dict(ROW_CASES[case])
+    model = modelgen.inverted_residual(**{k: v for k, v in kw.items() if k != "edges"})
+    if kw.get("edges"):
+        model = modelgen.requant_edges(modelgen.requant_edges(model, 1), 3, out_scale=2.0**-12)
+    return model
 
 
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
@@ -150,7 +161,7 @@ ROW_CASES = {
 def test_streamed_block_on_fast_rows_bit_exact(case, board, tmp_path):
     """The generated kernel with the 1x1 layers on DSP (M4) / Helium (M55) kernels for one
     row, forced on odd sizes (the planner takes it only where the arena has room)."""
-    path = write_model(tmp_path, modelgen.inverted_residual(**ROW_CASES[case]), case)
+    path = write_model(tmp_path, _row_case_model(case), case)
     b = get_board(board)
     graph = run_passes(load_model(path), b)
     options = Streaming(row_kernels=_row_kernels(variant_builders(b)))

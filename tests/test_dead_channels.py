@@ -1,0 +1,135 @@
+"""The fast kernels on layers whose DSP requantisation fold could overflow (pack.py's unfolded
+records): "dead" output channels of trained networks (weights ~0, so a tiny weight scale and
+an int32 bias near +-2^31, or a bias of 0 with a right shift of 25+), biases at the ends of
+int32, and multipliers >= 1 (left shifts, which wrap in TFLM's int32). Conv 1x1, conv 3x3
+stride 2 SAME, depthwise and fully connected layers on every fast board, and ONNX models'
+float requantisation: each bit-exact with the reference AND run on the fast kernel (no
+portable conv / depthwise / fully connected call in model.c)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import modelgen
+import onnx_modelgen
+from conftest import assert_bit_exact, write_model
+from mcucompile.api import simulate
+from mcucompile.passes.pack import mul_by_quantized_mult, requant_records, wrap32
+
+FAST_BOARDS = ["mps2-an386", "mps2-an500", "mps3-an547"]
+PORTABLE = re.compile(r"\bmcuc_(conv|depthwise_conv|fully_connected)_s8(_fpreq|_inplace)?\(")
+# dead channels: one with a bias near +2^31, one near -2^31, one with bias 0 (output zero
+# point -128 after RELU: the folded rounding constant zp * 2^25 would not fit int32)
+DEAD = dict(dead=(0, 5, 9), dead_bias=(0.5, -0.5, 0.0))
+LAYERS = {
+    "conv_1x1": dict(DEAD),
+    "conv_3x3_s2_same": dict(DEAD, kernel=3, strides=2),
+    "depthwise_3x3": dict(DEAD, layer="depthwise", kernel=3),
+    "depthwise_3x3_s2": dict(DEAD, layer="depthwise", kernel=3, strides=2, in_shape=(1, 15, 15, 3)),
+    "dense": dict(DEAD, layer="dense", in_shape=(1, 40)),
+}
+
+
+def _model(case: str) -> bytes:
+    """LAYERS[name] as converted, or with "_edges": the layer's first two biases set to
+    2^31 - 1 and -2^31 and its output range 2^16 times smaller (left shifts of 7-10)."""
+    name, _, edges = case.partition("+")
+    model = modelgen.dead_channels(**LAYERS[name])
+    return modelgen.requant_edges(model, out_scale=2.0**-16) if edges else model
+
+
+def _assert_fast(out_dir, board: str):
+    model_c = (out_dir / "model.c").read_text()
+    assert not PORTABLE.search(model_c), PORTABLE.findall(model_c)
+    if board != "mps3-an547":        # DSP: the layer under test has unfolded channels
+        kernel = next((out_dir / "kernels").glob("*_op1.c")).read_text()
+        assert "/* unfolded */ 1" in kernel or "unfolded records" in kernel
+
+
+@pytest.mark.parametrize("board", FAST_BOARDS)
+@pytest.mark.parametrize("case", sorted(LAYERS) + [f"{name}+edges" for name in sorted(LAYERS)])
+def test_dead_channels_fast_and_bit_exact(case, board, tmp_path):
+    path = write_model(tmp_path, _model(case), case.replace("+", "_"))
+    report = simulate(path, board, count=3, seed=5, out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    _assert_fast(tmp_path / "prj", board)
+
+
+def _onnx_huge_bias(builder: str, **kw) -> bytes:
+    """A QDQ model with its int32 bias at 2^31 - 1, -2^31 and 2^31 - 3000 on the first
+    channels: the accumulation wraps, in onnxruntime as in the kernels."""
+    model = onnx.load_from_string(onnx_modelgen.quantized(builder, **kw))
+    for init in model.graph.initializer:
+        if init.data_type == onnx.TensorProto.INT32 and "zero_point" not in init.name:
+            bias = numpy_helper.to_array(init).copy()
+            bias[:3] = [2**31 - 1, -2**31, 2**31 - 3000]
+            init.CopyFrom(numpy_helper.from_array(bias, init.name))
+    return model.SerializeToString()
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+@pytest.mark.parametrize("builder,kw", [
+    ("conv", dict(in_shape=(1, 8, 9, 9), cout=6, k=3, stride=2)),
+    ("depthwise", dict(in_shape=(1, 6, 9, 9), k=3)),
+], ids=["conv", "depthwise"])
+def test_onnx_huge_bias_fast_and_bit_exact(builder, kw, board, tmp_path):
+    path = tmp_path / f"{builder}.onnx"
+    path.write_bytes(_onnx_huge_bias(builder, **kw))
+    report = simulate(path, board, count=3, seed=5, out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    model_c = (tmp_path / "prj" / "model.c").read_text()
+    assert not PORTABLE.search(model_c), PORTABLE.findall(model_c)
+
+
+def test_unfolded_records_match_tflm():
+    """The unfolded store's arithmetic (mcuc_dsp_requant_unfolded: x = acc << left wrapping
+    in int32, h = floor((x mult + 2^30) / 2^31), rounding right shift half away from zero)
+    equals TFLM's MultiplyByQuantizedMultiplier on every int32 accumulator, for every shift
+    TFLM produces, and the records pick the plain form exactly where the fold could
+    overflow."""
+    rng = np.random.default_rng(0)
+    acc = np.concatenate([rng.integers(-2**31, 2**31, 20000), np.arange(-3000, 3000),
+                          [-2**31, -2**31 + 1, 2**31 - 1]])
+    for shift in range(-31, 13):
+        for mult in (0, 2**30, 2**31 - 1, int(rng.integers(2**30, 2**31))):
+            rq = requant_records(np.array([2**31 - 1]), mult, shift, -128, np.zeros(1))
+            assert not rq.folded[0] and rq.unfolded
+            _, m, zp, rsh, *rest = (int(v) for v in rq.records[0])
+            left = rest[-1]
+            assert (m, zp, left - rsh) == (mult, -128, shift)
+            x = wrap32(acc << left).astype(np.int64)
+            h = (x * m + 2**30) >> 31
+            mask = (1 << rsh) - 1
+            got = (h >> rsh) + ((h & mask) > (mask >> 1) - (h >> 31)) + zp
+            assert np.array_equal(got, mul_by_quantized_mult(acc, mult, shift) - 128), shift
+    # small layers stay folded (unchanged records); each overflow condition unfolds
+    rq = requant_records(np.array([1000, 0, 0, 2**30, 0]), 2**30,
+                         np.array([-7, 8, -25, -7, -7]), -128, np.array([100, 100, 0, 0, 2**23]))
+    assert rq.folded.tolist() == [True, False, False, False, False]
+    assert rq.records[:, -1].tolist() == [-1, 8, 0, 0, 0]
+    assert rq.scale.tolist() == [2, 1, 1, 1, 1]
+
+
+@pytest.fixture(scope="module")
+def mobilenet_dead(tmp_path_factory):
+    return write_model(tmp_path_factory.mktemp("mnv1"),
+                       modelgen.mobilenet_v1(0.25, 96, 3, 2, dead_every=7), "mnv1_dead")
+
+
+def test_mobilenet_v1_dead_channels_all_dsp(mobilenet_dead, tmp_path):
+    """MLPerf Tiny's VWW network shape with every 7th channel dead: every convolution and
+    depthwise convolution runs a DSP kernel (before unfolded records, 26 of its 28 fell back
+    to portable kernels: 10.7 instructions per MAC; 1.34 after)."""
+    report = simulate(mobilenet_dead, "mps2-an386", count=1, seed=4, out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    model_c = (tmp_path / "prj" / "model.c").read_text()
+    assert not PORTABLE.search(model_c), PORTABLE.findall(model_c)
+    layers = [op for op in modelgen.ops_in(mobilenet_dead.read_bytes())
+              if op in ("CONV_2D", "DEPTHWISE_CONV_2D")]
+    dsp = set(re.findall(r"\bmcuc_(?:conv|depthwise_conv)_s8_dsp_op(\d+)\(", model_c))
+    assert len(layers) == len(dsp) == 28
+    assert report.instructions[0] < 1.5 * report.macs
