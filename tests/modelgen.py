@@ -1011,11 +1011,12 @@ UNSUPPORTED_KINDS = {
 @_cached
 def dead_channels(layer="conv", in_shape=(1, 16, 16, 3), out_c=32, kernel=(1, 1),
                   strides=(1, 1), padding="same", dead=(0, 5), dead_bias=(0.5, -0.5),
-                  activation="relu", seed=1) -> bytes:
+                  activation="relu", head=8, seed=1) -> bytes:
     """A trained network's "dead" output channels: a stem (3x3 conv + RELU to 16 channels,
     to `out_c` before a depthwise layer), the layer under test with output channels `dead`
     at 1e-6 of the other weights and biases `dead_bias` (so a tiny per-channel weight scale
-    and an int32 bias near 2^31), `activation`, then a 1x1 conv to 8 channels.
+    and an int32 bias near 2^31), `activation`, then a 1x1 conv to `head` channels (a wide
+    head makes the layer-wise memory bound, leaving the layer under test room for scratch).
     `layer`: "conv" (`kernel`, `strides`, `padding`), "depthwise" (the same) or "dense"
     (`in_shape` (1, features); stem and head are dense layers too).
 
@@ -1038,7 +1039,7 @@ def dead_channels(layer="conv", in_shape=(1, 16, 16, 3), out_c=32, kernel=(1, 1)
         else:
             w2[..., c] *= 1e-6
         b2[c] = b
-    w3 = rng.normal(0, 0.3, (out_c, 8) if dense else (1, 1, out_c, 8))
+    w3 = rng.normal(0, 0.3, (out_c, head) if dense else (1, 1, out_c, head))
     w1, w2, b2, w3 = (a.astype(np.float32) for a in (w1, w2, b2, w3))
     stride = (1,) + _pair(strides) + (1,)
 
