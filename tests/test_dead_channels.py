@@ -141,3 +141,23 @@ def test_mobilenet_v1_dead_channels_all_dsp(mobilenet_dead, tmp_path):
     dsp = set(re.findall(r"\bmcuc_(?:conv|depthwise_conv)_s8_dsp_op(\d+)\(", model_c))
     assert len(layers) == len(dsp) == 28
     assert report.instructions[0] < 1.5 * report.macs
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+@pytest.mark.parametrize("case", ["depthwise_3x3", "depthwise_3x3+edges"])
+def test_int8_depthwise_dead_channels(case, board, tmp_path):
+    """The int8-weight depthwise kernel (the flash budget's choice) takes unfolded channels
+    too (their unpacked weights are not doubled); the int8 GEMM has no unfolded store yet and
+    refuses such layers."""
+    from test_kernel_variants import _force, _run_bit_exact
+    from mcucompile.boards import get_board
+    from mcucompile.frontend import load_model
+    from mcucompile.passes import kernels_dsp, run_passes
+
+    path = write_model(tmp_path, _model(case), case.replace("+", "_"))
+    graph = run_passes(load_model(path), get_board(board), "portable")
+    _force(graph, kernels_dsp, "int8", False)
+    (call,) = graph.ops[1].kernel["calls"]
+    assert call.fn.startswith("mcuc_depthwise_conv_s8_dsp") and call.variant.weights == "int8"
+    assert "unfolded records" in call.generated.text
+    _run_bit_exact(path, graph, board, tmp_path)
