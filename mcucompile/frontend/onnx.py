@@ -61,7 +61,13 @@ Not supported (a McucError names the node index, name and op type): grouped (non
 convolution, 1-D/3-D conv and pooling, ceil_mode, dilated pooling, uint8 or int16 activations,
 asymmetric (non-zero zero point) conv weights, float ops outside DequantizeLinear/
 QuantizeLinear pairs, float-only models (pass --calibrate), and every op not listed above
-(Softmax/QLinearSoftmax, Resize, Pad, Split, Slice, ConvTranspose, ...).
+(Softmax/QLinearSoftmax, Resize, Split, Slice, ConvTranspose, ...), Pad other than constant
+mode with non-negative pads and the same quantization on both sides.
+
+Padding. Explicit `pads` of Conv and MaxPool that are not SAME become a PADV2 op before the
+VALID op (the input zero point, or -128 for MaxPool), and a Pad node becomes a PADV2 too:
+a faithful translation; passes/canonicalize.py then folds each PADV2 into the op that reads
+it where the result is provably the same, so no copy is left.
 """
 from __future__ import annotations
 
@@ -83,7 +89,7 @@ UNARY_LUT_OPS = {"Sigmoid": "LOGISTIC", "Relu": "RELU", "Clip": "RELU6", "LeakyR
                  "QLinearSigmoid": "LOGISTIC", "QLinearLeakyRelu": "LEAKY_RELU"}
 MOVE_OPS = ("MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
 SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool",
-                    "Concat", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
+                    "Concat", "Pad", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
                     "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearConcat",
                     "QuantizeLinear", "DequantizeLinear", *UNARY_LUT_OPS, *MOVE_OPS})
 
@@ -502,6 +508,11 @@ class _Converter:
                 t.name = name
         graph = Graph(name=Path(self.where).stem, tensors=self.tensors, ops=self.ops,
                       inputs=inputs, outputs=outputs, source=self.where)
+        names = [vi.name for vi in self.g.input if vi.name not in self.consts]
+        for k, name in enumerate(names):       # stored = logical.transpose(perm)
+            perm = self.act[name][1]
+            if perm != tuple(range(len(perm))):
+                graph.input_perms[k] = _inv(perm)
         verify(graph)
         validate(graph)
         return graph
@@ -535,8 +546,15 @@ class _Converter:
             return self.qoperator(node)
         if t in MOVE_OPS and node.input[0] in self.act:
             return self.move(node, node.input[0], node.output[0], None)
+        if t == "Pad" and node.input[0] in self.act:   # QOperator form: on int8 values
+            value = self.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] \
+                else None
+            if len(node.input) > 2 and node.input[2] and value is None:
+                self.fail(node, "the pad value must be a constant")
+            return self.pad(node, node.input[0], node.output[0], self.act[node.input[0]][0].quant,
+                            0 if value is None else int(np.asarray(value).reshape(-1)[0]))
         if t in ("Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool",
-                 "Concat") or t in UNARY_LUT_OPS or t in MOVE_OPS:
+                 "Concat", "Pad") or t in UNARY_LUT_OPS or t in MOVE_OPS:
             return self.qdq(node)
         self.fail(node, f"unsupported op {shown(t)}", hint="supported ONNX ops: " + ", ".join(SUPPORTED))
 
@@ -639,6 +657,22 @@ class _Converter:
             q = next(n for n in self.g.node if n.output and n.output[0] == out)
             table = self.tabulate([dq, node, q], src, out)
             return self.lut(node, UNARY_LUT_OPS[t], src, out, qout, table)
+        if t == "Pad":      # DQ -> Pad -> Q: the float value quantized like the output
+            kind, src, qin = self.operand(node, node.input[0])
+            if kind != "act":
+                self.fail(node, "the data input must be an activation")
+            out, qout = self.out_q(node)
+            value = 0.0
+            if len(node.input) > 2 and node.input[2]:
+                v = self.operand(node, node.input[2])
+                value = float(np.asarray(v[1]).reshape(-1)[0]) if v[0] == "float" else \
+                    float(v[2].scale[0]) * (int(np.asarray(v[1]).reshape(-1)[0]) -
+                                            int(v[2].zero_point[0]))
+            s, z = float(np.float32(qout.scale[0])), int(qout.zero_point[0])
+            q = int(np.clip(np.rint(np.float32(value) / np.float32(s)) + z, -128, 127))
+            if not qin.same_as(qout):
+                self.fail(node, "a Pad that changes the quantization is not supported")
+            return self.pad(node, src, out, qout, q)
         ins = [self.operand(node, i) if i else None for i in node.input]
         out, qout = self.out_q(node)
         a = _attrs(node)
@@ -822,6 +856,35 @@ class _Converter:
         value = self.new_tensor(f"{y.name}_value", [1], None, np.array([pad_value], np.int8))
         self.new_op(node, "PADV2", [x, paddings, value], [y], {})
         return y, 1, (shape[1], shape[2])
+
+    def pad(self, node, src, out, quant: Quant, value: int):
+        """Pad (constant mode) -> PADV2 on the stored layout, writing the int8 `value`."""
+        a = _attrs(node)
+        mode = a.get("mode", b"constant")
+        if (mode.decode() if isinstance(mode, bytes) else mode) != "constant":
+            self.fail(node, f"Pad mode {mode!r} is not supported (only constant)")
+        xt, perm, xl = self.act[src]
+        rank = len(xl)
+        pads = [int(v) for v in np.asarray(self.const(node, node.input[1], "pads")).reshape(-1)]
+        axes = list(range(rank))
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(v) % rank for v in np.asarray(self.const(node, node.input[3], "axes"))
+                    .reshape(-1)]
+        if len(pads) != 2 * len(axes):
+            self.fail(node, f"{len(pads)} pads for {len(axes)} axes")
+        if min(pads) < 0:
+            self.fail(node, f"negative pads {pads} (cropping) are not supported")
+        begin, end = [0] * rank, [0] * rank
+        for k, ax in enumerate(axes):
+            begin[ax], end[ax] = pads[k], pads[k + len(axes)]
+        x = self.get(node, src)
+        logical = tuple(d + b + e for d, b, e in zip(xl, begin, end))
+        y = self.define(out, logical, quant, perm)
+        paddings = self.new_tensor(f"{out}_pads", [rank, 2], None,
+                                   np.array([[begin[p], end[p]] for p in perm], np.int32),
+                                   "int32")
+        v = self.new_tensor(f"{out}_value", [1], None, np.array([value], np.int8))
+        self.new_op(node, "PADV2", [x, paddings, v], [y], {})
 
     def bias_tensor(self, node, bias, n, out) -> Tensor | None:
         """bias: int32 data (QOperator: its scale is implied), or (data, Quant or None) from a

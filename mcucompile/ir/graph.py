@@ -116,6 +116,9 @@ class Graph:
     inputs: list[Tensor]
     outputs: list[Tensor]
     source: str = ""                     # file the graph came from, for messages
+    # graph input position -> perm: the model file's input is the firmware's input (this
+    # graph's) transposed by perm, e.g. (0, 3, 1, 2) for an NCHW model input fed NHWC
+    input_perms: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def consumers(self, t: Tensor) -> list[Op]:
         return [op for op in self.ops if any(i is t for i in op.inputs)]
