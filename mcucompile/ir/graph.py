@@ -129,6 +129,16 @@ class Graph:
                 return op
         return None
 
+    def input_layout(self, k: int) -> str | None:
+        """How graph input k's layout differs from the model file's input, in words (None if
+        it does not): what `info` and model.h state."""
+        perm = self.input_perms.get(k)
+        if perm is None:
+            return None
+        if tuple(perm) == (0, 3, 1, 2):
+            return "NHWC (the model file's input is NCHW: transposed at compile time)"
+        return f"the model file's input is this one transposed by {list(perm)}"
+
     def activations(self) -> list[Tensor]:
         """Non-constant tensors used by the graph (what lives in the arena)."""
         seen: dict[int, Tensor] = {}
