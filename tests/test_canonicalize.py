@@ -52,7 +52,7 @@ def test_padv2_with_zero_point_folds(tmp_path):
     Keras one and plans to the same arena."""
     keras = modelgen.small_cnn()
     path = write_model(tmp_path, torch_style.exported(keras, padv2=True))
-    assert modelgen.ops_in(path.read_bytes()).count("PADV2") == 3
+    assert modelgen.ops_in(path.read_bytes()).count("PADV2") == 2
     assert _ops(path) == _ops(write_model(tmp_path, keras, "keras"))
     report = _exact(tmp_path, path)
     assert report.arena_bytes == plan_model(tmp_path / "keras.tflite")[1].arena_bytes

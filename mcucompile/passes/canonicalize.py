@@ -35,6 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
+from .lower import _conv_geometry
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 WINDOW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
@@ -105,13 +106,9 @@ def own_pads(op: Op, ih: int, iw: int) -> tuple[int, int, int, int]:
     if op.attrs.get("padding", 0) != 0:
         return (0, 0, 0, 0)
     kh, kw, sh, sw, dh, dw = _window(op)
-    pads = []
-    for size, k, s, d in ((ih, kh, sh, dh), (iw, kw, sw, dw)):
-        out = (size + s - 1) // s
-        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads.append((total // 2, total - total // 2))
-    (t, b), (l_, r) = pads
-    return (t, l_, b, r)
+    _, t, total_h = _conv_geometry(ih, kh, sh, dh, True)
+    _, l_, total_w = _conv_geometry(iw, kw, sw, dw, True)
+    return (t, l_, total_h - t, total_w - l_)
 
 
 def _reads_padding(op: Op, ih: int, iw: int, pads) -> bool:
