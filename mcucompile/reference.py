@@ -90,16 +90,16 @@ def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
     (input QuantizeLinear and output DequantizeLinear cut off, as the compiler does), with
     session.qdqisint8allowed=1 so QDQ groups run as onnxruntime's integer QLinear kernels.
     4-D NCHW inputs arrive NHWC (the firmware's layout) and are transposed to NCHW here
-    (Graph.input_perms), 4-D NCHW outputs are transposed back to NHWC (frontend.onnx.nhwc_io
-    says which).
+    (Graph.input_perms), 4-D NCHW outputs are transposed back to NHWC (frontend.onnx.
+    nhwc_outputs says which).
     session_config: onnxruntime session config entries instead of REFERENCE_SESSION_CONFIG
     ({} = onnxruntime's defaults for this machine)."""
     import onnx
     import onnxruntime as ort
 
-    from .frontend.onnx import int8_core, nhwc_io
+    from .frontend.onnx import int8_core, nhwc_outputs
     core = int8_core(onnx.load_from_string(model_bytes), graph.source)
-    nhwc = nhwc_io(core)
+    nhwc = nhwc_outputs(core)
     so = ort.SessionOptions()
     config = REFERENCE_SESSION_CONFIG if session_config is None else session_config
     for key, value in config.items():

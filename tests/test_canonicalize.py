@@ -4,6 +4,8 @@ MobileNetV2 plans like the Keras one; patch stages and streamed blocks over fold
 padding on the DSP (mps2-an386) and Helium (mps3-an547) kernels in QEMU."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -183,14 +185,32 @@ def test_exported_mobilenet_patched_host(tmp_path):
     assert report.patch is not None and report.streamed_blocks
 
 
-@pytest.mark.parametrize("board, patch", [("mps2-an386", "6x6@5"), ("mps2-an386", "auto"),
-                                          ("mps3-an547", "4x4@5")])
-def test_exported_mobilenet_patched_qemu(tmp_path, board, patch):
-    """Patch tiles over the folded, asymmetric stride-2 pads on DSP and Helium kernels."""
+@pytest.mark.parametrize("patch, sram", [("6x6@5", None), ("auto", 40000)])
+def test_exported_mobilenet_patched_dsp(tmp_path, patch, sram):
+    """Patch tiles (DSP kernels) over the folded, asymmetric stride-2 pads on the M4; with a
+    budget the automatic search patches (without one, the board's SRAM fits it unpatched)."""
     _, exported = _mnv2(tmp_path)
-    report = simulate(exported, board, count=1, patch=patch, out_dir=tmp_path / "prj")
+    report = simulate(exported, "mps2-an386", count=1, patch=patch, sram=sram,
+                      out_dir=tmp_path / "prj")
     assert_bit_exact(report)
     assert report.patch is not None
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_exported_block_patched_fast_tiles(tmp_path, board):
+    """An exported inverted residual block (its stride-2 depthwise after a (0, 1, 0, 1) PAD)
+    split 2x2 at the depthwise: the tiles run DSP / Helium kernels with the folded pads."""
+    keras = modelgen.inverted_residual(in_shape=(1, 16, 16, 8), strides=(2, 2),
+                                       residual=False)
+    path = write_model(tmp_path, torch_style.exported(keras))
+    assert "PAD" in modelgen.ops_in(path.read_bytes())
+    dw = next(op for op in run_passes(load_model(path)).ops if op.type == "DEPTHWISE_CONV_2D")
+    assert dw.attrs["pads"] == (0, 0, 1, 1)
+    report = simulate(path, board, count=2, patch=f"2x2@{dw.index}", out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    fast = "dsp" if board == "mps2-an386" else "mve"
+    assert re.search(rf"mcuc_depthwise_conv_s8_{fast}_op{dw.index}_t[0-9a-f]{{8}}",
+                     (tmp_path / "prj" / "model.c").read_text())   # the tiles' own kernels
 
 
 def test_padded_ops_on_dsp_kernels(tmp_path):

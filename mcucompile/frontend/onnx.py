@@ -22,10 +22,13 @@ tensor carries a permutation from its ONNX (logical) shape to the shape stored i
 broadcast-shaped and permuted, Concat axes remapped. A Transpose node in the model only
 changes the permutation (no copy); a copy (TRANSPOSE op) is emitted only where an op needs a
 layout the data is not in (e.g. Flatten of a feature map with H*W > 1: NCHW order is kept).
-So **a 4-D NCHW model input is NHWC in the firmware** (the host-side code transposes the NCHW
-vector before sending it: reference.py does) and a 4-D NCHW output comes back NHWC; other
-ranks, and 4-D inputs/outputs the model already has NHWC (read by Transpose(0,3,1,2) /
-written by Transpose(0,2,3,1), as TF-exported models are), are unchanged (`nhwc_io`).
+Graph inputs are defined as ONNX has them, so an NCHW image read by convolutions gets a
+TRANSPOSE copy to NHWC, which passes/canonicalize.py folds into the input like a TFLite
+model's: **a 4-D NCHW model input is NHWC in the firmware** (Graph.input_perms; the host-side
+code transposes the NCHW vector before sending it: reference.py does) unless the user keeps
+the layout (--keep-input-layout). A 4-D NCHW output comes back NHWC; other ranks, and 4-D
+outputs the model already has NHWC (written by Transpose(0,2,3,1), as TF-exported models
+are), are unchanged (`nhwc_outputs`).
 
 Arithmetic. Every op is checked against onnxruntime on the CPU (the reference), which
 requantises in float32: the ops get attrs["requant"] = "float" and passes/lower_onnx.py emits
@@ -251,30 +254,17 @@ INPUT_NAME_KEY = "mcucompile.input_name."      # core input name -> the model's 
 NODE_INDEX_KEY = "mcucompile.node_index"       # core node k -> its index in the model file
 
 
-def nhwc_io(core) -> dict[str, bool]:
-    """For each graph input and output of an int8 core model: True where the firmware stores it
-    NHWC while ONNX has it NCHW (4-D tensors), False where they agree: other ranks, and 4-D
-    tensors that already are NHWC in the model (an input read only by Transpose(0,3,1,2), an
-    output written by Transpose(0,2,3,1)). reference.py transposes exactly these."""
+def nhwc_outputs(core) -> dict[str, bool]:
+    """For each graph output of an int8 core model: True where the firmware stores it NHWC
+    while ONNX has it NCHW (4-D tensors), False where they agree: other ranks, and 4-D
+    tensors that already are NHWC in the model (written by Transpose(0,2,3,1)). reference.py
+    transposes exactly these."""
     g = core.graph
-    inits = {i.name for i in g.initializer}
-    consumers: dict[str, list] = {}
     producers = {o: n for n in g.node for o in n.output}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
 
     def perm(node):
         return list(_attrs(node).get("perm", [])) if node is not None else []
     out = {}
-    for vi in g.input:
-        if vi.name in inits:
-            continue
-        users = consumers.get(vi.name, [])
-        while len(users) == 1 and users[0].op_type in Q_OPS:
-            users = consumers.get(users[0].output[0], [])
-        out[vi.name] = len(vi.type.tensor_type.shape.dim) == 4 and not (
-            users and all(u.op_type == "Transpose" and perm(u) == [0, 3, 1, 2] for u in users))
     for vi in g.output:
         p = producers.get(vi.name)
         while p is not None and p.op_type in Q_OPS:   # QDQ: look through Q/DQ pairs
@@ -369,7 +359,7 @@ class _Converter:
             original = list(range(len(self.g.node)))
         self.node_index = {id(n): original[k] for k, n in enumerate(self.g.node)}
         self.opsets = list(model.opset_import)
-        self.nhwc = nhwc_io(model)
+        self.nhwc = nhwc_outputs(model)
         self.lut_cache: dict = {}
 
     # ---------------------------------------------------------- errors and tensors
@@ -508,11 +498,6 @@ class _Converter:
                 t.name = name
         graph = Graph(name=Path(self.where).stem, tensors=self.tensors, ops=self.ops,
                       inputs=inputs, outputs=outputs, source=self.where)
-        names = [vi.name for vi in self.g.input if vi.name not in self.consts]
-        for k, name in enumerate(names):       # stored = logical.transpose(perm)
-            perm = self.act[name][1]
-            if perm != tuple(range(len(perm))):
-                graph.input_perms[k] = _inv(perm)
         verify(graph)
         validate(graph)
         return graph
@@ -530,7 +515,7 @@ class _Converter:
                 break
         if quant is None:
             raise McucError(f"cannot find the quantization of input {shown(vi.name)}", self.where)
-        self.define(vi.name, shape, quant, NHWC if self.nhwc[vi.name] else None)
+        self.define(vi.name, shape, quant)
 
     # ---------------------------------------------------------- dispatch
 
