@@ -23,7 +23,8 @@ def _ops(path, keep_layout=False) -> list[str]:
 
 
 def _exact(tmp_path, path, board="host", **kw):
-    report = simulate(path, board, count=3, out_dir=tmp_path / "prj", **kw)
+    kw.setdefault("out_dir", tmp_path / "prj")
+    report = simulate(path, board, count=3, **kw)
     assert_bit_exact(report)
     return report
 
@@ -178,9 +179,17 @@ def test_exported_mobilenet_plans_like_keras(tmp_path):
             plan_model(keras, "host", patch)[1].arena_bytes * 1.05
 
 
-def test_exported_mobilenet_patched_host(tmp_path):
+def test_exported_mobilenet_host(tmp_path):
+    """Unpatched, the depthwise layers with folded (1, 1, 1, 1) and asymmetric stride-2
+    (0, 0, 1, 1) pads run in place; patched, tiles and streamed blocks take them. Bit-exact
+    with TFLM under the sanitizers."""
     _, exported = _mnv2(tmp_path)
-    report = _exact(tmp_path, exported, patch="auto", sanitize=True)
+    _, plan = plan_model(exported, "host")
+    in_place = {op.attrs["pads"] for op in plan.schedule
+                if op.kernel["calls"][0].fn == "mcuc_depthwise_conv_s8_inplace"}
+    assert in_place == {(1, 1, 1, 1), (0, 0, 1, 1)}
+    _exact(tmp_path, exported, sanitize=True)
+    report = _exact(tmp_path, exported, patch="auto", sanitize=True, out_dir=tmp_path / "p")
     assert report.patch is not None and report.streamed_blocks
 
 
@@ -212,11 +221,17 @@ def test_exported_block_patched_fast_tiles(tmp_path, board):
                      (tmp_path / "prj" / "model.c").read_text())   # the tiles' own kernels
 
 
-def test_padded_ops_on_dsp_kernels(tmp_path):
-    """Folded pads on every fast kernel family (conv GEMM, depthwise bands) of the M4."""
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_padded_ops_on_fast_kernels(tmp_path, board):
+    """Folded pads on the fast kernel families (conv GEMM, depthwise bands / planes) of the
+    M4 (DSP) and the M55 (Helium): all round at stride 2, bottom/right only on an odd size,
+    top/left only."""
+    fast = "dsp" if board == "mps2-an386" else "mve"
     for k, case in enumerate([dict(), dict(in_shape=(1, 3, 15, 15), pads=(0, 0, 1, 1)),
-                              dict(kind="depthwise", pads=(1, 1, 0, 0), stride=1)]):
+                              dict(kind="depthwise", pads=(1, 1, 0, 0), stride=1),
+                              dict(kind="depthwise", in_shape=(1, 3, 15, 15),
+                                   pads=(0, 0, 1, 1))]):
         path = write_model(tmp_path, torch_style.padded_op(**case), f"m{k}")
-        report = simulate(path, "mps2-an386", count=2, out_dir=tmp_path / f"prj{k}")
+        report = simulate(path, board, count=2, out_dir=tmp_path / f"prj{k}")
         assert_bit_exact(report)
-        assert "_dsp" in (tmp_path / f"prj{k}" / "model.c").read_text()
+        assert f"_{fast}_op" in (tmp_path / f"prj{k}" / "model.c").read_text()

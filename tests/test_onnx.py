@@ -63,6 +63,7 @@ CASES = {
     "reshapes": ("reshapes", {}, False),
     "flatten_feature_map": ("flatten_gemm", {}, False),
     "nhwc_input_transposes": ("transpose_nhwc_input", {}, False),
+    "pad_nodes": ("padded", {}, False),
 }
 FORMS = ("QDQ", "QOperator")
 
@@ -176,7 +177,7 @@ def test_layout_is_nhwc_at_compile_time(tmp_path):
     graph = load_model(_write(tmp_path, "nhwc_input_transposes"))
     assert [op.type for op in graph.ops] == ["CONV_2D"]
     # a Flatten of a 5x5 feature map keeps ONNX's NCHW element order: one TRANSPOSE copy
-    graph = load_model(_write(tmp_path, "flatten_feature_map"))
+    graph = run_passes(load_model(_write(tmp_path, "flatten_feature_map")))
     assert [op.type for op in graph.ops].count("TRANSPOSE") == 1
 
 
