@@ -331,7 +331,7 @@ def test_onnxruntime_default_options_measured(tmp_path, capsys):
         builder, kw, _ = CASES[name] if name in CASES else (name, {}, False)
         path = tmp_path / f"{name}_{fmt}.onnx"
         path.write_bytes(og.quantized(builder, fmt, True, **kw))
-        graph = load_model(path)
+        graph = run_passes(load_model(path))   # the firmware's input layout
         vectors = _vectors(graph, 400, 21)
         np.save(tmp_path / "v.npy", vectors)
         rep = simulate(path, "host", inputs=tmp_path / "v.npy", out_dir=tmp_path / f"prj_{name}")
