@@ -99,7 +99,7 @@ def _window(op: Op) -> tuple[int, int, int, int, int, int]:
             a.get("dilationWFactor", 1))
 
 
-def own_pads(op: Op, ih: int, iw: int) -> tuple[int, int, int, int]:
+def _own_pads(op: Op, ih: int, iw: int) -> tuple[int, int, int, int]:
     """The op's padding as (top, left, bottom, right): explicit pads, or SAME / VALID."""
     if "pads" in op.attrs:
         return tuple(int(v) for v in op.attrs["pads"])
@@ -147,7 +147,7 @@ def fold_pad(graph: Graph, pad: Op) -> bool:
         return False
     _, ih, iw, _ = x.shape
     (t0, b0), (l0, r0) = paddings[1], paddings[2]
-    t1, l1, b1, r1 = own_pads(user, y.shape[1], y.shape[2])
+    t1, l1, b1, r1 = _own_pads(user, y.shape[1], y.shape[2])
     pads = (int(t0 + t1), int(l0 + l1), int(b0 + b1), int(r0 + r1))
     kh, kw, _, _, dh, dw = _window(user)
     span_h, span_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
