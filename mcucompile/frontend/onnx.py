@@ -821,7 +821,8 @@ class _Converter:
         return strides, dil, pads, auto
 
     def pad_for(self, node, x: Tensor, xl, pads, kh, kw, strides, dil, pad_value):
-        """ONNX explicit pads -> TFLite SAME (0) / VALID (1), or a PADV2 op then VALID.
+        """ONNX explicit pads -> TFLite SAME (0) / VALID (1), or a PADV2 op then VALID (which
+        passes/canonicalize.py folds back into the op's explicit pads where that is exact).
         Returns (input tensor, padding code, padded (h, w))."""
         _, _, h, w = xl
         pt, pl, pb, pr = pads
