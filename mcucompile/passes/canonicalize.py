@@ -35,7 +35,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Op, Tensor
-from .lower import _conv_geometry
+from ..ir.validate import conv_geometry
 
 NCHW_TO_NHWC = (0, 2, 3, 1)
 WINDOW_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "AVERAGE_POOL_2D", "MAX_POOL_2D")
@@ -106,8 +106,8 @@ def _own_pads(op: Op, ih: int, iw: int) -> tuple[int, int, int, int]:
     if op.attrs.get("padding", 0) != 0:
         return (0, 0, 0, 0)
     kh, kw, sh, sw, dh, dw = _window(op)
-    _, t, total_h = _conv_geometry(ih, kh, sh, dh, True)
-    _, l_, total_w = _conv_geometry(iw, kw, sw, dw, True)
+    _, t, total_h = conv_geometry(ih, kh, sh, dh, True)
+    _, l_, total_w = conv_geometry(iw, kw, sw, dw, True)
     return (t, l_, total_h - t, total_w - l_)
 
 
