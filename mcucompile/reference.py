@@ -140,11 +140,13 @@ class _Graph:
     source: str
     inputs: list
     outputs: list
+    input_perms: dict     # Graph.input_perms: inputs whose layout the compiler changed
 
 
 def _picklable(graph: Graph) -> _Graph:
     return _Graph(graph.source, [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.inputs],
-                  [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.outputs])
+                  [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.outputs],
+                  dict(graph.input_perms))
 
 
 class ReferenceProcess:
