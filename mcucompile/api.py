@@ -48,7 +48,8 @@ class Compiled:
 def compile_model(model: str | Path, board: str | Board = "host", out_dir: str | Path | None = None,
                   progress: Progress = _quiet, kernels: str = "auto", patch: str | None = None,
                   sram: int | None = None, max_overhead: float = 20.0,
-                  transport: str | None = None, flash: int | None = None) -> Compiled:
+                  transport: str | None = None, flash: int | None = None,
+                  keep_layout: bool = False) -> Compiled:
     """kernels: "auto" (fastest bit-exact kernels for the board) or "portable" (plain C).
     patch: None (default: "auto" where there is an SRAM budget, else "off"), "auto" (with a
     budget: a patch stage and streamed blocks only when the model does not fit otherwise,
@@ -58,7 +59,8 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     max_overhead: % extra MACs. transport: how the harness gets test vectors, "files" or
     "serial" (None: the board's default, see Board.transports). out_dir: checked first and
     written only when the project is complete and fits (outdir.py); None: a new temporary
-    directory."""
+    directory. keep_layout: an NCHW model input read by a TRANSPOSE to NHWC stays NCHW (by
+    default the TRANSPOSE is folded: the input becomes NHWC; see passes/canonicalize.py)."""
     from .build import resolve_transport
     board = get_board(board) if isinstance(board, str) else board
     transport = resolve_transport(board, transport)
@@ -68,7 +70,7 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
         progress(f"reading {Path(model).name}")
         graph = load_model(model)
         progress(f"lowering {len(graph.ops)} ops")
-        graph = run_passes(graph)
+        graph = run_passes(graph, keep_layout=keep_layout)
         progress("choosing kernels and planning memory" + (f" (patches: {patch})" if patch else ""))
         plan = search(graph, board, kernels, patch, sram, flash, max_overhead)
         progress(f"generating C into {final or staging}")
@@ -90,10 +92,10 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
 
 def plan_model(model: str | Path, board: str | Board = "host", patch: str | None = None,
                sram: int | None = None, max_overhead: float = 20.0, kernels: str = "auto",
-               flash: int | None = None):
+               flash: int | None = None, keep_layout: bool = False):
     """(graph, plan) without generating code: what `mcucompile plan` shows."""
     board = get_board(board) if isinstance(board, str) else board
-    graph = run_passes(load_model(model))
+    graph = run_passes(load_model(model), keep_layout=keep_layout)
     return graph, search(graph, board, kernels, patch, sram, flash, max_overhead)
 
 
@@ -101,9 +103,10 @@ def op_macs(op) -> int:
     return sum(c.macs for c in op.kernel.get("calls", []))
 
 
-def model_info(model: str | Path, board: str | Board | None = None) -> dict:
+def model_info(model: str | Path, board: str | Board | None = None,
+               keep_layout: bool = False) -> dict:
     board = get_board(board) if isinstance(board, str) else board
-    graph = run_passes(load_model(model), board)
+    graph = run_passes(load_model(model), board, keep_layout=keep_layout)
     rows = []
     for op in graph.ops:
         weights = sum(t.nbytes for t in op.inputs if t is not None and t.is_const)
@@ -116,7 +119,9 @@ def model_info(model: str | Path, board: str | Board | None = None) -> dict:
     return dict(model=str(model), ops=rows, op_count=len(rows),
                 macs=sum(r["macs"] for r in rows),
                 weight_bytes=sum(r["weight_bytes"] for r in rows),
-                inputs=[_io(t) for t in graph.inputs], outputs=[_io(t) for t in graph.outputs],
+                inputs=[dict(_io(t), layout=graph.input_layout(k))
+                        for k, t in enumerate(graph.inputs)],
+                outputs=[_io(t) for t in graph.outputs],
                 arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes)
 
 
@@ -270,7 +275,8 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
              out_dir: str | Path | None = None, progress: Progress = _quiet,
              kernels: str = "auto", patch: str | None = None, sram: int | None = None,
              max_overhead: float = 20.0, transport: str | None = None,
-             flash: int | None = None, keep: bool = False) -> SimulationReport:
+             flash: int | None = None, keep: bool = False,
+             keep_layout: bool = False) -> SimulationReport:
     """transport "serial": the vectors go over the board's UART (a TCP socket into QEMU),
     driven by the same host code as `run` against a flashed board (mcucompile/link).
     Without out_dir the project is built in a temporary directory, removed at the end unless
@@ -284,7 +290,7 @@ def simulate(model: str | Path, board: str | Board = "host", inputs: str | Path 
                         "the firmware (mcucompile compile, make, flash), then `mcucompile run "
                         f"MODEL --board {board.name} --port PORT`")
     compiled = compile_model(model, board, out_dir, progress, kernels, patch, sram, max_overhead,
-                             transport, flash)
+                             transport, flash, keep_layout)
     build_dir = compiled.project.out_dir
     try:
         graph, board = compiled.graph, compiled.board
@@ -391,7 +397,7 @@ def _serial_qemu_runner(exe: Path, model, graph: Graph, board: Board, timeout: f
 def run_on_board(model: str | Path, board: str | Board, port: str,
                  inputs: str | Path | None = None, count: int = 3, seed: int = 0,
                  timeout: float = 30.0, progress: Progress = _quiet,
-                 baudrate: int | None = None) -> SimulationReport:
+                 baudrate: int | None = None, keep_layout: bool = False) -> SimulationReport:
     """`mcucompile run`: the vectors over `port` (anything pyserial opens) to firmware already
     running on a board (flashed, or a QEMU someone started), compared like simulate."""
     from .link.session import Session, run_vectors as run_serial
@@ -401,7 +407,7 @@ def run_on_board(model: str | Path, board: str | Board, port: str,
         raise McucError(f"board {board.name} has no UART for the serial link", hint="boards "
                         f"with one: {', '.join(b.name for b in list_boards() if b.uart)}")
     progress(f"reading {Path(model).name}")
-    graph, plan = plan_model(model, board)
+    graph, plan = plan_model(model, board, keep_layout=keep_layout)
     count, chunks = vector_chunks(graph, inputs, count, seed)
     expected = _expected(model, graph, board)
     progress(f"connecting to {port}")

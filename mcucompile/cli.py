@@ -79,7 +79,7 @@ def _model(args) -> str:
 
 def cmd_info(args) -> int:
     from .api import model_info
-    info = model_info(_model(args))
+    info = model_info(_model(args), keep_layout=args.keep_input_layout)
     if args.quantization:
         info["quantization"] = args.quantization
     if args.json:
@@ -88,6 +88,9 @@ def cmd_info(args) -> int:
     print(f"{Path(args.model).name}: {info['op_count']} ops, {_fmt_int(info['macs'])} MACs, "
           f"{_fmt_int(info['weight_bytes'])} weight bytes, arena {_fmt_int(info['arena_bytes'])} "
           f"bytes (lower bound {_fmt_int(info['lower_bound_bytes'])})")
+    for k, io in enumerate(info["inputs"]):
+        if io["layout"]:
+            print(f"input {k} '{io['name']}' {io['shape']}: {io['layout']}")
     print(f"{'#':>3}  {'op':<18} {'input shapes':<28} {'output':<18} {'MACs':>12} {'weights':>9}")
     for r in info["ops"]:
         ins = " ".join(str(s) for s in r["inputs"]).replace(" ", "")
@@ -105,7 +108,7 @@ def cmd_compile(args) -> int:
                       kernels=args.kernels,
                       patch=args.patch, sram=args.sram, flash=args.flash,
                       max_overhead=args.max_overhead,
-                      transport=args.transport)
+                      transport=args.transport, keep_layout=args.keep_input_layout)
     result = dict(model=args.model, board=c.board.name, output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
                                for p in c.project.out_dir.rglob("*") if p.is_file()),
@@ -128,7 +131,8 @@ def cmd_simulate(args) -> int:
     rep = simulate(_model(args), args.board, args.inputs, args.count, args.seed, args.sanitize,
                    args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
                    patch=args.patch, sram=args.sram, flash=args.flash,
-                   max_overhead=args.max_overhead, transport=args.transport, keep=args.keep)
+                   max_overhead=args.max_overhead, transport=args.transport, keep=args.keep,
+                   keep_layout=args.keep_input_layout)
     return _print_report(rep, args)
 
 
@@ -174,7 +178,8 @@ def cmd_run(args) -> int:
     """`run`: test vectors over a serial port to firmware already running on a board."""
     from .api import run_on_board
     rep = run_on_board(args.model, args.board, args.port, args.inputs, args.count, args.seed,
-                       args.timeout, _progress(not args.json), baudrate=args.baud)
+                       args.timeout, _progress(not args.json), baudrate=args.baud,
+                       keep_layout=args.keep_input_layout)
     return _print_report(rep, args)
 
 
@@ -196,6 +201,7 @@ def _add_run_parser(sub) -> None:
     s.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     s.add_argument("--timeout", type=float, default=30.0,
                    help="seconds to wait for each answer (default 30)")
+    s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_run)
 
@@ -210,7 +216,7 @@ def cmd_profile(args) -> int:
     from .profile import profile
     rep = profile(_model(args), args.board, args.kernels, args.seed, args.output, args.timeout,
                   _progress(not args.json), patch=args.patch, sram=args.sram, flash=args.flash,
-                  max_overhead=args.max_overhead)
+                  max_overhead=args.max_overhead, keep_layout=args.keep_input_layout)
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
         return 0
@@ -235,7 +241,7 @@ def cmd_plan(args) -> int:
     from .api import plan_model
     from .planner.report import plan_summary, plot_plan
     graph, plan = plan_model(_model(args), args.board, args.patch, args.sram, args.max_overhead,
-                             flash=args.flash)
+                             flash=args.flash, keep_layout=args.keep_input_layout)
     summary = plan_summary(graph, plan)
     if args.plot:
         plot_plan(graph, plan, args.plot)
@@ -347,6 +353,10 @@ CALIBRATE_HELP = ("quantize a float model to INT8 first, calibrated on these flo
                   "reports the quantization error")
 
 
+KEEP_LAYOUT_ARG = dict(action="store_true",
+                       help="keep an NCHW model input that a TRANSPOSE turns NHWC as it is "
+                            "(default: the TRANSPOSE is folded and the input is NHWC, as "
+                            "model.h and `info` say)")
 KERNELS_ARG = dict(choices=["auto", "portable"], default="auto",
                    help="auto: fastest bit-exact kernels for the board's CPU (DSP, Helium); "
                         "portable: plain C (default auto)")
@@ -363,6 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, arena")
     s.add_argument("model", help=MODEL_HELP)
     s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
+    s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_info)
 
@@ -374,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     _memory_args(s)
     s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--transport", **TRANSPORT_ARG)
+    s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_compile)
 
@@ -399,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--transport", **TRANSPORT_ARG)
     _memory_args(s)
+    s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_simulate)
 
@@ -415,6 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seconds before a hung firmware is killed (default 120)")
     s.add_argument("-o", "--output", help="keep the generated project in this directory")
     _memory_args(s)
+    s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_profile)
 
@@ -425,6 +439,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--board", default="host", help="board (its SRAM is the default budget)")
     _memory_args(s)
     s.add_argument("--plot", metavar="FILE.png", help="draw memory over the schedule")
+    s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_plan)
 

@@ -54,7 +54,8 @@ def _shapes(tensors) -> list[list[int]]:
 def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str = "auto",
             seed: int = 0, out_dir: str | Path | None = None, timeout: float = 120.0,
             progress: Progress = _quiet, patch: str | None = None, sram: int | None = None,
-            max_overhead: float = 20.0, flash: int | None = None) -> ProfileReport:
+            max_overhead: float = 20.0, flash: int | None = None,
+            keep_layout: bool = False) -> ProfileReport:
     from .build import build_project
     from .simulate import run_vectors
 
@@ -64,7 +65,7 @@ def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str =
                         f"not {board.name}",
                         hint="e.g. --board mps2-an386 (see `mcucompile boards`)")
     compiled = compile_model(model, board, out_dir, progress, kernels, patch=patch, sram=sram,
-                             max_overhead=max_overhead, flash=flash)
+                             max_overhead=max_overhead, flash=flash, keep_layout=keep_layout)
     try:
         progress(f"building the profiling firmware for {board.name}")
         exe = build_project(compiled.project.out_dir, board, profile=True)

@@ -40,6 +40,14 @@ def reference_name(graph: Graph) -> str:
     return "TFLM"
 
 
+def model_input(graph: Graph, i: int, data: np.ndarray) -> np.ndarray:
+    """Graph input i's bytes (the firmware's layout) as the model file's input tensor:
+    transposed back where the compiler changed the layout (Graph.input_perms)."""
+    part = data.view(np.int8).reshape(graph.inputs[i].shape)
+    perm = graph.input_perms.get(i)
+    return np.ascontiguousarray(part.transpose(perm)) if perm else part
+
+
 def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
     """Run each packed input vector (int8 [N, input_bytes]) through the reference (TFLM for
     TFLite models, onnxruntime for ONNX models); returns the packed outputs (int8
@@ -59,8 +67,7 @@ def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> 
     for vec in vectors:
         offset = 0
         for i, t in enumerate(graph.inputs):
-            part = vec[offset:offset + t.nbytes].view(np.int8).reshape(t.shape)
-            interp.set_input(part, i)
+            interp.set_input(model_input(graph, i, vec[offset:offset + t.nbytes]), i)
             offset += t.nbytes
         interp.invoke()
         outs = [np.asarray(interp.get_output(i)).astype(np.int8).reshape(-1)
@@ -82,16 +89,17 @@ def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
     """Run each packed int8 input vector through onnxruntime (CPU) on the model's int8 core
     (input QuantizeLinear and output DequantizeLinear cut off, as the compiler does), with
     session.qdqisint8allowed=1 so QDQ groups run as onnxruntime's integer QLinear kernels.
-    4-D NCHW inputs arrive NHWC (the firmware's layout) and are transposed to NCHW here, 4-D
-    NCHW outputs are transposed back to NHWC (frontend.onnx.nhwc_io says which).
+    4-D NCHW inputs arrive NHWC (the firmware's layout) and are transposed to NCHW here
+    (Graph.input_perms), 4-D NCHW outputs are transposed back to NHWC (frontend.onnx.
+    nhwc_outputs says which).
     session_config: onnxruntime session config entries instead of REFERENCE_SESSION_CONFIG
     ({} = onnxruntime's defaults for this machine)."""
     import onnx
     import onnxruntime as ort
 
-    from .frontend.onnx import int8_core, nhwc_io
+    from .frontend.onnx import int8_core, nhwc_outputs
     core = int8_core(onnx.load_from_string(model_bytes), graph.source)
-    nhwc = nhwc_io(core)
+    nhwc = nhwc_outputs(core)
     so = ort.SessionOptions()
     config = REFERENCE_SESSION_CONFIG if session_config is None else session_config
     for key, value in config.items():
@@ -107,9 +115,8 @@ def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
     results = []
     for vec in vectors:
         feed, offset = {}, 0
-        for name, t in zip(names, graph.inputs):
-            part = vec[offset:offset + t.nbytes].view(np.int8).reshape(t.shape)
-            feed[name] = part.transpose(0, 3, 1, 2) if nhwc[name] else part
+        for i, (name, t) in enumerate(zip(names, graph.inputs)):
+            feed[name] = model_input(graph, i, vec[offset:offset + t.nbytes])
             offset += t.nbytes
         outs = sess.run(None, feed)
         results.append(np.concatenate([
@@ -133,11 +140,13 @@ class _Graph:
     source: str
     inputs: list
     outputs: list
+    input_perms: dict     # Graph.input_perms: inputs whose layout the compiler changed
 
 
 def _picklable(graph: Graph) -> _Graph:
     return _Graph(graph.source, [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.inputs],
-                  [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.outputs])
+                  [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.outputs],
+                  dict(graph.input_perms))
 
 
 class ReferenceProcess:

@@ -296,6 +296,19 @@ def mobilenet_v2(in_shape=(1, 3, 16, 16), classes=10, seed=0):
     return b.model(b.node("Gemm", [y, w, b.const(np.zeros(classes, np.float32))], transB=1))
 
 
+def padded(in_shape=(1, 3, 8, 8), seed=0):
+    """PyTorch-style explicit padding: Conv 1x1 -> Pad (zero; top 1, right 1) -> Conv with
+    pads 1 -> Pad (zero) -> MaxPool 3x3 -> MaxPool 3x3 padded below and right. (The 1x1 conv
+    first: the QOperator quantizer leaves a Pad that reads the float input in float.)"""
+    b = _Builder(seed)
+    x = b.conv(b.input(in_shape), in_shape[1], in_shape[1], k=1, pad=0)
+    y = b.node("Pad", [x, b.const(np.array([0, 0, 1, 0, 0, 0, 0, 1], np.int64))])
+    y = b.conv(y, in_shape[1], 6, pad=1)
+    y = b.node("Pad", [y, b.const(np.array([0, 0, 1, 1, 0, 0, 1, 1], np.int64))])
+    y = b.node("MaxPool", [y], kernel_shape=[3, 3])
+    return b.model(b.node("MaxPool", [y], kernel_shape=[3, 3], pads=[0, 0, 1, 1]))
+
+
 @functools.lru_cache(maxsize=None)
 def quantized(builder: str, fmt: str = "QDQ", per_channel: bool = True,
               keep_activations: bool = False, **kw) -> bytes:

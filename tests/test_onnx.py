@@ -16,6 +16,7 @@ from mcucompile.api import plan_model, simulate
 from mcucompile.cli import main
 from mcucompile.errors import McucError
 from mcucompile.frontend import load_model
+from mcucompile.passes import run_passes
 
 # name -> (builder, kwargs, per-tensor too): every supported ONNX op, in both forms
 CASES = {
@@ -62,6 +63,7 @@ CASES = {
     "reshapes": ("reshapes", {}, False),
     "flatten_feature_map": ("flatten_gemm", {}, False),
     "nhwc_input_transposes": ("transpose_nhwc_input", {}, False),
+    "pad_nodes": ("padded", {}, False),
 }
 FORMS = ("QDQ", "QOperator")
 
@@ -158,17 +160,24 @@ def test_network_bit_exact_without_fpu_and_on_m55(board, tmp_path):
 
 
 def test_layout_is_nhwc_at_compile_time(tmp_path):
-    """NCHW -> NHWC happens in the compiler: a conv-only model has no TRANSPOSE op, the input
-    is NHWC and the conv filter is stored [oc, kh, kw, ic]."""
-    graph = load_model(_write(tmp_path, "conv"))
+    """NCHW -> NHWC happens in the compiler: a conv-only model has no TRANSPOSE op once the
+    input's is folded (passes/canonicalize.py), the input is NHWC and the conv filter is
+    stored [oc, kh, kw, ic]; --keep-input-layout keeps the input NCHW, transposed by a copy."""
+    path = _write(tmp_path, "conv")
+    graph = run_passes(load_model(path))
     assert [op.type for op in graph.ops] == ["CONV_2D"]
-    assert graph.inputs[0].shape == (1, 9, 9, 3)
+    assert graph.inputs[0].shape == (1, 9, 9, 3) and graph.input_perms == {0: (0, 3, 1, 2)}
     assert graph.ops[0].inputs[1].shape == (5, 3, 3, 3)
+    graph = run_passes(load_model(path), keep_layout=True)
+    assert [op.type for op in graph.ops] == ["TRANSPOSE", "CONV_2D"]
+    assert graph.inputs[0].shape == (1, 3, 9, 9) and not graph.input_perms
+    assert_bit_exact(simulate(path, "host", count=2, keep_layout=True,
+                              out_dir=tmp_path / "prj"))
     # a model that is NHWC already (Transpose at both ends) needs no transposes either
     graph = load_model(_write(tmp_path, "nhwc_input_transposes"))
     assert [op.type for op in graph.ops] == ["CONV_2D"]
     # a Flatten of a 5x5 feature map keeps ONNX's NCHW element order: one TRANSPOSE copy
-    graph = load_model(_write(tmp_path, "flatten_feature_map"))
+    graph = run_passes(load_model(_write(tmp_path, "flatten_feature_map")))
     assert [op.type for op in graph.ops].count("TRANSPOSE") == 1
 
 
@@ -322,7 +331,7 @@ def test_onnxruntime_default_options_measured(tmp_path, capsys):
         builder, kw, _ = CASES[name] if name in CASES else (name, {}, False)
         path = tmp_path / f"{name}_{fmt}.onnx"
         path.write_bytes(og.quantized(builder, fmt, True, **kw))
-        graph = load_model(path)
+        graph = run_passes(load_model(path))   # the firmware's input layout
         vectors = _vectors(graph, 400, 21)
         np.save(tmp_path / "v.npy", vectors)
         rep = simulate(path, "host", inputs=tmp_path / "v.npy", out_dir=tmp_path / f"prj_{name}")

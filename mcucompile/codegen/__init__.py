@@ -61,12 +61,13 @@ class _Consts:
         return name
 
 
-def _io_table(tensors: list[Tensor], plan: MemoryPlan) -> list[dict]:
+def _io_table(tensors: list[Tensor], plan: MemoryPlan, layouts=None) -> list[dict]:
     rows, offset = [], 0
-    for t in tensors:
+    for k, t in enumerate(tensors):
         scale, zp = t.quant.scalar()
         rows.append(dict(name=t.name, shape=list(t.shape), bytes=t.nbytes, offset=offset,
-                         scale=repr(scale), zero_point=zp, arena_offset=plan.offset_of(t)))
+                         scale=repr(scale), zero_point=zp, arena_offset=plan.offset_of(t),
+                         layout=layouts(k) if layouts else None))
         offset += t.nbytes
     return rows
 
@@ -191,7 +192,7 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
         steps.append(dict(op_index=op.index, op_type=op.type, summary=f"{ins} -> {outs}",
                           calls=calls))
 
-    inputs, outputs = _io_table(graph.inputs, plan), _io_table(graph.outputs, plan)
+    inputs, outputs = _io_table(graph.inputs, plan, graph.input_layout), _io_table(graph.outputs, plan)
     ctx = dict(name=graph.name, version=__version__, source=Path(graph.source).name,
                arena_bytes=plan.arena_bytes, arena_alloc=max(plan.arena_bytes, 16),
                lower_bound=plan.lower_bound_bytes, plan_strategy=plan.strategy,

@@ -22,10 +22,13 @@ tensor carries a permutation from its ONNX (logical) shape to the shape stored i
 broadcast-shaped and permuted, Concat axes remapped. A Transpose node in the model only
 changes the permutation (no copy); a copy (TRANSPOSE op) is emitted only where an op needs a
 layout the data is not in (e.g. Flatten of a feature map with H*W > 1: NCHW order is kept).
-So **a 4-D NCHW model input is NHWC in the firmware** (the host-side code transposes the NCHW
-vector before sending it: reference.py does) and a 4-D NCHW output comes back NHWC; other
-ranks, and 4-D inputs/outputs the model already has NHWC (read by Transpose(0,3,1,2) /
-written by Transpose(0,2,3,1), as TF-exported models are), are unchanged (`nhwc_io`).
+Graph inputs are defined as ONNX has them, so an NCHW image read by convolutions gets a
+TRANSPOSE copy to NHWC, which passes/canonicalize.py folds into the input like a TFLite
+model's: **a 4-D NCHW model input is NHWC in the firmware** (Graph.input_perms; the host-side
+code transposes the NCHW vector before sending it: reference.py does) unless the user keeps
+the layout (--keep-input-layout). A 4-D NCHW output comes back NHWC; other ranks, and 4-D
+outputs the model already has NHWC (written by Transpose(0,2,3,1), as TF-exported models
+are), are unchanged (`nhwc_outputs`).
 
 Arithmetic. Every op is checked against onnxruntime on the CPU (the reference), which
 requantises in float32: the ops get attrs["requant"] = "float" and passes/lower_onnx.py emits
@@ -61,7 +64,13 @@ Not supported (a McucError names the node index, name and op type): grouped (non
 convolution, 1-D/3-D conv and pooling, ceil_mode, dilated pooling, uint8 or int16 activations,
 asymmetric (non-zero zero point) conv weights, float ops outside DequantizeLinear/
 QuantizeLinear pairs, float-only models (pass --calibrate), and every op not listed above
-(Softmax/QLinearSoftmax, Resize, Pad, Split, Slice, ConvTranspose, ...).
+(Softmax/QLinearSoftmax, Resize, Split, Slice, ConvTranspose, ...), Pad other than constant
+mode with non-negative pads and the same quantization on both sides.
+
+Padding. Explicit `pads` of Conv and MaxPool that are not SAME become a PADV2 op before the
+VALID op (the input zero point, or -128 for MaxPool), and a Pad node becomes a PADV2 too:
+a faithful translation; passes/canonicalize.py then folds each PADV2 into the op that reads
+it where the result is provably the same, so no copy is left.
 """
 from __future__ import annotations
 
@@ -83,7 +92,7 @@ UNARY_LUT_OPS = {"Sigmoid": "LOGISTIC", "Relu": "RELU", "Clip": "RELU6", "LeakyR
                  "QLinearSigmoid": "LOGISTIC", "QLinearLeakyRelu": "LEAKY_RELU"}
 MOVE_OPS = ("MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
 SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool",
-                    "Concat", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
+                    "Concat", "Pad", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
                     "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearConcat",
                     "QuantizeLinear", "DequantizeLinear", *UNARY_LUT_OPS, *MOVE_OPS})
 
@@ -245,30 +254,17 @@ INPUT_NAME_KEY = "mcucompile.input_name."      # core input name -> the model's 
 NODE_INDEX_KEY = "mcucompile.node_index"       # core node k -> its index in the model file
 
 
-def nhwc_io(core) -> dict[str, bool]:
-    """For each graph input and output of an int8 core model: True where the firmware stores it
-    NHWC while ONNX has it NCHW (4-D tensors), False where they agree: other ranks, and 4-D
-    tensors that already are NHWC in the model (an input read only by Transpose(0,3,1,2), an
-    output written by Transpose(0,2,3,1)). reference.py transposes exactly these."""
+def nhwc_outputs(core) -> dict[str, bool]:
+    """For each graph output of an int8 core model: True where the firmware stores it NHWC
+    while ONNX has it NCHW (4-D tensors), False where they agree: other ranks, and 4-D
+    tensors that already are NHWC in the model (written by Transpose(0,2,3,1)). reference.py
+    transposes exactly these."""
     g = core.graph
-    inits = {i.name for i in g.initializer}
-    consumers: dict[str, list] = {}
     producers = {o: n for n in g.node for o in n.output}
-    for n in g.node:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
 
     def perm(node):
         return list(_attrs(node).get("perm", [])) if node is not None else []
     out = {}
-    for vi in g.input:
-        if vi.name in inits:
-            continue
-        users = consumers.get(vi.name, [])
-        while len(users) == 1 and users[0].op_type in Q_OPS:
-            users = consumers.get(users[0].output[0], [])
-        out[vi.name] = len(vi.type.tensor_type.shape.dim) == 4 and not (
-            users and all(u.op_type == "Transpose" and perm(u) == [0, 3, 1, 2] for u in users))
     for vi in g.output:
         p = producers.get(vi.name)
         while p is not None and p.op_type in Q_OPS:   # QDQ: look through Q/DQ pairs
@@ -363,7 +359,7 @@ class _Converter:
             original = list(range(len(self.g.node)))
         self.node_index = {id(n): original[k] for k, n in enumerate(self.g.node)}
         self.opsets = list(model.opset_import)
-        self.nhwc = nhwc_io(model)
+        self.nhwc = nhwc_outputs(model)
         self.lut_cache: dict = {}
 
     # ---------------------------------------------------------- errors and tensors
@@ -519,7 +515,7 @@ class _Converter:
                 break
         if quant is None:
             raise McucError(f"cannot find the quantization of input {shown(vi.name)}", self.where)
-        self.define(vi.name, shape, quant, NHWC if self.nhwc[vi.name] else None)
+        self.define(vi.name, shape, quant)
 
     # ---------------------------------------------------------- dispatch
 
@@ -535,8 +531,15 @@ class _Converter:
             return self.qoperator(node)
         if t in MOVE_OPS and node.input[0] in self.act:
             return self.move(node, node.input[0], node.output[0], None)
+        if t == "Pad" and node.input[0] in self.act:   # QOperator form: on int8 values
+            value = self.consts.get(node.input[2]) if len(node.input) > 2 and node.input[2] \
+                else None
+            if len(node.input) > 2 and node.input[2] and value is None:
+                self.fail(node, "the pad value must be a constant")
+            return self.pad(node, node.input[0], node.output[0], self.act[node.input[0]][0].quant,
+                            0 if value is None else int(np.asarray(value).reshape(-1)[0]))
         if t in ("Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool",
-                 "Concat") or t in UNARY_LUT_OPS or t in MOVE_OPS:
+                 "Concat", "Pad") or t in UNARY_LUT_OPS or t in MOVE_OPS:
             return self.qdq(node)
         self.fail(node, f"unsupported op {shown(t)}", hint="supported ONNX ops: " + ", ".join(SUPPORTED))
 
@@ -639,6 +642,22 @@ class _Converter:
             q = next(n for n in self.g.node if n.output and n.output[0] == out)
             table = self.tabulate([dq, node, q], src, out)
             return self.lut(node, UNARY_LUT_OPS[t], src, out, qout, table)
+        if t == "Pad":      # DQ -> Pad -> Q: the float value quantized like the output
+            kind, src, qin = self.operand(node, node.input[0])
+            if kind != "act":
+                self.fail(node, "the data input must be an activation")
+            out, qout = self.out_q(node)
+            value = 0.0
+            if len(node.input) > 2 and node.input[2]:
+                v = self.operand(node, node.input[2])
+                value = float(np.asarray(v[1]).reshape(-1)[0]) if v[0] == "float" else \
+                    float(v[2].scale[0]) * (int(np.asarray(v[1]).reshape(-1)[0]) -
+                                            int(v[2].zero_point[0]))
+            s, z = float(np.float32(qout.scale[0])), int(qout.zero_point[0])
+            q = int(np.clip(np.rint(np.float32(value) / np.float32(s)) + z, -128, 127))
+            if not qin.same_as(qout):
+                self.fail(node, "a Pad that changes the quantization is not supported")
+            return self.pad(node, src, out, qout, q)
         ins = [self.operand(node, i) if i else None for i in node.input]
         out, qout = self.out_q(node)
         a = _attrs(node)
@@ -802,7 +821,8 @@ class _Converter:
         return strides, dil, pads, auto
 
     def pad_for(self, node, x: Tensor, xl, pads, kh, kw, strides, dil, pad_value):
-        """ONNX explicit pads -> TFLite SAME (0) / VALID (1), or a PADV2 op then VALID.
+        """ONNX explicit pads -> TFLite SAME (0) / VALID (1), or a PADV2 op then VALID (which
+        passes/canonicalize.py folds back into the op's explicit pads where that is exact).
         Returns (input tensor, padding code, padded (h, w))."""
         _, _, h, w = xl
         pt, pl, pb, pr = pads
@@ -822,6 +842,35 @@ class _Converter:
         value = self.new_tensor(f"{y.name}_value", [1], None, np.array([pad_value], np.int8))
         self.new_op(node, "PADV2", [x, paddings, value], [y], {})
         return y, 1, (shape[1], shape[2])
+
+    def pad(self, node, src, out, quant: Quant, value: int):
+        """Pad (constant mode) -> PADV2 on the stored layout, writing the int8 `value`."""
+        a = _attrs(node)
+        mode = a.get("mode", b"constant")
+        if (mode.decode() if isinstance(mode, bytes) else mode) != "constant":
+            self.fail(node, f"Pad mode {mode!r} is not supported (only constant)")
+        xt, perm, xl = self.act[src]
+        rank = len(xl)
+        pads = [int(v) for v in np.asarray(self.const(node, node.input[1], "pads")).reshape(-1)]
+        axes = list(range(rank))
+        if len(node.input) > 3 and node.input[3]:
+            axes = [int(v) % rank for v in np.asarray(self.const(node, node.input[3], "axes"))
+                    .reshape(-1)]
+        if len(pads) != 2 * len(axes):
+            self.fail(node, f"{len(pads)} pads for {len(axes)} axes")
+        if min(pads) < 0:
+            self.fail(node, f"negative pads {pads} (cropping) are not supported")
+        begin, end = [0] * rank, [0] * rank
+        for k, ax in enumerate(axes):
+            begin[ax], end[ax] = pads[k], pads[k + len(axes)]
+        x = self.get(node, src)
+        logical = tuple(d + b + e for d, b, e in zip(xl, begin, end))
+        y = self.define(out, logical, quant, perm)
+        paddings = self.new_tensor(f"{out}_pads", [rank, 2], None,
+                                   np.array([[begin[p], end[p]] for p in perm], np.int32),
+                                   "int32")
+        v = self.new_tensor(f"{out}_value", [1], None, np.array([value], np.int8))
+        self.new_op(node, "PADV2", [x, paddings, v], [y], {})
 
     def bias_tensor(self, node, bias, n, out) -> Tensor | None:
         """bias: int32 data (QOperator: its scale is implied), or (data, Quant or None) from a

@@ -116,6 +116,9 @@ class Graph:
     inputs: list[Tensor]
     outputs: list[Tensor]
     source: str = ""                     # file the graph came from, for messages
+    # graph input position -> perm: the model file's input is the firmware's input (this
+    # graph's) transposed by perm, e.g. (0, 3, 1, 2) for an NCHW model input fed NHWC
+    input_perms: dict[int, tuple[int, ...]] = field(default_factory=dict)
 
     def consumers(self, t: Tensor) -> list[Op]:
         return [op for op in self.ops if any(i is t for i in op.inputs)]
@@ -125,6 +128,16 @@ class Graph:
             if any(o is t for o in op.outputs):
                 return op
         return None
+
+    def input_layout(self, k: int) -> str | None:
+        """How graph input k's layout differs from the model file's input, in words (None if
+        it does not): what `info` and model.h state."""
+        perm = self.input_perms.get(k)
+        if perm is None:
+            return None
+        if tuple(perm) == (0, 3, 1, 2):
+            return "NHWC (the model file's input is NCHW: transposed at compile time)"
+        return f"the model file's input is this one transposed by {list(perm)}"
 
     def activations(self) -> list[Tensor]:
         """Non-constant tensors used by the graph (what lives in the arena)."""

@@ -74,6 +74,23 @@ def _const(op: Op, i: int, what: str) -> np.ndarray:
     return t.data
 
 
+def window_geometry(op: Op, ih: int, iw: int, kh: int, kw: int, dh: int = 1, dw: int = 1):
+    """(out_h, out_w, pad_top, pad_left, padded) of a windowed op: TFLite SAME / VALID, or the
+    explicit pads attrs["pads"] = (top, left, bottom, right) that canonicalize.py (a folded PAD)
+    and the ONNX frontend write. The kernels take the top/left amounts; bottom/right ones are
+    implied by out_h/out_w (taps past the input are skipped like those before it)."""
+    a = op.attrs
+    if "pads" in a:
+        pt, pl, pb, pr = (int(v) for v in a["pads"])
+        oh = (ih + pt + pb - (kh - 1) * dh - 1) // a["strideH"] + 1
+        ow = (iw + pl + pr - (kw - 1) * dw - 1) // a["strideW"] + 1
+        return oh, ow, pt, pl, pt + pl + pb + pr > 0
+    same = a.get("padding", 0) == 0
+    oh, pt, pad_h = conv_geometry(ih, kh, a["strideH"], dh, same)
+    ow, pl, pad_w = conv_geometry(iw, kw, a["strideW"], dw, same)
+    return oh, ow, pt, pl, pad_h + pad_w > 0
+
+
 def _per_channel_multipliers(in_scale: float, filt: Tensor, out_scale: float, n: int):
     scales = filt.quant.scale
     if len(scales) not in (1, n):
@@ -143,9 +160,8 @@ def _conv(op: Op) -> KernelCall:
     n, ih, iw, ic = x.shape
     oc, kh, kw, wc = w.shape
     a = op.attrs
-    same = a.get("padding", 0) == 0
-    oh, pt, pad_h = conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
-    ow, pl, pad_w = conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
+    oh, ow, pt, pl, padded = window_geometry(op, ih, iw, kh, kw, a.get("dilationHFactor", 1),
+                                             a.get("dilationWFactor", 1))
     in_s, in_z = _qs(x)
     out_s, out_z = _qs(y)
     mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
@@ -156,7 +172,7 @@ def _conv(op: Op) -> KernelCall:
                   pad_top=pt, pad_left=pl, input_offset=-in_z, output_offset=out_z,
                   act_min=lo, act_max=hi)
     bias = _bias(op, 2, oc)
-    if pad_h == 0 and pad_w == 0:
+    if not padded:
         bias = _fold_zero_point(params, bias, w.data.astype(np.int64).sum(axis=(1, 2, 3)))
     return KernelCall("mcuc_conv_s8", "mcuc_conv_params", params,
                       [Arg.input(x), Arg.constant("filter", w.data),
@@ -172,9 +188,8 @@ def _depthwise(op: Op) -> KernelCall:
     _, kh, kw, oc = w.shape
     a = op.attrs
     dm = oc // ic    # ir/validate.py: equal to the depthMultiplier attribute, >= 1
-    same = a.get("padding", 0) == 0
-    oh, pt, pad_h = conv_geometry(ih, kh, a["strideH"], a.get("dilationHFactor", 1), same)
-    ow, pl, pad_w = conv_geometry(iw, kw, a["strideW"], a.get("dilationWFactor", 1), same)
+    oh, ow, pt, pl, padded = window_geometry(op, ih, iw, kh, kw, a.get("dilationHFactor", 1),
+                                             a.get("dilationWFactor", 1))
     in_s, in_z = _qs(x)
     out_s, out_z = _qs(y)
     mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
@@ -185,7 +200,7 @@ def _depthwise(op: Op) -> KernelCall:
                   dil_w=a.get("dilationWFactor", 1), pad_top=pt, pad_left=pl,
                   input_offset=-in_z, output_offset=out_z, act_min=lo, act_max=hi)
     bias = _bias(op, 2, oc)
-    if pad_h == 0 and pad_w == 0:
+    if not padded:
         bias = _fold_zero_point(params, bias, w.data.astype(np.int64).sum(axis=(0, 1, 2)))
     return KernelCall("mcuc_depthwise_conv_s8", "mcuc_dwconv_params", params,
                       [Arg.input(x), Arg.constant("filter", w.data),
@@ -262,9 +277,7 @@ def _pool(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
     a = op.attrs
     n, ih, iw, c = x.shape
-    same = a.get("padding", 0) == 0
-    oh, pt, _ = conv_geometry(ih, a["filterHeight"], a["strideH"], 1, same)
-    ow, pl, _ = conv_geometry(iw, a["filterWidth"], a["strideW"], 1, same)
+    oh, ow, pt, pl, _ = window_geometry(op, ih, iw, a["filterHeight"], a["filterWidth"])
     if op.type == "AVERAGE_POOL_2D" and not x.quant.same_as(y.quant):
         _fail(op, "AVERAGE_POOL_2D needs the same input and output quantization")
     lo, hi = _act(op, y)
