@@ -200,7 +200,7 @@ def test_unsupported_op_names_node(fmt, op, tmp_path, capsys):
         load_model(path)
     msg = str(e.value)
     assert msg.startswith(f"{path}: node {index} '{nodes[index].name}' ({op}): "
-                          f"unsupported op {op}"), msg
+                          f"unsupported op '{op}'"), msg
     assert "my_softmax" in nodes[index].name and "supported ONNX ops: " in msg
     assert main(["info", str(path)]) == 1
     err = capsys.readouterr().err
