@@ -281,9 +281,13 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
         outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
                     and op.kernel.get("calls")), default=0)
-        # after the stage, scratch may fill what the stage itself needs (or the peak there)
+        # after the stage, scratch may fill what the stage itself keeps live (or the peak
+        # there), never more
+        live = live_profile(portable.buffers, len(portable.schedule), portable.pins)
+        end = max((s for s, op in enumerate(portable.schedule) if op.type == "PATCH_COPY"),
+                  default=0)
         choose_kernels(graph, board, kernels,
-                       max(peak + scratch_slack(peak), portable.arena_bytes))
+                       max(peak + scratch_slack(peak), max(live[:end + 1], default=0)))
         # no budget here: with one, plan_memory would fall back to portable in-place tiles
         plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
                            streaming=streaming)
