@@ -22,6 +22,8 @@ maps a kernel's name to what it is. The planner asks specs, never names:
                   "float" (onnxruntime's float requantisation), "none"
     weights       how its constants are encoded: "int8" as in the model, "int16" repacked
                   (twice the flash), "table", or "none"
+    shift         (on the call, not the spec) bytes the output of a DSP conv / depthwise / FC
+                  call may start below an input that dies at it (backend/shift.py)
     scratch       bytes of scratch as a function of the call's params, for kernels whose C
                   file has a `*_scratch_bytes()` (tests/test_registry.py checks the two agree);
                   generated kernels get their scratch from the builder that sized them
@@ -30,6 +32,7 @@ base names.
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Callable
@@ -148,6 +151,7 @@ REGISTRY: dict[str, KernelSpec] = {s.name: s for s in _SPECS}
 _SUFFIX = re.compile(r"_op\d+.*$")
 
 
+@functools.lru_cache(maxsize=4096)
 def base_name(fn: str) -> str:
     """`mcuc_conv_s8_dsp_op12_t1a2b3c4d` -> `mcuc_conv_s8_dsp`."""
     return _SUFFIX.sub("", fn)

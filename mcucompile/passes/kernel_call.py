@@ -56,6 +56,8 @@ class Variant:
     band      depthwise: output rows per band of input planes
     strip     depthwise: output columns per strip (0: whole rows)
     channels  depthwise (Helium): input channels per plane chunk (0: all)
+    raster    built to write its outputs in memory order (asked for a shifted in-place
+              layer, backend/shift.py)
     """
 
     weights: str = ""
@@ -63,6 +65,7 @@ class Variant:
     band: int = 0
     strip: int = 0
     channels: int = 0
+    raster: bool = False
 
 
 @dataclass
@@ -76,6 +79,10 @@ class KernelCall:
     generated: GeneratedKernel | None = None  # None: fn is a runtime_c function
     uses: list = field(default_factory=list)  # generated KernelCalls the generated fn calls
     variant: Variant | None = None            # a fast builder's choices (None: portable)
+    # bytes its output may start below an input that dies at it, the two overlapping
+    # (backend/shift.py; None: they must not overlap)
+    shift: int | None = None
+    shifted: bool = False     # the search took this call on condition it is shifted so
 
 
 def layer_fn(base: str, op) -> str:

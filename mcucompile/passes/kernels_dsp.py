@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import shift as shifted
 from ..ir import Op
 from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
@@ -142,7 +143,8 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
                       scratch_bytes=_gemm_scratch(geo, pixels), macs=call.macs,
                       generated=_generated("kernels/conv_s8_dsp.c.j2", fn, ctx,
                                            "conv/conv_s8_dsp.h", w8),
-                      variant=Variant(weights=weights, pixels=pixels))
+                      variant=Variant(weights=weights, pixels=pixels),
+                      shift=shifted.gemm(geo, pixels, w8, GEMM_S8_MAX_K2))
 
 
 def conv(op: Op, call: KernelCall, weights: str | None = None,
@@ -166,15 +168,18 @@ def _one_channel_gemm(op: Op, call: KernelCall, weights: str,
 
 # --- depthwise: planar bands ---------------------------------------------------------------
 
-def _dw_geometry(p: dict) -> dict | None:
+def _dw_geometry(p: dict, raster: bool = False) -> dict | None:
     """The planar kernel's rows/columns view of a depthwise layer, or None when the layer
     goes to the one-channel GEMM (or the portable kernel). Rows run along x normally; along
     y ("transposed") when that makes rows longer or is the only way to get a column stride
-    of 1 or 2."""
+    of 1 or 2; never with `raster` (outputs in memory order, for a shifted in-place layer,
+    backend/shift.py)."""
     if p["dil_h"] != 1 or p["dil_w"] != 1 or (p["in_c"] == 1 and p["k_h"] * p["k_w"] > 16):
         return None          # (large one-channel kernels: better as a GEMM)
     normal_ok, transposed_ok = p["stride_w"] in (1, 2), p["stride_h"] in (1, 2)
     transposed = transposed_ok and (not normal_ok or p["out_h"] > p["out_w"])
+    if raster:
+        transposed, transposed_ok = False, False
     if not (normal_ok or transposed_ok) or max(p["k_h"], p["k_w"]) > DW_MAX_KC:
         return None
     c, oc = p["in_c"], p["out_c"]
@@ -224,10 +229,10 @@ def _dw_tiling(geo: dict, in_c: int, budget: int) -> tuple[int, int] | None:
 
 
 def depthwise(op: Op, call: KernelCall, weights: str | None = None,
-              scratch_budget: int | None = None) -> KernelCall | None:
+              scratch_budget: int | None = None, raster: bool = False) -> KernelCall | None:
     weights = _weights(weights)
     p = call.params
-    geo = _dw_geometry(p)
+    geo = _dw_geometry(p, raster)
     if geo is None:
         return _one_channel_gemm(op, call, weights, scratch_budget)
     w8 = weights == "int8"
@@ -297,7 +302,8 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
                       scratch_bytes=_dw_scratch(geo, c, band, strip), macs=call.macs,
                       generated=_generated("kernels/depthwise_conv_s8_dsp.c.j2", fn, ctx,
                                            "conv/depthwise_conv_s8_dsp.h", w8),
-                      variant=Variant(weights=weights, band=band, strip=strip))
+                      variant=Variant(weights=weights, band=band, strip=strip, raster=raster),
+                      shift=shifted.planar(geo, p["batches"], c, oc, band, strip_cols))
 
 
 def add_sub(op: Op, call: KernelCall, weights: str | None = None,

@@ -15,6 +15,9 @@ portable kernel (tests/test_fast_kernels.py checks each against TFLM on every QE
 """
 from __future__ import annotations
 
+import functools
+import inspect
+
 from ..ir import Graph
 from . import kernels_dsp, kernels_mve
 
@@ -37,14 +40,25 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
 
 def fast_variant(tables: list[dict], op, call, **choices):
     """The first variant a builder table makes of `call`, or None (the portable call stays).
-    `choices`: `weights` ("int16" / "int8") and `scratch_budget` (bytes), as the builders
-    take them (kernels_dsp.py)."""
+    `choices`: `weights` ("int16" / "int8"), `scratch_budget` (bytes) and `raster` (outputs
+    in memory order, for shifted in-place layers), as the builders take them
+    (kernels_dsp.py)."""
     for table in tables:
         builder = table.get(call.fn)
-        new = builder(op, call, **choices) if builder else None
+        if builder is None:
+            continue
+        taken = _choices(builder)
+        new = builder(op, call, **{k: v for k, v in choices.items() if k in taken})
         if new is not None:
             return new
     return None
+
+
+@functools.lru_cache(maxsize=None)
+def _choices(builder) -> frozenset:
+    """The keyword choices a builder takes (only some take `raster`: the others always write
+    in memory order)."""
+    return frozenset(inspect.signature(builder).parameters)
 
 
 def io_bytes(op) -> int:

@@ -6,13 +6,16 @@ Algorithm:
 2. Buffers: one per storage tensor. Reshape views share their input's buffer. An op that can
    work in place (elementwise ADD/SUB/MUL, activations, requantise, softmax) writes over an
    input of the same size whose buffer dies at that op; so may a depthwise layer, through a
-   per-channel scratch plane, where that lowers the peak (see `inplace.py`). Kernel scratch
-   is a buffer of its own, live during its op only.
+   per-channel scratch plane, where that lowers the peak (see `inplace.py`); and a fast
+   conv / depthwise / FC kernel whose call has a `shift` writes its output that many bytes
+   below the input that dies at it, the two overlapping (backend/shift.py): the pair is
+   pinned (`_shift_pins`). Kernel scratch is a buffer of its own, live during its op only.
 3. Lifetime of a buffer = [first step that writes it, last step that reads it] (inclusive).
    Graph inputs are live from step 0, graph outputs until after the last step.
 4. Offsets: buffers whose lifetimes overlap must not overlap in memory. Each buffer is placed
    at the lowest aligned offset that fits between the already-placed conflicting buffers
-   (best fit). This runs for several orderings (by size, start, size x lifetime, lifetime)
+   (best fit); buffers joined by pins move as one rigid group (first fit). Plans with and
+   without the shift pins are both packed: the smaller arena wins. This runs for several orderings (by size, start, size x lifetime, lifetime)
    and the smallest arena wins; it stops early when it reaches the lower bound.
 5. Lower bound = max over steps of the (aligned) bytes live at that step: no placement of
    these buffers can be smaller, so the report shows the distance from optimal.
@@ -22,6 +25,8 @@ Not guaranteed: optimality when the lower bound is not reached (packing is NP-ha
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from ..backend.registry import IN_PLACE_LAYER, shares_input, spec_of
 from ..ir import Graph, Op, Tensor
@@ -220,44 +225,101 @@ def lower_bound(buffers: list[Buffer], steps: int, pins: list | None = None) -> 
 
 
 def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None) -> int:
-    placed: list[Buffer] = []
-    partner, done = {}, set()
-    for a, b, d in pins or ():
-        partner[id(a)], partner[id(b)] = (a, b, d), (a, b, d)
+    """Best fit in `order` (a pinned group: first fit of the whole group), over arrays: which
+    placed buffers conflict with the next one is one vectorised test."""
+    index = {id(b): i for i, b in enumerate(buffers)}
+    start = np.array([b.start for b in buffers], np.int64)
+    end = np.array([b.end for b in buffers], np.int64)
+    size = np.array([b.size for b in buffers], np.int64)
+    is_in = np.array(["in" in b.io for b in buffers], bool)
+    is_out = np.array(["out" in b.io for b in buffers], bool)
+    offset = np.zeros(len(buffers), np.int64)
+    placed = np.zeros(len(buffers), bool)
+
+    def conflicts(i: int) -> np.ndarray:       # Buffer.conflicts against every placed one
+        hit = ~((end < start[i]) | (end[i] < start))
+        if is_in[i]:
+            hit |= is_out
+        if is_out[i]:
+            hit |= is_in
+        return np.flatnonzero(placed & hit)
+
+    group_of = {id(m): g for g in _groups(pins or ()) for m, _ in g}
     for b in order:
-        if id(b) in partner:
-            if id(b) not in done:
-                a, c, d = partner[id(b)]
-                _place_pair(placed, a, c, d)
-                placed += [a, c]
-                done |= {id(a), id(c)}
+        group = group_of.get(id(b))
+        if group is not None:
+            if not placed[index[id(b)]]:
+                forbidden = []
+                for m, r in group:
+                    hit = conflicts(index[id(m)])
+                    forbidden += zip((offset[hit] - r - m.size).tolist(),
+                                     (offset[hit] + size[hit] - r).tolist())
+                base = _first_fit(forbidden)
+                for m, r in group:
+                    offset[index[id(m)]] = base + r
+                    placed[index[id(m)]] = True
             continue
-        conflicts = sorted((p for p in placed if p.conflicts(b)), key=lambda p: p.offset)
-        best, best_gap, cursor = None, None, 0
-        for p in conflicts:
-            gap = p.offset - cursor
-            if gap >= b.size and (best_gap is None or gap < best_gap):
-                best, best_gap = cursor, gap
-            cursor = max(cursor, p.offset + p.size)
-        b.offset = best if best is not None else cursor
-        placed.append(b)
+        i = index[id(b)]
+        hit = conflicts(i)
+        offset[i] = _best_fit(offset[hit], size[hit], b.size)
+        placed[i] = True
+    for b, off in zip(buffers, offset.tolist()):
+        b.offset = off
     return max((b.offset + b.size for b in buffers), default=0)
 
 
-def _place_pair(placed: list[Buffer], a: Buffer, b: Buffer, d: int) -> None:
-    """First fit for two buffers that must sit at b.offset == a.offset + d (they may overlap
-    each other): the lowest base offset that no placed buffer forbids for either member."""
-    rel = [(a, max(0, -d)), (b, max(0, d))]
-    forbidden = sorted((p.offset - r - m.size, p.offset + p.size - r)
-                       for m, r in rel for p in placed if p.conflicts(m))
+def _best_fit(offsets: np.ndarray, sizes: np.ndarray, need: int) -> int:
+    """The lowest offset of the smallest hole (between these placed buffers, from 0) that
+    holds `need` bytes, else the end of the highest."""
+    order = np.argsort(offsets, kind="stable")
+    offsets, ends = offsets[order], offsets[order] + sizes[order]
+    cursor = np.maximum(0, np.concatenate(([0], np.maximum.accumulate(ends)[:-1])))
+    gaps = offsets - cursor
+    fits = np.flatnonzero(gaps >= need)
+    if len(fits):
+        return int(cursor[fits[np.argmin(gaps[fits])]])
+    return int(max(0, ends.max())) if len(ends) else 0
+
+
+def _first_fit(forbidden: list) -> int:
+    """The lowest base >= 0 outside every open interval (lo, hi) (base <= lo or base >= hi)."""
     cursor = 0
-    for lo, hi in forbidden:      # base is fine iff base <= lo or base >= hi for each
+    for lo, hi in sorted(forbidden):
         if cursor <= lo:
             break
         cursor = max(cursor, hi)
-    for m, r in rel:
-        m.offset = cursor + r
+    return cursor
 
+
+def _groups(pins) -> list[list[tuple[Buffer, int]]]:
+    """Buffers joined by pins (b at a's offset + d), as [(buffer, offset in the group)], the
+    lowest at 0: each group is placed as one rigid piece."""
+    links: dict[int, list] = {}
+    members: dict[int, Buffer] = {}
+    for a, b, d in pins:
+        links.setdefault(id(a), []).append((b, d))
+        links.setdefault(id(b), []).append((a, -d))
+        members[id(a)], members[id(b)] = a, b
+    groups, seen = [], set()
+    for key, first in members.items():
+        if key in seen:
+            continue
+        rel, todo = {key: 0}, [first]
+        while todo:
+            m = todo.pop()
+            for other, d in links[id(m)]:
+                if id(other) not in rel:
+                    rel[id(other)] = rel[id(m)] + d
+                    todo.append(other)
+        seen |= set(rel)
+        low = min(rel.values())
+        groups.append([(members[k], r - low) for k, r in rel.items()])
+    return groups
+
+
+# plan_schedule's variants of shifted in-place pins: none, the layers the search shifted to
+# fit their fast kernels, every layer that can be
+SHIFT_PINS = (None, "shifted", "all")
 
 _ORDERINGS = {
     "size": lambda b: (-b.size, b.start),
@@ -299,21 +361,31 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
                     if best is None or plan.arena_bytes < best.arena_bytes:
                         best = plan
             return _with_fast_rows(graph, best, in_place, fast_in_place, pin)
-    variants = [(schedule, {}, [])]          # no sharing at all
+    variants = [(schedule, {}, [], False)]   # no sharing at all
     if in_place:
         roots, shared = _in_place_roots(graph, schedule)
-        variants.append((schedule, roots, shared))
+        variants += [(schedule, roots, shared, s) for s in SHIFT_PINS]
         buffers = lifetimes(graph, schedule, roots)
         layers = choose_in_place(graph, schedule, roots, buffers, fast_in_place, ALIGN)
         if layers:
             sched = [layers.get(s, op) for s, op in enumerate(schedule)]
-            variants.append((sched, *_in_place_roots(graph, sched)))
-    # Most sharing first; a variant with less sharing is packed only if its lower bound
-    # beats the arena so far (packing can lose what sharing gained on the profile).
-    best = None
-    for sched, roots, shared in reversed(variants):
+            roots, shared = _in_place_roots(graph, sched)
+            variants += [(sched, roots, shared, s) for s in SHIFT_PINS]
+    # Most sharing first (every shifted in-place layer pinned, then those the search needs
+    # shifted, then none: a chain of pinned buffers is placed as one rigid piece, its shifts
+    # adding up, which can pack worse); a variant with less
+    # sharing is packed only if its lower bound beats the arena so far (packing can lose
+    # what sharing gained on the profile).
+    best, tried = None, set()
+    for sched, roots, shared, shifted in reversed(variants):
         buffers = lifetimes(graph, sched, roots)
         pins = _pins(pin, sched, buffers, roots)
+        if shifted:
+            pins += _shift_pins(sched, buffers, roots, pins, shifted == "all")
+        key = (id(sched), id(roots), tuple((a.name, b.name, d) for a, b, d in pins))
+        if key in tried:
+            continue                      # the same pins as a variant already packed
+        tried.add(key)
         if bound_only:
             return lower_bound(buffers, len(sched), pins)
         if best is not None and lower_bound(buffers, len(sched), pins) >= best.arena_bytes:
@@ -359,6 +431,53 @@ def _pins(pin, schedule: list[Op], buffers: list[Buffer], roots: dict) -> list:
             or ("in" in bx.io and "out" in by.io):  # a graph output never goes over an input
         return []
     return [(bx, by, g)]
+
+
+def _shift_pins(schedule: list[Op], buffers: list[Buffer], roots: dict, pins: list,
+                every: bool = True) -> list:
+    """Shifted in-place layers (backend/shift.py): a call that may write its output `shift`
+    bytes below its input, at the step where that input's buffer dies, gets its output
+    pinned there (the shift rounded up to the alignment), where that saves bytes and keeps
+    every group of pinned buffers free of other overlaps. Not `every`: only the calls the
+    search took on that condition (KernelCall.shifted)."""
+    by_root = {id(b.tensor): b for b in buffers if b.tensor is not None}
+    group = {id(m): g for g in _groups(pins) for m, _ in g}     # id -> [(buffer, offset)]
+    paired = {(id(a), id(b)) for a, b, _ in pins} | {(id(b), id(a)) for a, b, _ in pins}
+    out: list = []
+    for s, op in enumerate(schedule):
+        calls = op.kernel.get("calls", [])
+        if len(calls) != 1 or calls[0].shift is None or not (every or calls[0].shifted):
+            continue
+        call = calls[0]
+        x = next((a.tensor for a in call.args if a.tensor is not None and not a.writes), None)
+        y = next((a.tensor for a in call.args if a.writes), None)
+        if x is None or y is None:
+            continue
+        bx, by = by_root.get(id(resolve(x, roots))), by_root.get(id(resolve(y, roots)))
+        if bx is None or by is None or bx is by or bx.end != s or by.start != s \
+                or ("in" in bx.io and "out" in by.io):
+            continue
+        g = _align(call.shift)
+        gx, gy = group.get(id(bx), [(bx, 0)]), group.get(id(by), [(by, 0)])
+        if g >= by.size or gx is gy:
+            continue
+        move = dict(gx)[bx] - g - dict(gy)[by]       # gy's offsets in gx's frame
+        if not _apart(gx, [(m, r + move) for m, r in gy], paired | {(id(bx), id(by))}):
+            continue
+        merged = gx + [(m, r + move) for m, r in gy]
+        for m, _ in merged:
+            group[id(m)] = merged
+        paired |= {(id(bx), id(by)), (id(by), id(bx))}
+        out.append((bx, by, -g))
+    return out
+
+
+def _apart(ga: list, gb: list, paired: set) -> bool:
+    """May these two groups (buffers at offsets in one frame) join: no member of one
+    conflicts with and overlaps a member of the other, unless the two are pinned?"""
+    return not any((id(a), id(b)) not in paired and (id(b), id(a)) not in paired
+                   and a.conflicts(b) and ra < rb + b.size and rb < ra + a.size
+                   for a, ra in ga for b, rb in gb)
 
 
 def _pack(schedule, buffers, roots, shared, pins=()) -> MemoryPlan:

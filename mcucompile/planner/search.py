@@ -13,7 +13,11 @@ Algorithm:
    slack of 1% or 256 bytes, so a fast kernel never raises the arena past B + slack (the
    builders take the fastest tiling that fits: fewer im2col pixels, shorter depthwise
    bands); with an explicit --sram, the larger of that and the budget (the user has said
-   how much memory speed may take). A variant that needs more is not taken.
+   how much memory speed may take). A variant that needs more is not taken; but a conv /
+   depthwise / FC layer whose input dies at its step may still take its fast kernel with
+   the output written over that input, `shift` bytes below it (backend/shift.py), if the
+   union of the two plus the scratch fits (depthwise kernels then run rows in memory
+   order).
 2. Flash. While the estimate (distinct constant arrays + generated code + runtime) exceeds
    the flash budget, the op whose change saves the most flash per extra estimated
    instruction takes it: a fast kernel with int16 weights (twice the model's bytes) moves to
@@ -26,7 +30,8 @@ Algorithm:
    stage, the stage's tiles get fast kernels generated per tile size and the kernels after
    the stage are chosen again for the lower peak there (step 1 with B = that peak); the
    first patch schedule (fewest extra MACs first) that still fits both budgets that way
-   wins, else the portable-tile plan stands.
+   wins, else the portable-tile plan stands. Scratch that the packing puts above the limit
+   makes its op take a smaller tiling, else its portable kernel (_unfragment).
 Why a plan came out: `plan --json` lists per op the kernel, its estimated instructions,
 scratch and constant bytes; the message of a refusal names the budget and the excess.
 Not guaranteed: the fewest instructions overall (steps 1-2 are greedy per op; step 3 tries
@@ -45,13 +50,14 @@ from ..errors import McucError
 from ..ir import Graph
 from ..passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
 from . import MemoryPlan, check_plan, plan_memory
-from .arena import lifetimes, live_profile, scratch_name
+from .arena import ALIGN, lifetimes, live_profile, scratch_name
 from .patches import fast_tile_kernels
 from .streaming import Streaming
 
 OTHER_STATIC = 2048   # bytes of SRAM kept for static data besides the arena (harness, libc)
 MAX_FAST_TILE_TRIES = 8          # patch schedules (fewest extra MACs first) tried fast
 MAX_REPACKS = 4                  # rounds of _unfragment
+MAX_SHIFT_TRIES = 6              # budgets a shifted in-place layer tries (_shifted)
 # Code sizes for the flash estimate, generous. Measured on the M4 (arm-none-eabi-gcc 12 -O2,
 # ELF text + data less the constants): portable builds 15.5 KB (hello_world) to 22.6 KB
 # (person_detect); generated kernels about 900 bytes each (person_detect: 28 for 22.6 KB).
@@ -105,7 +111,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
                        streaming=streaming)
     if tables and plan.patch is None:
-        plan = _unfragment(graph, plan, limit, lambda: plan_memory(
+        plan = _unfragment(graph, plan, limit, tables, lambda: plan_memory(
             graph, patch, limits.sram, max_overhead, limits.what, streaming=streaming))
     if plan.patch and tables:
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
@@ -140,41 +146,101 @@ def scratch_slack(bound: int) -> int:
 def choose_kernels(graph: Graph, board, kernels: str, limit: int) -> None:
     """Step 1: the fastest variant per call whose scratch fits under `limit` beside what is
     live at its step (select_kernels asks the builders for that size; one that needs more
-    is refused here)."""
-    free = {id(op): max(0, limit - live) for op, live in _live_without_scratch(graph)}
+    is refused here). A layer whose input dies at it and whose fast kernel fits only with
+    its output shifted over that input (backend/shift.py) takes that kernel so."""
+    live = _live_without_scratch(graph)
+    free = {id(op): max(0, limit - bytes_) for op, bytes_, _ in live}
     select_kernels(graph, board, kernels, free=free)
-    for op in graph.ops:
+    tables = variant_builders(board, kernels)
+    for op, bytes_, dying in live:
         portable = op.kernel.get("portable")
         if portable and max((c.scratch_bytes for c in op.kernel["calls"]),
                             default=0) > free[id(op)]:
             op.kernel["calls"] = op.kernel.pop("portable")
+        if tables and dying is not None and "portable" not in op.kernel:
+            _shifted(op, bytes_, dying, limit, tables)
+
+
+def _shifted(op, live: int, x, limit: int, tables) -> None:
+    """The fastest kernel for `op` whose scratch fits under `limit` with its output over its
+    dying input `x`, `shift` bytes below it (the step then holds the union of the two):
+    a builder takes a budget, and the budget shrinks by the excess until the union and the
+    scratch fit (smaller tilings need less of both), or no fast kernel is left."""
+    calls = op.kernel.get("calls", [])
+    if len(calls) != 1 or len(op.outputs) != 1:
+        return
+    size_x, size_y = _aligned(x.nbytes), _aligned(op.outputs[0].nbytes)
+    rest = live - x.nbytes - op.outputs[0].nbytes
+    budget = limit - rest - max(size_x, size_y)
+    for _ in range(MAX_SHIFT_TRIES):
+        if budget <= 0:
+            return
+        call = fast_variant(tables, op, calls[0], scratch_budget=budget, raster=True)
+        if call is None or call.shift is None:
+            return
+        need = rest + max(size_x + _aligned(call.shift), size_y) + _aligned(call.scratch_bytes)
+        if need <= limit:
+            call.shifted = True
+            op.kernel["portable"], op.kernel["calls"] = calls, [call]
+            return
+        budget -= need - limit
+
+
+def _aligned(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
 def _live_without_scratch(graph: Graph) -> list[tuple]:
-    """(op, bytes live at its step) for the ops that generate code, in model order, without
-    kernel scratch or in-place sharing (an upper bound of what a plan keeps live there)."""
+    """(op, bytes live at its step, its input whose buffer dies there or None) for the ops
+    that generate code, in model order, without kernel scratch or in-place sharing (an
+    upper bound of what a plan keeps live there)."""
     ops = [op for op in graph.ops if not op.is_alias]
     buffers = [b for b in lifetimes(graph, ops, {}) if b.tensor is not None]
     live = live_profile(buffers, len(ops))
-    return list(zip(ops, live))
+    ends = {id(b.tensor): b for b in buffers}
+    out = []
+    for step, op in enumerate(ops):
+        x = next((t for t in op.inputs if t is not None and not t.is_const), None)
+        b = ends.get(id(x.storage())) if x is not None else None
+        dies = b is not None and b.end == step and "out" not in b.io
+        out.append((op, live[step], x if dies else None))
+    return out
 
 
-def _unfragment(graph: Graph, plan: MemoryPlan, target: int, replan) -> MemoryPlan:
+def _unfragment(graph: Graph, plan: MemoryPlan, target: int, tables, replan) -> MemoryPlan:
     """Step 1's per-step check cannot see packing: a scratch buffer may fit the live bytes
-    of its step and still land above the limit between the buffers around it. Such ops go
-    back to their portable kernels and the arena is packed again (a few rounds at most)."""
+    of its step and still land above the limit between the buffers around it (or beside a
+    chain of shifted in-place layers, whose offsets add up). Such an op first takes a
+    smaller tiling of its fast kernel (its scratch less the excess), else its portable
+    kernel, and the arena is packed again (a few rounds at most)."""
     for _ in range(MAX_REPACKS):
         if plan.arena_bytes <= target:
             break
-        high = {b.name for b in plan.buffers if b.tensor is None and b.offset + b.size > target}
+        high = {b.name: b.offset + b.size - target for b in plan.buffers
+                if b.tensor is None and b.offset + b.size > target}
         ops = [op for op in graph.ops
                if op.kernel.get("portable") and scratch_name(op) in high]
         if not ops:
             break
         for op in ops:
-            op.kernel["calls"] = op.kernel.pop("portable")
+            smaller = _smaller(op, high[scratch_name(op)], tables)
+            op.kernel["calls"] = [smaller] if smaller else op.kernel.pop("portable")
         plan = replan()
     return plan
+
+
+def _smaller(op, excess: int, tables):
+    """The op's fast kernel in a tiling with `excess` fewer bytes of scratch, or None."""
+    calls, portable = op.kernel["calls"], op.kernel["portable"]
+    if len(calls) != 1 or len(portable) != 1 or calls[0].variant is None:
+        return None
+    variant = calls[0].variant
+    budget = calls[0].scratch_bytes - excess
+    call = fast_variant(tables, op, portable[0], weights=variant.weights,
+                        scratch_budget=budget, raster=variant.raster) if budget > 0 else None
+    if call is not None:
+        call.shifted = calls[0].shifted
+    return call
 
 
 def _fit_flash(graph: Graph, flash: int, core: str, tables: list) -> None:
