@@ -266,7 +266,7 @@ def profile_steps(path: Path, board: str, kernels: str, patch: str, sram: int | 
     schedule = plan.schedule
     by_step = {r["step"]: r for r in rep.rows}
     for step, op in enumerate(schedule):
-        names = sorted({c.fn for c in op.kernel.get("calls", [])})
+        names = sorted({c.fn for c in op.kernel.calls})
         if by_step[step]["kernels"] != names:
             raise RuntimeError(f"{path.name} on {board}: step {step} profiled "
                                f"{by_step[step]['kernels']}, planned {names}")
@@ -295,7 +295,7 @@ def _collect_run(board: str, core: str, model: str, kernels: str, log) -> list[d
             return []
     rows = []
     for r in rep.rows:
-        calls = schedule[r["step"]].kernel.get("calls", [])
+        calls = schedule[r["step"]].kernel.calls
         if len(calls) == 1:
             rows.append(dict(core=core, board=board, model=model, kernels=kernels, patch=patch,
                              step=r["step"], fn=calls[0].fn, family=base_name(calls[0].fn),
@@ -400,7 +400,7 @@ def check(boards: list[str], models: list[str], log, worst: int = 3) -> list[dic
                     rep, schedule = profile_steps(path, board, kernels, "off", None, Path(tmp))
                 ops = []
                 for r in rep.rows:
-                    calls = schedule[r["step"]].kernel.get("calls", [])
+                    calls = schedule[r["step"]].kernel.calls
                     est = sum(cost.estimate(c, core) for c in calls)
                     ops.append(dict(step=r["step"], type=r["type"], kernels=r["kernels"],
                                     measured=r["instructions"], estimated=est))

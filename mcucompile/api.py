@@ -100,7 +100,7 @@ def plan_model(model: str | Path, board: str | Board = "host", patch: str | None
 
 
 def op_macs(op) -> int:
-    return sum(c.macs for c in op.kernel.get("calls", []))
+    return sum(c.macs for c in op.kernel.calls)
 
 
 def model_info(model: str | Path, board: str | Board | None = None,

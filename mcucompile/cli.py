@@ -267,6 +267,8 @@ def cmd_plan(args) -> int:
     for r in summary["steps"]:
         mark = " <- peak" if r["step"] == summary["peak_step"] else ""
         inplace = " (in place)" if r["in_place"] else ""
+        if r["shifted_by"] is not None:      # output over its input, this many bytes below
+            inplace = f" (in place -{r['shifted_by']})" if r["shifted_by"] else " (in place)"
         if r["streamed_ops"]:
             inplace += f" ops {r['streamed_ops'][0]}-{r['streamed_ops'][-1]}"
         bufs = " ".join(f"{b['name']}@{b['offset']}:{b['bytes']}" for b in r["live"])

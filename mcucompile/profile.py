@@ -86,7 +86,7 @@ def profile(model: str | Path, board: str | Board = "mps2-an386", kernels: str =
     for step, (op, n) in enumerate(zip(schedule, steps)):
         macs = op_macs(op)
         rows.append(dict(step=step, index=op.index, type=op.type,
-                         kernels=sorted({c.fn for c in op.kernel.get("calls", [])}),
+                         kernels=sorted({c.fn for c in op.kernel.calls}),
                          inputs=_shapes(op.inputs), outputs=_shapes(op.outputs), macs=macs,
                          instructions=n,
                          estimated_instructions=compiled.plan.estimated_instructions.get(id(op)),

@@ -120,5 +120,5 @@ def test_estimate_within_20_percent_of_profile_on_a_model_outside_the_fit(tmp_pa
     measured = profile(path, "mps2-an386", out_dir=tmp_path / "out").instructions
     _, plan = plan_model(path, "mps2-an386")
     estimated = sum(cost.estimate(c, "cortex-m4") for op in plan.schedule
-                    for c in op.kernel.get("calls", []))
+                    for c in op.kernel.calls)
     assert abs(estimated - measured) <= 0.2 * measured, (estimated, measured)

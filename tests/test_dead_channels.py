@@ -157,7 +157,7 @@ def test_int8_depthwise_dead_channels(case, board, tmp_path):
     path = write_model(tmp_path, _model(case), case.replace("+", "_"))
     graph = run_passes(load_model(path), get_board(board), "portable")
     _force(graph, kernels_dsp, "int8", False)
-    (call,) = graph.ops[1].kernel["calls"]
+    (call,) = graph.ops[1].kernel.calls
     assert call.fn.startswith("mcuc_depthwise_conv_s8_dsp") and call.variant.weights == "int8"
     assert "unfolded records" in call.generated.text
     _run_bit_exact(path, graph, board, tmp_path)

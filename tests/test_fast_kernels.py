@@ -56,7 +56,7 @@ CASES = {
 
 def _fast_fns(board: str, path: Path) -> set[str]:
     graph = run_passes(load_model(path), get_board(board))
-    return {c.fn for op in graph.ops for c in op.kernel.get("calls", [])}
+    return {c.fn for op in graph.ops for c in op.kernel.calls}
 
 
 @pytest.mark.parametrize("board", FAST_BOARDS)
@@ -90,7 +90,7 @@ def test_selection_depends_on_the_board():
     fast = _fast_fns("mps2-an386", path)
     assert not portable & fast
     graph = run_passes(load_model(path), get_board("mps2-an386"), kernels="portable")
-    assert portable <= {c.fn for op in graph.ops for c in op.kernel.get("calls", [])}
+    assert portable <= {c.fn for op in graph.ops for c in op.kernel.calls}
 
 
 def test_fast_path_is_much_faster(tmp_path):

@@ -33,7 +33,7 @@ CASES = {
 
 
 def _in_place_fns(plan):
-    return [c.fn for op in plan.in_place for c in op.kernel["calls"]]
+    return [c.fn for op in plan.in_place for c in op.kernel.calls]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

@@ -52,7 +52,7 @@ def _force(graph, module, weights, minimal):
     fastest tiling). The variants made."""
     made = []
     for op in graph.ops:
-        calls = op.kernel.get("calls") or []
+        calls = op.kernel.calls or []
         for i, call in enumerate(calls):
             builder = module.BUILDERS.get(call.fn)
             if builder is None:
@@ -113,7 +113,7 @@ def test_mixed_shift_model_has_mixed_shifts(tmp_path):
     """The mixed-shift case really has layers whose channels shift left by different
     amounts: int8-weight GEMMs then read the shift per record, depthwise groups split."""
     graph = _portable(_graph(tmp_path, "chain_c1_mixed_shifts"), "mps2-an386")
-    mixed = {c.fn for op in graph.ops for c in op.kernel.get("calls") or []
+    mixed = {c.fn for op in graph.ops for c in op.kernel.calls or []
              if c.fn in ("mcuc_conv_s8", "mcuc_depthwise_conv_s8")
              and len(set(np.maximum(c.args[4].const, 0).tolist())) > 1}
     assert mixed == {"mcuc_conv_s8", "mcuc_depthwise_conv_s8"}
@@ -129,7 +129,7 @@ def test_builders_honour_scratch_budget(module, weights, tmp_path):
     graph = _portable(_graph(tmp_path, "chain_c3"), "mps2-an386")
     checked = 0
     for op in graph.ops:
-        for call in op.kernel.get("calls") or []:
+        for call in op.kernel.calls or []:
             if call.fn not in mod.BUILDERS or call.fn.startswith(("mcuc_add", "mcuc_avg")):
                 continue
             least = mod.minimum_variant(call, weights)
@@ -156,7 +156,7 @@ def test_int8_weights_halve_the_gemm_constants(tmp_path):
     whole pairs of products; int16 to groups of 4 channels, int8 to groups of 2 or 4)."""
     graph = _portable(_graph(tmp_path, "chain_c3"), "mps2-an386")
     for op in graph.ops:
-        for call in op.kernel.get("calls") or []:
+        for call in op.kernel.calls or []:
             if call.fn not in ("mcuc_conv_s8", "mcuc_fully_connected_s8"):
                 continue
             w16, w8 = (kernels_dsp.BUILDERS[call.fn](op, call, weights=w) for w in

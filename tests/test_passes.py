@@ -12,13 +12,13 @@ from mcucompile.passes import run_passes
 
 
 def _calls(graph, op_type):
-    return [c for op in graph.ops if op.type == op_type for c in op.kernel["calls"]]
+    return [c for op in graph.ops if op.type == op_type for c in op.kernel.calls]
 
 
 def test_reshape_is_an_alias_without_code():
     g = run_passes(load_model(shared_model("kws_ref_model")))
     reshapes = [op for op in g.ops if op.type == "RESHAPE"]
-    assert reshapes and all(op.is_alias and "calls" not in op.kernel for op in reshapes)
+    assert reshapes and all(op.is_alias and not op.kernel.calls for op in reshapes)
     assert reshapes[0].outputs[0].storage() is reshapes[0].inputs[0].storage()
 
 

@@ -49,7 +49,7 @@ def test_shared_models_meet_lower_bound(name):
 def _random_graph(seed: int):
     """A random DAG of depthwise (stride 1/2), pointwise (expand/project), full convolutions
     and same-shape ADDs over int8 [1, H, W, C] tensors, with portable kernel calls."""
-    from mcucompile.ir import Graph, Op, Tensor
+    from mcucompile.ir import Graph, Op, OpKernel, Tensor
     from mcucompile.passes.kernel_call import Arg, KernelCall
 
     rng = np.random.default_rng(seed)
@@ -74,7 +74,7 @@ def _random_graph(seed: int):
             y = tensor(h, w, c)
             call = KernelCall("mcuc_add_s8", None, {"bc": {"flat_size": y.size}},
                               [Arg.input(a), Arg.input(same[0]), Arg.output(y)])
-            ops.append(Op("ADD", [a, same[0]], [y], index=i, kernel={"calls": [call]}))
+            ops.append(Op("ADD", [a, same[0]], [y], index=i, kernel=OpKernel(calls=[call])))
         else:
             k = 3 if kind != "pw" else 1
             s = int(rng.integers(1, 3)) if kind == "dw" else 1
@@ -88,7 +88,7 @@ def _random_graph(seed: int):
             call = KernelCall(fn, None, p, [Arg.input(a), const(), const(), const(), const(),
                                             Arg.output(y)], macs=y.size * k * k)
             ops.append(Op("DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D", [a], [y],
-                          index=i, kernel={"calls": [call]}))
+                          index=i, kernel=OpKernel(calls=[call])))
         live.append(y)
         if rng.random() < 0.5:           # retire a tensor: no later op reads it
             live.remove(live[int(rng.integers(len(live)))])
@@ -108,7 +108,7 @@ def test_random_graphs_with_in_place_layers(seed):
     plain = plan_schedule(graph, plan.schedule, in_place=False)
     assert plan.arena_bytes <= max(plain.arena_bytes, plain.lower_bound_bytes)
     for step, op in enumerate(plan.schedule):
-        if spec_of(op.kernel["calls"][0]).has(IN_PLACE_LAYER):
+        if spec_of(op.kernel.calls[0]).has(IN_PLACE_LAYER):
             # the output starts where the input does, fits in its buffer, and the input
             # buffer (with every tensor sharing it) is read by nothing after this step
             x, y = op.inputs[0], op.outputs[0]
@@ -122,7 +122,7 @@ def test_random_graphs_with_in_place_layers(seed):
 
 
 def test_random_graphs_use_in_place_layers():
-    used = sum(any(spec_of(o.kernel["calls"][0]).has(IN_PLACE_LAYER) for o in plan_memory(
+    used = sum(any(spec_of(o.kernel.calls[0]).has(IN_PLACE_LAYER) for o in plan_memory(
         _random_graph(seed)).schedule) for seed in range(60))
     assert used >= 10
 
@@ -158,7 +158,7 @@ def _random_blocks(seed: int):
     """A chain of MobileNetV2-style blocks (1x1 expand -> depthwise 3x3 stride 1/2 -> 1x1
     project [-> ADD of the block input]) with random sizes; sometimes a block input is also
     read by a later 1x1 convolution, which must keep it from being streamed over."""
-    from mcucompile.ir import Graph, Op, Tensor
+    from mcucompile.ir import Graph, Op, OpKernel, Tensor
     from mcucompile.passes.kernel_call import Arg, KernelCall
 
     rng = np.random.default_rng(seed)
@@ -180,14 +180,14 @@ def _random_blocks(seed: int):
         consts = [Arg.constant(n, np.zeros(1, np.int8)) for n in ("w", "b", "m", "s")]
         call = KernelCall(fn, None, p, [Arg.input(a), *consts, Arg.output(y)], macs=y.size * k * k)
         ops.append(Op("DEPTHWISE_CONV_2D" if kind == "dw" else "CONV_2D", [a], [y],
-                      index=len(ops), kernel={"calls": [call]}))
+                      index=len(ops), kernel=OpKernel(calls=[call])))
         return y
 
     def add(a, b):
         y = tensor(*a.shape[1:])
         call = KernelCall("mcuc_add_s8", None, {"bc": {"flat_size": y.size}},
                           [Arg.input(a), Arg.input(b), Arg.output(y)])
-        ops.append(Op("ADD", [a, b], [y], index=len(ops), kernel={"calls": [call]}))
+        ops.append(Op("ADD", [a, b], [y], index=len(ops), kernel=OpKernel(calls=[call])))
         return y
 
     x = tensor(int(rng.integers(4, 20)), int(rng.integers(4, 20)), int(rng.integers(2, 9)))
@@ -228,10 +228,10 @@ def test_random_streamed_blocks(seed):
     for step, op in enumerate(plan.schedule):
         if op.type != "INVERTED_RESIDUAL":
             continue
-        hidden = [t for layer in op.kernel["streamed"] for t in layer.outputs][:-1]
+        hidden = [t for layer in op.kernel.streamed for t in layer.outputs][:-1]
         assert not any(id(t) in visible for t in hidden)
         x, y = op.inputs[0], op.outputs[0]
-        if op.kernel["calls"][0].params["has_add"] and any(op is o for o in plan.in_place):
+        if op.kernel.calls[0].params["has_add"] and any(op is o for o in plan.in_place):
             assert plan.offset_of(x) == plan.offset_of(y) and x.shape == y.shape
             assert not any(t is x for later in plan.schedule[step + 1:] for t in later.inputs)
             assert x not in graph.outputs
@@ -246,5 +246,5 @@ def test_random_blocks_are_streamed():
         for op in plan_schedule(graph, list(graph.ops), stream=Streaming()).schedule:
             if op.type == "INVERTED_RESIDUAL":
                 streamed += 1
-                residual += op.kernel["calls"][0].params["has_add"]
+                residual += op.kernel.calls[0].params["has_add"]
     assert streamed >= 40 and residual >= 15

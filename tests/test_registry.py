@@ -43,7 +43,7 @@ def test_every_planned_call_has_a_spec(board):
     for name in SHARED_MODEL_NAMES:
         _, plan = plan_model(shared_model(name), board, patch="auto")
         for op in plan.schedule:
-            for call in op.kernel.get("calls", []):
+            for call in op.kernel.calls:
                 spec = spec_of(call)
                 assert op.type in spec.ops or op.type == "PATCH_COPY", (op.where, call.fn)
 
@@ -114,7 +114,7 @@ def test_streamed_and_in_place_calls_use_the_formula(tmp_path):
     _, plan = plan_model(path, "host", patch="auto", max_overhead=0)
     seen = 0
     for op in plan.schedule:
-        for call in op.kernel.get("calls", []):
+        for call in op.kernel.calls:
             spec = spec_of(call)
             if spec.scratch is not None:
                 assert call.scratch_bytes == spec.scratch(call.params), call.fn

@@ -35,7 +35,7 @@ def layer_bound(graph) -> int:
 
 def _fast_ops(plan) -> int:
     return sum(spec_of(c).isa != "portable" for op in plan.schedule
-               for c in op.kernel.get("calls", []))
+               for c in op.kernel.calls)
 
 
 def _generated_models(tmp_path):
@@ -79,7 +79,7 @@ def test_flash_budget_trades_speed_for_flash():
     budget = (small + full) // 2
     _, mid = plan_model(path, "mps2-an386", patch="off", flash=budget)
     assert flash_estimate(mid.schedule) <= budget
-    weights = [c.variant.weights for op in mid.schedule for c in op.kernel["calls"]
+    weights = [c.variant.weights for op in mid.schedule for c in op.kernel.calls
                if c.variant is not None and c.variant.weights]
     assert "int8" in weights and _fast_ops(mid) > 0
     est = lambda p: sum(p.estimated_instructions.values())   # noqa: E731

@@ -111,7 +111,7 @@ def _forced(path, board: str, weights: str, minimal: bool):
     graph = run_passes(load_model(path), get_board(board), "portable")
     shifted = 0
     for op in graph.ops:
-        calls = op.kernel.get("calls") or []
+        calls = op.kernel.calls or []
         for i, call in enumerate(calls):
             builder = kernels_dsp.BUILDERS.get(call.fn)
             if builder is None or call.fn.startswith(("mcuc_add", "mcuc_avg")):
@@ -132,7 +132,7 @@ def _run(path, graph, board: str, tmp_path, short: bool = False):
     b = get_board(board)
     if short:                          # every pinned output one alignment unit too close
         for op in graph.ops:
-            for call in op.kernel.get("calls") or []:
+            for call in op.kernel.calls or []:
                 if call.shift is not None and call.shift >= ALIGN:
                     call.shift = (call.shift + ALIGN - 1) // ALIGN * ALIGN - ALIGN
     plan = plan_schedule(graph, [op for op in graph.ops if not op.is_alias])
@@ -180,7 +180,7 @@ def test_search_takes_shifted_fast_kernels_by_default(name, fast_layers):
     scratch and ran portable. Now every conv, depthwise and FC layer runs a DSP kernel, and
     the arena does not exceed the layer bound (on the host: plan only)."""
     graph, plan = plan_model(shared_model(name), BOARD)
-    fns = [c.fn for op in plan.schedule for c in op.kernel["calls"]]
+    fns = [c.fn for op in plan.schedule for c in op.kernel.calls]
     assert sum("_dsp_op" in fn for fn in fns) == fast_layers, fns
     assert not any("inplace" in fn or fn in ("mcuc_conv_s8", "mcuc_depthwise_conv_s8")
                    for fn in fns), fns

@@ -49,7 +49,7 @@ def test_streamed_block_bit_exact_on_host(case, tmp_path):
     check_plan(plan)
     blocks = _streamed(plan)
     assert len(blocks) == 1
-    call = blocks[0].kernel["calls"][0]
+    call = blocks[0].kernel.calls[0]
     assert call.fn == FN
     residual = CASES[case].get("residual", True) and not CASES[case].get("extra_reader")
     assert call.params["has_add"] == int(residual)
@@ -79,7 +79,7 @@ def test_residual_block_output_never_over_the_graph_input(tmp_path):
     assert plan.offset_of(y) >= b or plan.offset_of(y) + y.nbytes <= a
     # ring of 3 expanded rows + one depthwise pixel + one projected pixel
     ring = 3 * 16 * 24 + 24 + 8
-    assert block.kernel["calls"][0].scratch_bytes == ring
+    assert block.kernel.calls[0].scratch_bytes == ring
     assert plan.arena_bytes <= 2 * 16 * 16 * 8 + ring + 8
 
 
@@ -105,10 +105,10 @@ def test_tight_budget_streams_only_what_it_must_m4(mobilenet_96, tmp_path):
     patch stage must stream, while the tiles and the narrow layers keep DSP kernels."""
     _, plan = plan_model(mobilenet_96, "mps2-an386", patch="auto", sram=31_000)
     assert plan.patch is not None and _streamed(plan) and plan.arena_bytes <= 31_000
-    fns = {c.fn for op in plan.schedule for c in op.kernel["calls"]}
+    fns = {c.fn for op in plan.schedule for c in op.kernel.calls}
     assert any("_dsp" in fn for fn in fns)
     # where the arena leaves room, streamed blocks run their 1x1 layers on DSP row kernels
-    assert any(op.kernel["calls"][0].fn.startswith("mcuc_inverted_residual_rows")
+    assert any(op.kernel.calls[0].fn.startswith("mcuc_inverted_residual_rows")
                for op in _streamed(plan))
     report = simulate(mobilenet_96, "mps2-an386", count=1, seed=2, patch="auto", sram=31_000,
                       out_dir=tmp_path / "prj")
@@ -118,7 +118,7 @@ def test_tight_budget_streams_only_what_it_must_m4(mobilenet_96, tmp_path):
 
 def test_residual_blocks_write_over_their_input(mobilenet_96):
     _, plan = plan_model(mobilenet_96, "host", patch="auto")
-    residual = [op for op in _streamed(plan) if op.kernel["calls"][0].params["has_add"]]
+    residual = [op for op in _streamed(plan) if op.kernel.calls[0].params["has_add"]]
     assert len(residual) >= 8
     for op in residual:
         assert any(op is o for o in plan.in_place)
@@ -168,7 +168,7 @@ def test_streamed_block_on_fast_rows_bit_exact(case, board, tmp_path):
     schedule = stream_blocks(graph, [op for op in graph.ops if not op.is_alias], True, options)
     schedule = [on_fast_rows(op) or op for op in schedule]
     block = next(op for op in schedule if op.type == "INVERTED_RESIDUAL")
-    assert block.kernel["calls"][0].fn.startswith("mcuc_inverted_residual_rows")
+    assert block.kernel.calls[0].fn.startswith("mcuc_inverted_residual_rows")
     plan = plan_schedule(graph, schedule)
     check_plan(plan)
     project = generate(graph, plan, tmp_path / "prj", b)

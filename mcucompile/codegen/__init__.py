@@ -171,11 +171,11 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
     steps, functions, generated = [], set(), {}
     for step, op in enumerate(plan.schedule):
         calls = []
-        for k, call in enumerate(op.kernel["calls"]):
+        for k, call in enumerate(op.kernel.calls):
             call: KernelCall
             # Named by step: a patch-based schedule runs the same op once per patch.
             tag = f"op{op.index}" if op.index >= 0 else op.type.lower()
-            prefix = f"s{step}_{tag}" + (f"_{k}" if len(op.kernel["calls"]) > 1 else "")
+            prefix = f"s{step}_{tag}" + (f"_{k}" if len(op.kernel.calls) > 1 else "")
             args = [_arg_text(a, op.index, prefix, plan, consts) for a in call.args]
             if call.scratch_bytes:
                 args.append(f"mcuc_arena + {_scratch_offset(plan, op)}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -90,6 +90,37 @@ class Tensor:
         return f"Tensor({self.name!r}, {list(self.shape)}, {self.dtype})"
 
 
+@dataclass
+class OpKernel:
+    """What an op runs: the calls codegen prints, and what the passes and the planner chose
+    them from. Filled by the lowering (passes/lower.py); the kernel search
+    (planner/search.py) sets `calls` on its own copy of the graph's ops."""
+
+    calls: list = field(default_factory=list)    # KernelCalls (passes/kernel_call.py), in order
+    # the lowering's portable calls while `calls` holds fast variants of them (None: `calls`
+    # are the portable ones)
+    portable: list | None = None
+    scratch_budget: int = 0          # scratch select_kernels left the op (builders' default)
+    tag: str = ""                    # suffix of its generated kernels' names (tiles, rows)
+    in_place_of: "Op | None" = None  # the op an in-place copy was made from (inplace.py)
+    streamed: list | None = None     # the layers a streamed block step runs (streaming.py)
+    rows: object = None              # that step's call on fast row kernels, if any
+    over_input: bool = False         # the streamed step writes over its input
+
+    def lowered(self) -> list:
+        """The portable calls (whatever `calls` holds now)."""
+        return self.portable if self.portable is not None else self.calls
+
+    def take_portable(self) -> list:
+        """Back to the portable calls: returns them and forgets the fast ones' origin."""
+        portable, self.portable = self.portable, None
+        return portable
+
+    def copy(self) -> "OpKernel":
+        return replace(self, calls=list(self.calls),
+                       portable=None if self.portable is None else list(self.portable))
+
+
 @dataclass(eq=False)
 class Op:
     type: str                            # e.g. "CONV_2D"
@@ -97,7 +128,7 @@ class Op:
     outputs: list[Tensor]
     attrs: dict = field(default_factory=dict)
     index: int = -1                      # index in the source model's operator list
-    kernel: dict = field(default_factory=dict)  # filled by passes: what the C call needs
+    kernel: OpKernel = field(default_factory=OpKernel)   # filled by passes: what it runs
     is_alias: bool = False               # reshape-like op that generates no code
 
     @property

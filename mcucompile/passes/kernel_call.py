@@ -88,4 +88,4 @@ class KernelCall:
 def layer_fn(base: str, op) -> str:
     """Name of a kernel generated for one layer: `base` + op index, + the op's "variant" tag
     when one layer gets several kernels (patch tiles of different sizes)."""
-    return f"{base}_op{op.index}{op.kernel.get('variant', '')}"
+    return f"{base}_op{op.index}{op.kernel.tag}"

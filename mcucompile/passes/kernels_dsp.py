@@ -25,7 +25,7 @@ KernelCall.variant:
                    that fits (GEMM: 4 or 2 im2col pixels; depthwise: rows per band, then
                    strips of columns), or returns None when even the smallest does not fit.
                    None: what select_kernels has always done: int16 GEMMs their one tiling,
-                   int8 ones the fastest within op.kernel["scratch_budget"] else 2 pixels,
+                   int8 ones the fastest within op.kernel.scratch_budget else 2 pixels,
                    the depthwise band up to max(DW_SCRATCH_BUDGET, that budget), at least
                    one whole row.
 scratch_bytes(call, variant) is the one scratch formula (the builders use it too), and
@@ -93,7 +93,7 @@ def _gemm_options(geo: dict, weights: str) -> tuple[int, ...]:
 
 def _gemm_pixels(geo: dict, weights: str, budget: int | None, soft: int) -> int | None:
     """The fastest pixels per block within the budget; None when none fits. No budget: the
-    fastest within `soft` (select_kernels' op.kernel["scratch_budget"]), else the fewest."""
+    fastest within `soft` (select_kernels' op.kernel.scratch_budget), else the fewest."""
     options = _gemm_options(geo, weights)
     if budget is None:
         return next((n for n in options if _gemm_scratch(geo, n) <= soft), options[-1])
@@ -106,7 +106,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
     p = call.params
     geo, w2d, bias, mult, shift = view.geo, view.w2d, view.bias, view.mult, view.shift
     input_offset, what = view.input_offset, view.what
-    pixels = _gemm_pixels(geo, weights, budget, op.kernel.get("scratch_budget", 0))
+    pixels = _gemm_pixels(geo, weights, budget, op.kernel.scratch_budget)
     if pixels is None:
         return None
     w8 = weights == "int8"
@@ -240,7 +240,7 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
         return None
     c, oc = p["in_c"], p["out_c"]
     if scratch_budget is None:     # the default: bands up to a floor of DW_SCRATCH_BUDGET
-        budget = max(DW_SCRATCH_BUDGET, op.kernel.get("scratch_budget", 0))
+        budget = max(DW_SCRATCH_BUDGET, op.kernel.scratch_budget)
         tiling = _dw_tiling(geo, c, max(budget, _dw_scratch(geo, c, 1, 0)))
     else:
         tiling = _dw_tiling(geo, c, scratch_budget)

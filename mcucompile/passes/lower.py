@@ -3,7 +3,7 @@
 Everything TFLM computes in its Prepare step is computed here, once, at compile time:
 padding, requantisation multipliers and shifts (per channel), activation ranges, broadcast
 strides, slice boxes. Zero points are folded into offsets/biases where the kernel allows.
-The result goes into op.kernel["calls"] as KernelCall objects. The model's fields were
+The result goes into op.kernel.calls as KernelCall objects. The model's fields were
 validated before (ir/validate.py: operands, quantization, geometry and output shapes of the
 convolution, pooling and FULLY_CONNECTED ops); the checks left here are those of ops whose
 parameters are constant tensors (slices, pads, splits, transposes).
@@ -50,10 +50,10 @@ def lower(graph: Graph) -> Graph:
             raise
         except (ValueError, AssertionError, IndexError, KeyError, TypeError) as e:
             raise McucError(str(e), f"{graph.source}: {op.where}") from None
-        op.kernel["calls"] = calls if isinstance(calls, list) else [calls]
+        op.kernel.calls = calls if isinstance(calls, list) else [calls]
         # The portable calls stay available (patch-based inference re-tiles them) even after
         # select_kernels swaps "calls" for a board's optimised kernels.
-        op.kernel["portable"] = list(op.kernel["calls"])
+        op.kernel.portable = list(op.kernel.calls)
     return graph
 
 

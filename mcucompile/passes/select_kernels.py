@@ -8,7 +8,7 @@ board's CPU can run.
 A variant builder sees the portable call (all quantisation numbers already resolved by the
 lowering pass), may repack weights at compile time and returns a new call, usually to a kernel
 generated for that layer, with the scratch it needs (the planner allocates it); or None, and
-the portable call stays (the portable calls of a changed op stay in op.kernel["portable"],
+the portable call stays (the portable calls of a changed op stay in op.kernel.portable,
 for later stages that derive calls of their own, e.g. patch-based tiles). Selection never
 changes results: every variant is bit-exact with the
 portable kernel (tests/test_fast_kernels.py checks each against TFLM on every QEMU board).
@@ -75,26 +75,26 @@ def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None 
     from the portable calls, e.g. with the lower peak of a patch-based plan."""
     tables = variant_builders(board, kernels)
     for op in graph.ops:
-        if "portable" in op.kernel:
-            op.kernel["calls"] = op.kernel.pop("portable")
+        if op.kernel.portable is not None:
+            op.kernel.calls = op.kernel.take_portable()
     if not tables:
         return graph
     # Scratch an op may use without raising the arena: the largest inputs+outputs of any op
     # bound the arena from below, so up to that minus the op's own tensors is free (builders
-    # that can trade scratch for speed read op.kernel["scratch_budget"]).
+    # that can trade scratch for speed read op.kernel.scratch_budget).
     if peak is None:
-        peak = max((io_bytes(op) for op in graph.ops if op.kernel.get("calls")), default=0)
+        peak = max((io_bytes(op) for op in graph.ops if op.kernel.calls), default=0)
     for op in graph.ops:
-        calls = op.kernel.get("calls")
+        calls = op.kernel.calls
         if not calls:
             continue
-        op.kernel["scratch_budget"] = free[id(op)] if free is not None \
+        op.kernel.scratch_budget = free[id(op)] if free is not None \
             else max(0, peak - io_bytes(op))
         choices = dict(weights=weights)
         if free is not None:
             choices["scratch_budget"] = free[id(op)]
         chosen = [fast_variant(tables, op, call, **choices) or call for call in calls]
         if any(a is not b for a, b in zip(chosen, calls)):
-            op.kernel["portable"] = calls   # kept for passes that re-derive calls (patches)
-        op.kernel["calls"] = chosen
+            op.kernel.portable = calls   # kept for passes that re-derive calls (patches)
+        op.kernel.calls = chosen
     return graph

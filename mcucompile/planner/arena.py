@@ -123,8 +123,8 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
 
     shared = []
     for step, op in enumerate(schedule):
-        calls = op.kernel.get("calls", [])
-        if op.kernel.get("over_input") or len(calls) == 1 and spec_of(calls[0]).has(
+        calls = op.kernel.calls
+        if op.kernel.over_input or len(calls) == 1 and spec_of(calls[0]).has(
                 IN_PLACE_LAYER):
             # chosen by inplace.choose or streaming.stream_blocks, which checked that the
             # input dies here; a streamed block may also write elsewhere, and does when
@@ -132,7 +132,7 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
             r = root(op.inputs[0])
             assert last_use.get(id(r), -1) == step, op.where
             clash = id(r) in inputs and id(op.outputs[0].storage()) in outputs
-            if clash and op.kernel.get("over_input"):
+            if clash and op.kernel.over_input:
                 continue
             assert not clash, op.where
             share(op.outputs[0], r)
@@ -190,7 +190,7 @@ def lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
                       io=("in" if id(root) in ins else "") + ("out" if id(root) in outs else ""))
                for root, s, e in spans.values()]
     for step, op in enumerate(schedule):
-        scratch = max((c.scratch_bytes for c in op.kernel.get("calls", [])), default=0)
+        scratch = max((c.scratch_bytes for c in op.kernel.calls), default=0)
         if scratch:
             buffers.append(Buffer(scratch_name(op), _align(scratch), step, step))
     return buffers
@@ -407,8 +407,8 @@ def _with_fast_rows(graph: Graph, plan: MemoryPlan, in_place: bool, fast_in_plac
     for s, op in enumerate(plan.schedule):
         fast = on_fast_rows(op)
         if fast is not None:
-            extra = _align(fast.kernel["calls"][0].scratch_bytes) \
-                - _align(op.kernel["calls"][0].scratch_bytes)
+            extra = _align(fast.kernel.calls[0].scratch_bytes) \
+                - _align(op.kernel.calls[0].scratch_bytes)
             if live[s] + extra <= plan.arena_bytes:
                 op, changed = fast, True
         schedule.append(op)
@@ -445,7 +445,7 @@ def _shift_pins(schedule: list[Op], buffers: list[Buffer], roots: dict, pins: li
     paired = {(id(a), id(b)) for a, b, _ in pins} | {(id(b), id(a)) for a, b, _ in pins}
     out: list = []
     for s, op in enumerate(schedule):
-        calls = op.kernel.get("calls", [])
+        calls = op.kernel.calls
         if len(calls) != 1 or calls[0].shift is None or not (every or calls[0].shifted):
             continue
         call = calls[0]

@@ -29,6 +29,8 @@ arena of: with them, elementwise sharing only, no sharing.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..backend.registry import spec_of
@@ -42,17 +44,17 @@ VARIANTS = {"mcuc_depthwise_conv_s8_inplace": depthwise_in_place,
 
 def original(op: Op) -> Op:
     """The op an in-place copy was made from (itself otherwise)."""
-    return op.kernel.get("in_place_of", op)
+    return op.kernel.in_place_of or op
 
 
 def _portable_call(op: Op):
-    calls = op.kernel.get("portable") or op.kernel.get("calls", [])
+    calls = op.kernel.portable or op.kernel.calls
     return calls[0] if len(calls) == 1 else None
 
 
 def _in_place_call(op: Op, fast: bool):
     """The in-place KernelCall for `op`, or None if it has none (or keeps a fast kernel)."""
-    calls = op.kernel.get("calls", [])
+    calls = op.kernel.calls
     call = _portable_call(op)
     if call is None or len(calls) != 1 or len(op.outputs) != 1:
         return None
@@ -64,7 +66,7 @@ def _in_place_call(op: Op, fast: bool):
 
 def _with_in_place_call(op: Op, new_call) -> Op:
     """A copy of `op` that runs `new_call` (from _in_place_call)."""
-    kernel = dict(op.kernel, calls=[new_call], portable=[_portable_call(op)], in_place_of=op)
+    kernel = replace(op.kernel, calls=[new_call], portable=[_portable_call(op)], in_place_of=op)
     return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
               index=op.index, kernel=kernel, is_alias=op.is_alias)
 
@@ -100,7 +102,7 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
     chosen: dict[int, Op] = {}
     for s, op in enumerate(schedule):
         portable = _portable_call(op)
-        if op.kernel.get("in_place_of") or portable is None or not spec_of(portable).in_place:
+        if op.kernel.in_place_of or portable is None or not spec_of(portable).in_place:
             continue
         x, y = op.inputs[0], op.outputs[0]
         kx, ky = find(id(resolve(x, roots))), find(id(resolve(y, roots)))

@@ -33,7 +33,7 @@ import math
 from dataclasses import dataclass
 
 from ..backend.registry import BINARY, UNARY, WINDOW, spec_of, tileable
-from ..ir import Graph, Op, Tensor
+from ..ir import Graph, Op, OpKernel, Tensor
 from ..passes.kernel_call import Arg, KernelCall
 from ..passes.lower import _copy_call
 from .arena import ALIGN
@@ -63,7 +63,7 @@ class PatchChoice:
 
 
 def _portable(op: Op) -> KernelCall | None:
-    calls = op.kernel.get("portable") or op.kernel.get("calls", [])
+    calls = op.kernel.portable or op.kernel.calls
     return calls[0] if len(calls) == 1 else None
 
 
@@ -140,7 +140,7 @@ def _window_copy(src: Tensor, src_region: Region, dst: Tensor, dst_region: Regio
     out_off = (box[0] - dst_region[0]) * dh + (box[2] - dst_region[2]) * c
     call = _copy_call(src, dst, [box[1] - box[0], (box[3] - box[2]) * c], [sh, 1], [dh, 1],
                       in_off, out_off)
-    return Op(type="PATCH_COPY", inputs=[src], outputs=[dst], kernel={"calls": [call]})
+    return Op(type="PATCH_COPY", inputs=[src], outputs=[dst], kernel=OpKernel(calls=[call]))
 
 
 def _tile_call(call: KernelCall, tiles_in: list[Tensor], regions_in: list[Region],
@@ -187,7 +187,7 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
     new_ops: list[Op] = []
     reads: dict[int, tuple] = {}    # id(stage input) -> (tensor, byte span read per patch)
     writes: list[tuple] = []        # byte span of Y written per patch
-    base_macs = sum(c.macs for op in stage for c in op.kernel.get("calls", []))
+    base_macs = sum(c.macs for op in stage for c in op.kernel.calls)
     patch_macs = 0
     for i in range(n):
         for j in range(n):
@@ -244,7 +244,7 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
                 tc = _tile_call(call, tiles_in, regions_in, t_out, r_out)
                 patch_macs += tc.macs
                 tile_op = Op(type=op.type, inputs=tiles_in, outputs=[t_out], index=op.index,
-                             kernel={"calls": [tc]})
+                             kernel=OpKernel(calls=[tc]))
                 if tile_kernels is not None:
                     _fast_tile(tile_op, tc, tile_kernels)
                 new_ops.append(tile_op)
@@ -265,11 +265,11 @@ def _fast_tile(tile_op: Op, call: KernelCall, tile_kernels) -> None:
     tag = _tile_tag(call)
     if tag is None:
         return
-    tile_op.kernel["variant"] = tag
+    tile_op.kernel.tag = tag
     fast = tile_kernels(tile_op, call)
     if fast is not None:
-        tile_op.kernel["portable"] = [call]
-        tile_op.kernel["calls"] = [fast]
+        tile_op.kernel.portable = [call]
+        tile_op.kernel.calls = [fast]
 
 
 def _tile_tag(call: KernelCall) -> str | None:
@@ -286,8 +286,8 @@ def fast_tile_kernels(schedule: list[Op]) -> int:
     """How many kernels fast tiles of this (portable) patch schedule would generate: one per
     layer and tile geometry (the stage: everything up to the last PATCH_COPY)."""
     end = max((s for s, op in enumerate(schedule) if op.type == "PATCH_COPY"), default=-1)
-    tags = {(op.index, _tile_tag(op.kernel["calls"][0])) for op in schedule[:end]
-            if op.type != "PATCH_COPY" and len(op.kernel.get("calls", [])) == 1}
+    tags = {(op.index, _tile_tag(op.kernel.calls[0])) for op in schedule[:end]
+            if op.type != "PATCH_COPY" and len(op.kernel.calls) == 1}
     return len({t for t in tags if t[1] is not None})
 
 
@@ -333,7 +333,7 @@ def parse_patch_spec(spec: str) -> tuple[int, int] | None:
 
 
 def total_macs(schedule: list[Op]) -> int:
-    return sum(c.macs for op in schedule for c in op.kernel.get("calls", []))
+    return sum(c.macs for op in schedule for c in op.kernel.calls)
 
 
 def grids(h: int, budget: bool = False) -> range:

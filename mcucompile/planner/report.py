@@ -38,7 +38,7 @@ def buffer_names(graph: Graph, plan: MemoryPlan) -> dict[int, tuple[str, str]]:
 def op_costs(plan: MemoryPlan, op) -> dict:
     """The kernel decision of one step: its calls, estimated instructions (search.py),
     scratch and constant bytes."""
-    calls = op.kernel.get("calls", [])
+    calls = op.kernel.calls
     return dict(kernels=[c.fn for c in calls],
                 estimated_instructions=plan.estimated_instructions.get(id(op)),
                 scratch_bytes=max((c.scratch_bytes for c in calls), default=0),
@@ -49,13 +49,16 @@ def op_costs(plan: MemoryPlan, op) -> dict:
 def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
     live_bytes = live_profile(plan.buffers, len(plan.schedule), plan.pins)
     names = buffer_names(graph, plan)
+    # a shifted in-place layer: its output pinned below its input (arena.py, backend/shift.py)
+    shifted = {b.start: -d for a, b, d in plan.pins if d <= 0 and a.end == b.start}
     steps = []
     for s, op in enumerate(plan.schedule):
         live = sorted(plan.live_at(s), key=lambda b: b.offset)
         steps.append(dict(step=s, op_index=op.index, op_type=op.type,
                           outputs=[t.name for t in op.outputs],
                           in_place=any(op is o for o in plan.in_place),
-                          streamed_ops=op.attrs.get("ops") if "streamed" in op.kernel else None,
+                          shifted_by=shifted.get(s),
+                          streamed_ops=op.attrs.get("ops") if op.kernel.streamed is not None else None,
                           live_bytes=live_bytes[s], **op_costs(plan, op),
                           live=[dict(name=names[id(b)][0], offset=b.offset, bytes=b.size)
                                 for b in live]))
@@ -80,7 +83,7 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
 
 def streamed_blocks(plan: MemoryPlan) -> list[list[int]]:
     """Op indices of each inverted residual block the plan streams by rows (streaming.py)."""
-    return [op.attrs["ops"] for op in plan.schedule if "streamed" in op.kernel]
+    return [op.attrs["ops"] for op in plan.schedule if op.kernel.streamed is not None]
 
 
 def plot_plan(graph: Graph, plan: MemoryPlan, path: str | Path) -> None:

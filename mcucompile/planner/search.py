@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -91,10 +91,11 @@ def budgets(board, sram: int | None = None, flash: int | None = None) -> Budgets
 def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
            sram: int | None = None, flash: int | None = None,
            max_overhead: float = 20.0) -> MemoryPlan:
-    """Choose every op's kernel and plan the arena (see the module docstring). Sets the
-    chosen calls on the graph's ops (op.kernel["calls"]); raises McucError when nothing
-    fits. `patch` None: "auto" under an SRAM budget (patches only if the model does not fit
-    without), "off" without one."""
+    """Choose every op's kernel and plan the arena (see the module docstring): the plan's
+    schedule holds the chosen ops, copies of the graph's (whose ops keep the lowering's
+    calls); raises McucError when nothing fits. `patch` None: "auto" under an SRAM budget
+    (patches only if the model does not fit without), "off" without one."""
+    graph = _choosing_copy(graph)
     limits = budgets(board, sram, flash)
     if patch is None:
         patch = "auto" if limits.sram is not None else "off"
@@ -116,7 +117,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     if plan.patch and tables:
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
         specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
-        selected = {id(op): op.kernel.get("calls") for op in graph.ops}
+        selected = {id(op): op.kernel.calls for op in graph.ops}
         for spec in specs:
             fast = _fast_tile_plan(graph, board, kernels, spec, limits, max_overhead, tables,
                                    streaming)
@@ -125,18 +126,23 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
                 break
         else:
             for op in graph.ops:          # back to the kernels chosen before
-                if selected[id(op)] is not None:
-                    op.kernel["calls"] = selected[id(op)]
+                op.kernel.calls = selected[id(op)]
     check_plan(plan)
-    plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.get(
-        "calls", [])) for op in plan.schedule}
+    plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.calls)
+                                   for op in plan.schedule}
     return plan
+
+
+def _choosing_copy(graph: Graph) -> Graph:
+    """The graph with copies of its ops (same tensors): the search sets calls on these."""
+    ops = [replace(op, kernel=op.kernel.copy()) for op in graph.ops]
+    return replace(graph, ops=ops)
 
 
 def layer_bound(graph: Graph) -> int:
     """The largest, over ops, of the op's non-constant inputs + outputs: no schedule that
     runs layers one at a time needs less, so kernel scratch may fill up to it."""
-    return max((io_bytes(op) for op in graph.ops if op.kernel.get("calls")), default=0)
+    return max((io_bytes(op) for op in graph.ops if op.kernel.calls), default=0)
 
 
 def scratch_slack(bound: int) -> int:
@@ -153,11 +159,11 @@ def choose_kernels(graph: Graph, board, kernels: str, limit: int) -> None:
     select_kernels(graph, board, kernels, free=free)
     tables = variant_builders(board, kernels)
     for op, bytes_, dying in live:
-        portable = op.kernel.get("portable")
-        if portable and max((c.scratch_bytes for c in op.kernel["calls"]),
+        portable = op.kernel.portable
+        if portable and max((c.scratch_bytes for c in op.kernel.calls),
                             default=0) > free[id(op)]:
-            op.kernel["calls"] = op.kernel.pop("portable")
-        if tables and dying is not None and "portable" not in op.kernel:
+            op.kernel.calls = op.kernel.take_portable()
+        if tables and dying is not None and op.kernel.portable is None:
             _shifted(op, bytes_, dying, limit, tables)
 
 
@@ -166,7 +172,7 @@ def _shifted(op, live: int, x, limit: int, tables) -> None:
     dying input `x`, `shift` bytes below it (the step then holds the union of the two):
     a builder takes a budget, and the budget shrinks by the excess until the union and the
     scratch fit (smaller tilings need less of both), or no fast kernel is left."""
-    calls = op.kernel.get("calls", [])
+    calls = op.kernel.calls
     if len(calls) != 1 or len(op.outputs) != 1:
         return
     size_x, size_y = _aligned(x.nbytes), _aligned(op.outputs[0].nbytes)
@@ -181,7 +187,7 @@ def _shifted(op, live: int, x, limit: int, tables) -> None:
         need = rest + max(size_x + _aligned(call.shift), size_y) + _aligned(call.scratch_bytes)
         if need <= limit:
             call.shifted = True
-            op.kernel["portable"], op.kernel["calls"] = calls, [call]
+            op.kernel.portable, op.kernel.calls = calls, [call]
             return
         budget -= need - limit
 
@@ -219,19 +225,19 @@ def _unfragment(graph: Graph, plan: MemoryPlan, target: int, tables, replan) -> 
         high = {b.name: b.offset + b.size - target for b in plan.buffers
                 if b.tensor is None and b.offset + b.size > target}
         ops = [op for op in graph.ops
-               if op.kernel.get("portable") and scratch_name(op) in high]
+               if op.kernel.portable and scratch_name(op) in high]
         if not ops:
             break
         for op in ops:
             smaller = _smaller(op, high[scratch_name(op)], tables)
-            op.kernel["calls"] = [smaller] if smaller else op.kernel.pop("portable")
+            op.kernel.calls = [smaller] if smaller else op.kernel.take_portable()
         plan = replan()
     return plan
 
 
 def _smaller(op, excess: int, tables):
     """The op's fast kernel in a tiling with `excess` fewer bytes of scratch, or None."""
-    calls, portable = op.kernel["calls"], op.kernel["portable"]
+    calls, portable = op.kernel.calls, op.kernel.portable
     if len(calls) != 1 or len(portable) != 1 or calls[0].variant is None:
         return None
     variant = calls[0].variant
@@ -253,13 +259,13 @@ def _fit_flash(graph: Graph, flash: int, core: str, tables: list) -> None:
         return
     options: dict[int, list] = {}
     for op in graph.ops:
-        portable = op.kernel.get("portable")
+        portable = op.kernel.portable
         if not portable:
             continue
         options[id(op)] = [portable]
         if any(c.variant is not None and c.variant.weights == "int16"
-               for c in op.kernel["calls"]):
-            budget = op.kernel.get("scratch_budget", 0)
+               for c in op.kernel.calls):
+            budget = op.kernel.scratch_budget
             options[id(op)].append([fast_variant(tables, op, c, weights="int8",
                                                  scratch_budget=budget) or c
                                     for c in portable])
@@ -268,15 +274,15 @@ def _fit_flash(graph: Graph, flash: int, core: str, tables: list) -> None:
         best = None
         for op in graph.ops:
             for calls in options.get(id(op), ()):
-                saved = _own_flash(op.kernel["calls"]) - _own_flash(calls)
+                saved = _own_flash(op.kernel.calls) - _own_flash(calls)
                 if saved <= 0:
                     continue
                 if id(calls) not in cost:
                     cost[id(calls)] = sum(estimate(c, core) for c in calls)
-                if id(op.kernel["calls"]) not in cost:
-                    cost[id(op.kernel["calls"])] = sum(estimate(c, core)
-                                                       for c in op.kernel["calls"])
-                slower = cost[id(calls)] - cost[id(op.kernel["calls"])]
+                if id(op.kernel.calls) not in cost:
+                    cost[id(op.kernel.calls)] = sum(estimate(c, core)
+                                                       for c in op.kernel.calls)
+                slower = cost[id(calls)] - cost[id(op.kernel.calls)]
                 key = (max(slower, 0) / saved, op.index)
                 if best is None or key < best[0]:
                     best = (key, op, calls, saved)
@@ -287,9 +293,9 @@ def _fit_flash(graph: Graph, flash: int, core: str, tables: list) -> None:
                             graph.source or graph.name,
                             hint="a board with more flash, or a smaller model")
         _, op, calls, saved = best
-        op.kernel["calls"] = calls
-        if calls is op.kernel["portable"]:
-            del op.kernel["portable"]
+        op.kernel.calls = calls
+        if calls is op.kernel.portable:
+            op.kernel.portable = None
             options.pop(id(op))
         need -= saved
         if need <= flash:               # the estimate shares identical arrays: recount
@@ -307,7 +313,7 @@ def flash_estimate(ops) -> int:
     runtime."""
     consts, kernels = {}, set()
     for op in ops:
-        for call in op.kernel.get("calls", []):
+        for call in op.kernel.calls:
             if call.generated is not None:
                 kernels.add(call.fn)
                 kernels.update(u.fn for u in call.uses)
@@ -346,7 +352,7 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
             return None                 # a kernel per layer and tile size would not fit
         outside_stage = {id(op) for op in portable.schedule}   # the stage runs tile copies
         peak = max((io_bytes(op) for op in graph.ops if id(op) in outside_stage
-                    and op.kernel.get("calls")), default=0)
+                    and op.kernel.calls), default=0)
         # after the stage, scratch may fill what the stage itself keeps live (or the peak
         # there), never more
         live = live_profile(portable.buffers, len(portable.schedule), portable.pins)
@@ -362,7 +368,7 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
         # over the budget: stream inverted residual blocks after the stage (where the portable
         # plan streams any): all of them first (if that does not fit, nothing will), then
         # only the widest, which keeps more layers on fast kernels
-        streams = any("streamed" in op.kernel for op in portable.schedule)
+        streams = any(op.kernel.streamed is not None for op in portable.schedule)
         if budget is not None and streams and plan.arena_bytes > budget:
             for above in (0, budget // 2, budget):
                 tried = plan_memory(graph, spec, None, max_overhead, what,

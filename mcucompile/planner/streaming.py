@@ -30,11 +30,11 @@ execution.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 from ..backend.registry import STREAMABLE, irb_span, scratch_bytes, spec_of
-from ..ir import Graph, Op, Tensor
+from ..ir import Graph, Op, OpKernel, Tensor
 from ..passes.kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
 from ..passes.templates import render
 
@@ -62,15 +62,15 @@ class Streaming:
 
 def _portable(op: Op) -> KernelCall | None:
     """The op's single portable call (which it may not run: see _runs_fast)."""
-    calls = op.kernel.get("calls", [])
-    portable = op.kernel.get("portable") or calls
+    calls = op.kernel.calls
+    portable = op.kernel.portable or calls
     if len(calls) != 1 or len(portable) != 1 or len(op.outputs) != 1:
         return None
     return portable[0]
 
 
 def _runs_fast(op: Op) -> bool:
-    return op.kernel["calls"][0].fn != _portable(op).fn
+    return op.kernel.calls[0].fn != _portable(op).fn
 
 
 def _streamable(call: KernelCall | None, op_type: str) -> bool:
@@ -157,18 +157,18 @@ def _block(steps: list[Op], readers: dict, fast: bool,
         rows = options.built[key]
     return Op(type="INVERTED_RESIDUAL", inputs=[x], outputs=[y],
               attrs=dict(ops=[op.index for op in fused]), index=first.index,
-              kernel={"calls": [call], "streamed": fused, "rows": rows,
-                      "over_input": bool(params["has_add"])})
+              kernel=OpKernel(calls=[call], streamed=fused, rows=rows,
+                              over_input=bool(params["has_add"])))
 
 
 def on_fast_rows(op: Op) -> Op | None:
     """The streamed step `op` with its 1x1 layers on fast row kernels, if it has them
     (larger scratch: arena.plan_schedule takes it where the arena does not grow)."""
-    rows = op.kernel.get("rows")
+    rows = op.kernel.rows
     if rows is None:
         return None
     return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
-              index=op.index, kernel=dict(op.kernel, calls=[rows], rows=None))
+              index=op.index, kernel=replace(op.kernel, calls=[rows], rows=None))
 
 
 def stream_blocks(graph: Graph, schedule: list[Op], fast: bool = False,
@@ -194,20 +194,20 @@ def stream_blocks(graph: Graph, schedule: list[Op], fast: bool = False,
             s += 1
             continue
         out.append(block)
-        s += len(block.kernel["streamed"])
+        s += len(block.kernel.streamed)
     return out
 
 
 def unstreamed(op: Op) -> list[Op]:
     """The layers a streamed step runs (the op itself otherwise)."""
-    return op.kernel.get("streamed", [op])
+    return op.kernel.streamed or [op]
 
 
 
 def _row_op(op: Op) -> Op:
     """A stand-in for `op` whose generated kernels are named for one row of it."""
     return Op(type=op.type, inputs=op.inputs, outputs=op.outputs, attrs=op.attrs,
-              index=op.index, kernel={"variant": "_row", "scratch_budget": 0})
+              index=op.index, kernel=OpKernel(tag="_row"))
 
 
 def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project: KernelCall,
