@@ -159,7 +159,11 @@ def base_name(fn: str) -> str:
 
 def spec_of(call) -> KernelSpec:
     """The spec of a KernelCall (or of a C function name)."""
-    fn = call if isinstance(call, str) else call.fn
+    return _spec(call if isinstance(call, str) else call.fn)
+
+
+@functools.lru_cache(maxsize=8192)
+def _spec(fn: str) -> KernelSpec:
     spec = REGISTRY.get(base_name(fn))
     if spec is None:
         raise KeyError(f"kernel {fn!r} is not in the registry (mcucompile/backend/registry.py)")

@@ -24,7 +24,7 @@ Not guaranteed: optimality when the lower bound is not reached (packing is NP-ha
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -242,7 +242,7 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None)
             hit |= is_out
         if is_out[i]:
             hit |= is_in
-        return np.flatnonzero(placed & hit)
+        return np.nonzero(placed & hit)[0]
 
     group_of = {id(m): g for g in _groups(pins or ()) for m, _ in g}
     for b in order:
@@ -275,7 +275,7 @@ def _best_fit(offsets: np.ndarray, sizes: np.ndarray, need: int) -> int:
     offsets, ends = offsets[order], offsets[order] + sizes[order]
     cursor = np.maximum(0, np.concatenate(([0], np.maximum.accumulate(ends)[:-1])))
     gaps = offsets - cursor
-    fits = np.flatnonzero(gaps >= need)
+    fits = np.nonzero(gaps >= need)[0]
     if len(fits):
         return int(cursor[fits[np.argmin(gaps[fits])]])
     return int(max(0, ends.max())) if len(ends) else 0
@@ -376,9 +376,13 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
     # adding up, which can pack worse); a variant with less
     # sharing is packed only if its lower bound beats the arena so far (packing can lose
     # what sharing gained on the profile).
-    best, tried = None, set()
+    best, tried, made = None, set(), {}
     for sched, roots, shared, shifted in reversed(variants):
-        buffers = lifetimes(graph, sched, roots)
+        key = (id(sched), id(roots))          # the pin variants share one set of lifetimes
+        if key in made:                       # (copied: packing sets their offsets)
+            buffers = [replace(b) for b in made[key]]
+        else:
+            buffers = made[key] = lifetimes(graph, sched, roots)
         pins = _pins(pin, sched, buffers, roots)
         if shifted:
             pins += _shift_pins(sched, buffers, roots, pins, shifted == "all")

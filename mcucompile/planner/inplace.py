@@ -123,7 +123,7 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
             new_prof = prof.copy()
             new_prof[s] += change
             new_prof[s + 1:end_y + 1] += size_x - size_y
-            if not _lex_smaller(new_prof, prof):
+            if not _lex_smaller(new_prof[s:end_y + 1], prof[s:end_y + 1]):
                 continue
         elif change < 0:                     # one step lower, nothing higher: always better
             new_prof = prof.copy()
@@ -139,7 +139,9 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
 
 
 def _lex_smaller(a: np.ndarray, b: np.ndarray) -> bool:
-    """Is a, sorted in decreasing order, lexicographically smaller than b sorted so?"""
+    """Is a, sorted in decreasing order, lexicographically smaller than b sorted so? (Two
+    profiles that differ only on some steps compare as those steps do: the first difference
+    of the sorted lists is the largest value of one multiset that the other lacks.)"""
     sa, sb = np.sort(a)[::-1], np.sort(b)[::-1]
     diff = np.flatnonzero(sa != sb)
     return len(diff) > 0 and sa[diff[0]] < sb[diff[0]]

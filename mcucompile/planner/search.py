@@ -117,7 +117,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     if plan.patch and tables:
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
         specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
-        selected = {id(op): op.kernel.calls for op in graph.ops}
+        selected = {id(op): op.kernel.copy() for op in graph.ops}
         for spec in specs:
             fast = _fast_tile_plan(graph, board, kernels, spec, limits, max_overhead, tables,
                                    streaming)
@@ -126,7 +126,20 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
                 break
         else:
             for op in graph.ops:          # back to the kernels chosen before
-                op.kernel.calls = selected[id(op)]
+                op.kernel = selected[id(op)]
+    if limits.flash is not None and flash_estimate(plan.schedule) > limits.flash:
+        # streamed blocks on fast row kernels carry weights of their own (int16 on DSP),
+        # which step 2 did not see: their row kernels read int8 weights instead
+        plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
+                           streaming=Streaming(row_kernels=_row_kernels(tables, "int8")))
+        if flash_estimate(plan.schedule) > limits.flash:
+            need = flash_estimate(plan.schedule)
+            raise McucError(f"model does not fit the flash budget: with the memory plan the "
+                            f"SRAM budget needs, its constants and code need about {need:,} "
+                            f"bytes, the budget is {limits.flash:,} (over by "
+                            f"{need - limits.flash:,})", graph.source or graph.name,
+                            hint="more SRAM (fewer patches and streamed blocks), or a board "
+                                 "with more flash")
     check_plan(plan)
     plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.calls)
                                    for op in plan.schedule}
@@ -325,15 +338,16 @@ def flash_estimate(ops) -> int:
     return sum(consts.values()) + GENERATED_KERNEL_FLASH * len(kernels) + RUNTIME_FLASH
 
 
-def _row_kernels(tables):
+def _row_kernels(tables, weights: str | None = None):
     """Fast kernels for the 1x1 layers of streamed blocks, one row at a time (built once per
-    layer and row geometry: the patch search streams the same blocks many times)."""
+    layer and row geometry: the patch search streams the same blocks many times), with
+    `weights` (None: the builders' default, int16 on DSP)."""
     built: dict = {}
 
     def row_kernel(op, call):
         key = (op.index, call.fn, repr(sorted(call.params.items())))
         if key not in built:
-            built[key] = fast_variant(tables, op, call)
+            built[key] = fast_variant(tables, op, call, weights=weights)
         return built[key]
     return row_kernel
 
