@@ -458,14 +458,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("flash", help="program a built firmware onto a real board through its "
                                      "debug probe (pyOCD or OpenOCD) and verify it")
     s.add_argument("target", metavar="DIR|ELF", help="project directory written by `compile` "
-                                                      "(its build/firmware.elf) or an ELF file")
+                                                      "(built first if needed: its "
+                                                      "build/firmware.elf) or an ELF file")
     s.add_argument("--board", required=True, help="the real board (kind 'hardware' in "
                                                   "`mcucompile boards`)")
     s.add_argument("--probe", metavar="UID", help="debug probe's unique ID / serial number "
                                                   "(default: the only one connected)")
     s.add_argument("--tool", choices=["pyocd", "openocd"],
                    help="flash tool (default: pyOCD if installed, else OpenOCD)")
-    s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    s.add_argument("--dry-run", action="store_true",
+                   help="build DIR if needed, print the flash commands, flash nothing")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_flash)
     for s in sub.choices.values():
