@@ -29,7 +29,7 @@ from mcucompile.cli import main
 from mcucompile.errors import McucError
 from mcucompile.package import lay_out
 from mcucompile.reference import ReferenceProcess
-from mcucompile.simulate import run_vectors
+from mcucompile.simulate import qemu, run_vectors
 
 needs_cmake = pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake not installed")
 
@@ -119,8 +119,15 @@ static int run_file(const char *in_name, const char *out_name, void (*invoke)(co
     return fclose(out_file) != 0;
 }
 
+#ifdef SEMIHOSTING
+extern void initialise_monitor_handles(void);
+#endif
+
 int main(void)
 {
+#ifdef SEMIHOSTING
+    initialise_monitor_handles();       /* files through QEMU's semihosting */
+#endif
     static int8_t kws_in[KWS_INPUT_BYTES], kws_out[KWS_OUTPUT_BYTES];
     static int8_t hw_in[HW_INPUT_BYTES], hw_out[HW_OUTPUT_BYTES];
     if (run_file("kws.in", "kws.out", kws_model_invoke, kws_in, sizeof kws_in, kws_out, sizeof kws_out))
@@ -131,21 +138,32 @@ int main(void)
 
 
 @needs_cmake
-def test_two_models_with_two_prefixes_link_into_one_program(tmp_path):
+@pytest.mark.parametrize("board_name", ["host", "mps2-an386"])
+def test_two_models_with_two_prefixes_link_into_one_program(tmp_path, board_name):
     """kws_ as a CMake package, hw_ as a plain library folder compiled as its README.txt says
-    (every .c under src/, include path src/); both use the fully connected kernel."""
+    (every .c under src/, include path src/). On the host both call the portable fully
+    connected kernel; on the M4 each has kernels specialised and named by op index
+    (conv_s8_dsp_op0 in both): without the prefixes neither would link."""
+    board = get_board(board_name)
     models = dict(kws=shared_model("kws_ref_model"), hw=shared_model("hello_world_int8"))
     compiled = {}
     for (name, model), fmt in zip(models.items(), ("cmake", "library")):
-        assert main(["compile", model, "--board", "host", "--format", fmt, "--prefix",
+        assert main(["compile", model, "--board", board.name, "--format", fmt, "--prefix",
                      f"{name}_", "-o", tmp_path / name, "--json"]) == 0
-        compiled[name] = compile_model(model, "host", fmt=fmt, prefix=f"{name}_")
+        compiled[name] = compile_model(model, board, fmt=fmt, prefix=f"{name}_")
         shutil.rmtree(compiled[name].project.out_dir)
     readme = (tmp_path / "hw" / "README.txt").read_text()
     assert "Compile every .c file under src/" in readme and "with the include path\nsrc/" in readme
     app = tmp_path / "app"
     app.mkdir()
     (app / "main.c").write_text(TWO_MODELS_MAIN)
+    cross = ""
+    if board.is_cross:                      # the board's startup code and linker script
+        write_build_files(app, board, [], [])
+        cross = ("target_sources(app PRIVATE board/startup.c)\n"
+                 "target_compile_definitions(app PRIVATE SEMIHOSTING)\n"
+                 "target_link_options(app PRIVATE -nostartfiles --specs=nano.specs "
+                 "--specs=rdimon.specs -T${CMAKE_CURRENT_SOURCE_DIR}/board/link.ld)\n")
     (app / "CMakeLists.txt").write_text(
         "cmake_minimum_required(VERSION 3.13)\nproject(two C)\n"
         f"add_subdirectory({tmp_path / 'kws'} kws)\n"
@@ -153,18 +171,24 @@ def test_two_models_with_two_prefixes_link_into_one_program(tmp_path):
         "add_executable(app main.c ${HW_SOURCES})\n"
         f"target_include_directories(app PRIVATE {tmp_path / 'hw' / 'src'})\n"
         "target_compile_options(app PRIVATE -Wall -Wextra)\n"
-        "target_link_libraries(app PRIVATE kws_model m)\n")
-    _cmake(app, tmp_path / "build")
-    symbols = _global_symbols(tmp_path / "build" / "kws" / "libkws_model.a", "nm")
+        "target_link_libraries(app PRIVATE kws_model m)\n" + cross)
+    _cmake(app, tmp_path / "build", tmp_path / "kws" / "arm-none-eabi.cmake"
+           if board.is_cross else None)
+    nm = "arm-none-eabi-nm" if board.is_cross else "nm"
+    symbols = _global_symbols(tmp_path / "build" / "kws" / "libkws_model.a", nm)
     assert "kws_model_run" in symbols and all(s.startswith("kws_") for s in symbols), symbols
-    assert any("fully_connected" in s for s in symbols)
+    kernel = "conv_s8_dsp_op0" if board.is_cross else "fully_connected"
+    assert any(kernel in s for s in symbols)
+    assert kernel in " ".join(p.name for p in (tmp_path / "hw" / "src").rglob("*.c"))
     work = tmp_path / "run"
     work.mkdir()
     vectors = {}
     for name, c in compiled.items():
         vectors[name] = load_vectors(c.graph, None, 3, seed=2)
         (work / f"{name}.in").write_bytes(vectors[name].tobytes())
-    subprocess.run([str(tmp_path / "build" / "app")], cwd=work, check=True, timeout=60)
+    exe = tmp_path / "build" / "app"
+    command = qemu.command(exe, board) if board.is_cross else [str(exe)]
+    subprocess.run(command, cwd=work, check=True, timeout=120, capture_output=True)
     for name, c in compiled.items():
         got = np.frombuffer((work / f"{name}.out").read_bytes(), np.int8).reshape(3, -1)
         with ReferenceProcess(models[name].read_bytes(), c.graph) as reference:
