@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs everything mcucompile needs on a Debian/Ubuntu machine, then the package itself
 # into ./.venv. Safe to run again: it only installs what is missing.
-#   Debian packages: gcc, make, arm-none-eabi-gcc + newlib, qemu-system-arm, openocd, python3 + venv
+#   Debian packages: gcc, make, cmake, arm-none-eabi-gcc + newlib, qemu-system-arm, openocd, python3 + venv
 #   Python packages: mcucompile and its dependencies (TensorFlow, tflite-micro, ...), pytest
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -10,7 +10,7 @@ SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
 missing=()
-for pkg in gcc make gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm openocd python3 python3-venv python3-pip; do
+for pkg in gcc make cmake gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm openocd python3 python3-venv python3-pip; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ ${#missing[@]} -gt 0 ]; then

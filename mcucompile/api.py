@@ -49,7 +49,8 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
                   progress: Progress = _quiet, kernels: str = "auto", patch: str | None = None,
                   sram: int | None = None, max_overhead: float = 20.0,
                   transport: str | None = None, flash: int | None = None,
-                  keep_layout: bool = False) -> Compiled:
+                  keep_layout: bool = False, fmt: str = "harness",
+                  prefix: str | None = None) -> Compiled:
     """kernels: "auto" (fastest bit-exact kernels for the board) or "portable" (plain C).
     patch: None (default: "auto" where there is an SRAM budget, else "off"), "auto" (with a
     budget: a patch stage and streamed blocks only when the model does not fit otherwise,
@@ -60,10 +61,15 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
     "serial" (None: the board's default, see Board.transports). out_dir: checked first and
     written only when the project is complete and fits (outdir.py); None: a new temporary
     directory. keep_layout: an NCHW model input read by a TRANSPOSE to NHWC stays NCHW (by
-    default the TRANSPOSE is folded: the input becomes NHWC; see passes/canonicalize.py)."""
+    default the TRANSPOSE is folded: the input becomes NHWC; see passes/canonicalize.py).
+    fmt: "harness" (a whole program with the test harness and the board's build files, what
+    simulate builds) or a library for the user's own build ("library", "cmake", "zephyr",
+    "platformio", "arduino"; package.py), its exported names starting with `prefix`."""
     from .build import resolve_transport
+    from .package import check_format, package
     board = get_board(board) if isinstance(board, str) else board
     transport = resolve_transport(board, transport)
+    prefix = check_format(fmt, prefix)
     final = None if out_dir is None else check_output_dir(out_dir)    # before any work
     staging = Path(tempfile.mkdtemp(prefix="mcuc_")) if final is None else staging_dir(final)
     try:
@@ -74,7 +80,12 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
         progress("choosing kernels and planning memory" + (f" (patches: {patch})" if patch else ""))
         plan = search(graph, board, kernels, patch, sram, flash, max_overhead)
         progress(f"generating C into {final or staging}")
-        project = generate(graph, plan, staging, board, transport)
+        if fmt == "harness":
+            project = generate(graph, plan, staging, board, transport)
+        else:
+            project = generate(graph, plan, staging / ".gen")
+            project.sources = package(staging / ".gen", staging, board, fmt, prefix, graph.name)
+            project.out_dir, project.include_dirs = staging, ["src"]
         if board.flash_size and project.const_bytes > board.flash_size:
             raise McucError(f"model does not fit {board.name}: its constants need "
                             f"{project.const_bytes:,} bytes of flash, the board has "

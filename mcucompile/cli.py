@@ -18,11 +18,13 @@ from pathlib import Path
 
 from .errors import McucError
 from .escape import terminal
+from .package import FORMATS
 from .procs import Terminated, on_termination
 
 EPILOG = """examples:
   mcucompile info model.tflite
   mcucompile compile model.tflite --board mps2-an386 -o build/
+  mcucompile compile kws.tflite --board nucleo-f401re --format cmake --prefix kws_ -o kws/
   mcucompile simulate model.tflite --board host --count 5
   mcucompile simulate model.tflite --board mps2-an386 --inputs vectors.npy --json
   mcucompile profile model.tflite --board mps2-an386
@@ -108,8 +110,10 @@ def cmd_compile(args) -> int:
                       kernels=args.kernels,
                       patch=args.patch, sram=args.sram, flash=args.flash,
                       max_overhead=args.max_overhead,
-                      transport=args.transport, keep_layout=args.keep_input_layout)
-    result = dict(model=args.model, board=c.board.name, output=str(c.project.out_dir),
+                      transport=args.transport, keep_layout=args.keep_input_layout,
+                      fmt=args.format, prefix=args.prefix)
+    result = dict(model=args.model, board=c.board.name, format=args.format,
+                  output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
                                for p in c.project.out_dir.rglob("*") if p.is_file()),
                   arena_bytes=c.plan.arena_bytes, lower_bound_bytes=c.plan.lower_bound_bytes,
@@ -122,7 +126,8 @@ def cmd_compile(args) -> int:
     else:
         print(f"wrote {len(result['files'])} files to {result['output']} for {c.board.name}: "
               f"arena {c.plan.arena_bytes:,} bytes, constants {c.project.const_bytes:,} bytes")
-        print(f"build with: make -C {result['output']}")
+        print(f"build with: make -C {result['output']}" if args.format == "harness" else
+              f"what to compile: {Path(result['output']) / 'README.txt'}")
     return 0
 
 
@@ -387,6 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     _memory_args(s)
     s.add_argument("--kernels", **KERNELS_ARG)
     s.add_argument("--transport", **TRANSPORT_ARG)
+    s.add_argument("--format", choices=FORMATS, default="harness",
+                   help="harness (default): a whole program, the model with a test harness "
+                        "and a Makefile (what simulate builds); or a library for your own "
+                        "build: library (src/ + README.txt), cmake (+ CMakeLists.txt with "
+                        "target PREFIXmodel, and a toolchain file), zephyr (+ zephyr/ module), "
+                        "platformio (+ library.json), arduino (+ library.properties)")
+    s.add_argument("--prefix", metavar="NAME_",
+                   help="libraries: start every exported name with this instead of mcuc_ "
+                        "(e.g. kws_: kws_model.h, kws_model_run()), so several models link "
+                        "into one program")
     s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_compile)
@@ -458,14 +473,16 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("flash", help="program a built firmware onto a real board through its "
                                      "debug probe (pyOCD or OpenOCD) and verify it")
     s.add_argument("target", metavar="DIR|ELF", help="project directory written by `compile` "
-                                                      "(its build/firmware.elf) or an ELF file")
+                                                      "(built first if needed: its "
+                                                      "build/firmware.elf) or an ELF file")
     s.add_argument("--board", required=True, help="the real board (kind 'hardware' in "
                                                   "`mcucompile boards`)")
     s.add_argument("--probe", metavar="UID", help="debug probe's unique ID / serial number "
                                                   "(default: the only one connected)")
     s.add_argument("--tool", choices=["pyocd", "openocd"],
                    help="flash tool (default: pyOCD if installed, else OpenOCD)")
-    s.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    s.add_argument("--dry-run", action="store_true",
+                   help="build DIR if needed, print the flash commands, flash nothing")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_flash)
     for s in sub.choices.values():

@@ -2,7 +2,9 @@
 
 How it works:
 - What is flashed: an ELF file, or a compiled project directory (its build/firmware.elf, first
-  brought up to date with build.build_project, i.e. an incremental make). A project directory must
+  brought up to date with build.build_project, i.e. an incremental make, dry run or not: a
+  missing or stale build is built first, as `idf.py flash` and `west flash` do; an up-to-date
+  one is left alone). A project directory must
   have been compiled for the same board (the first line of its Makefile names it), and every
   loadable segment of the ELF must lie in the board's flash: firmware linked for another board
   is refused before any tool runs.
@@ -18,8 +20,8 @@ How it works:
   match for every segment is a failed verify. `reset` then starts the firmware.
 - OpenOCD: one command, `openocd ARGS [-c "adapter serial UID"] -c "program {ELF} verify reset
   exit"` (program erases, writes, reads back and compares, resets).
-- A dry run returns the exact commands without running anything (and says whether the tool is
-  installed); the segment files are still written, so the printed commands work as they are.
+- A dry run builds what is missing, then returns the exact flash commands without running
+  them (and says whether the tool is installed); the segment files are still written, so the printed commands work as they are.
 - Every failure a user can fix is a McucError saying what to do: install a tool, plug in the
   probe (or fix its USB permissions), install pyOCD's CMSIS pack for the target, build the
   project, pick a real board.
@@ -111,9 +113,9 @@ def _check_board(board: Board) -> None:
                              f"'hardware'); run {board.name} with `mcucompile simulate`")
 
 
-def resolve_elf(target: Path, board: Board, build: bool = True) -> Path:
+def resolve_elf(target: Path, board: Board) -> Path:
     """The ELF to flash: `target` itself, or a project directory's build/firmware.elf (brought
-    up to date with make when `build`; a dry run takes the ELF as it is)."""
+    up to date with make: built if missing, rebuilt if older than its sources)."""
     from .build import build_project, executable_path
 
     target = Path(target)
@@ -130,15 +132,13 @@ def resolve_elf(target: Path, board: Board, build: bool = True) -> Path:
             raise McucError(f"{target} was compiled for board {match.group(1)}, not {board.name}",
                             hint=f"compile it again with --board {board.name}, or flash "
                                  f"--board {match.group(1)}")
-    if makefile.is_file() and build:
+    if makefile.is_file():
         return build_project(target, board)  # make is incremental: the ELF matches the sources
     elf = executable_path(target, board)
     if elf.is_file():
         return elf
-    if not makefile.is_file():
-        raise McucError(f"{target} is not a compiled project (no Makefile, no {elf.relative_to(target)})",
-                        hint=f"mcucompile compile MODEL --board {board.name} -o {target}")
-    raise McucError(f"{target} is not built yet", hint=f"make -C {target}")
+    raise McucError(f"{target} is not a compiled project (no Makefile, no {elf.relative_to(target)})",
+                    hint=f"mcucompile compile MODEL --board {board.name} -o {target}")
 
 
 def flash_segments(elf: Path, board: Board) -> list[tuple[int, bytes]]:
@@ -245,8 +245,8 @@ def _run(command: list[str], tool: str, board: Board, probe: str | None) -> str:
 
 def flash(target: Path, board: Board, probe: str | None = None, tool: str | None = None,
           dry_run: bool = False, progress=lambda msg: None) -> FlashResult:
-    """Flash `target` (ELF or project directory) onto `board` and verify it; with `dry_run`,
-    only work out the commands."""
+    """Flash `target` (ELF or project directory, built first if needed) onto `board` and verify
+    it; with `dry_run`, only work out the flash commands."""
     _check_board(board)
     name, exe = choose_tool(tool)
     if exe is None and not dry_run:
@@ -254,7 +254,7 @@ def flash(target: Path, board: Board, probe: str | None = None, tool: str | None
         raise McucError(f"{name} is not installed" + (f" (found {others[0]}: --tool {others[0]})"
                                                       if others and tool else ""),
                         hint="install one of: " + "; ".join(INSTALL[t] for t in TOOLS))
-    elf = resolve_elf(Path(target), board, build=not dry_run).resolve()
+    elf = resolve_elf(Path(target), board).resolve()
     segments = flash_segments(elf, board)
     command_exe = exe or name
     if name == "pyocd":

@@ -1,5 +1,6 @@
 """`mcucompile flash`: the exact pyOCD / OpenOCD commands for every real board, and every error a
-user can hit (no tool, no probe, wrong board, nothing built, ELF for another board).
+user can hit (no tool, no probe, wrong board, not a project, ELF for another board), and
+the build a project directory gets first when it is missing or stale.
 
 No test touches a board. The "no probe" tests run the real pyOCD / OpenOCD (skipped when not
 installed) against a probe ID that cannot exist, so a board plugged into the test machine is
@@ -9,6 +10,7 @@ pyOCD does with a board attached (the physical probe is the one thing that is fa
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -166,19 +168,31 @@ def test_firmware_for_another_board_is_refused(tmp_path):
 
 
 @needs_gcc
-def test_project_directory_board_and_build(tmp_path, monkeypatch):
-    """A project directory: refused if compiled for another board; built if not built yet."""
-    from mcucompile.api import compile_model
+def test_project_directory_board_and_build(tmp_path, monkeypatch, capsys):
+    """A project directory: refused if compiled for another board; built first when the build
+    is missing (a dry run right after `compile` works) or stale, left alone when up to date."""
     out = tmp_path / "proj"
-    compile_model(shared_model("hello_world_int8"), "nucleo-f401re", out)
+    assert main(["compile", shared_model("hello_world_int8"), "--board", "nucleo-f401re",
+                 "-o", out, "--json"]) == 0
+    elf = out / "build" / "firmware.elf"
+    assert not elf.exists()
     with pytest.raises(McucError, match="compiled for board nucleo-f401re, not nucleo-l4r5zi"):
         flashmod.flash(out, get_board("nucleo-l4r5zi"), dry_run=True)
-    with pytest.raises(McucError, match="is not built yet") as info:
-        flashmod.flash(out, get_board("nucleo-f401re"), dry_run=True)
-    assert f"make -C {out}" in str(info.value)
+    capsys.readouterr()
+    assert main(["flash", out, "--board", "nucleo-f401re", "--dry-run", "--tool",
+                 "openocd"]) == 0
+    assert f"program {{{elf.resolve()}}} verify reset exit" in capsys.readouterr().out
+    built = elf.stat().st_mtime_ns
+    flashmod.flash(out, get_board("nucleo-f401re"), dry_run=True)
+    assert elf.stat().st_mtime_ns == built          # up to date: not rebuilt
+    model_c = out / "model.c"
+    model_c.write_text(model_c.read_text() + "/* edited */\n")
+    os.utime(model_c, ns=(built + 10**9, built + 10**9))
+    flashmod.flash(out, get_board("nucleo-f401re"), dry_run=True)
+    assert elf.stat().st_mtime_ns > built           # a source changed: rebuilt
     _stand_in_pyocd(tmp_path, monkeypatch, mismatch=False)
     res = flashmod.flash(out, get_board("nucleo-f401re"), tool="pyocd")  # builds, then flashes
-    assert res.elf == (out / "build" / "firmware.elf").resolve() and res.verified
+    assert res.elf == elf.resolve() and res.verified
 
 
 def _real_tool(name: str) -> str:
