@@ -152,6 +152,7 @@ def test_int8_depthwise_dead_channels(case, board, tmp_path):
     from test_kernel_variants import _force, _run_bit_exact
     from mcucompile.boards import get_board
     from mcucompile.frontend import load_model
+    from mcucompile.codegen.kernels import render_kernel
     from mcucompile.passes import kernels_dsp, run_passes
 
     path = write_model(tmp_path, _model(case), case.replace("+", "_"))
@@ -159,5 +160,5 @@ def test_int8_depthwise_dead_channels(case, board, tmp_path):
     _force(graph, kernels_dsp, "int8", False)
     (call,) = graph.ops[1].kernel.calls
     assert call.fn.startswith("mcuc_depthwise_conv_s8_dsp") and call.variant.weights == "int8"
-    assert "unfolded records" in call.generated.text
+    assert "unfolded records" in render_kernel(call.generated)
     _run_bit_exact(path, graph, board, tmp_path)

@@ -23,6 +23,7 @@ from ..planner import MemoryPlan
 from ..planner.arena import scratch_name
 from ..resources import runtime_dir, templates_dir
 from .c_literals import C_TYPES, array_body, initializer
+from .kernels import render_kernel
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _copy_runtime(out_dir: Path, functions: set[str], generated_texts=()) -> lis
     return sorted(set(sources))
 
 
-def _write_generated(out_dir: Path, generated: dict) -> list[str]:
+def _write_generated(out_dir: Path, generated: dict, texts: dict) -> list[str]:
     """Kernels specialised at compile time: one file each in kernels/, plus the runtime
     headers they include (copied under runtime/src, which goes on the include path)."""
     kernels = out_dir / "kernels"
@@ -132,7 +133,7 @@ def _write_generated(out_dir: Path, generated: dict) -> list[str]:
     kernels.mkdir()
     sources = []
     for fn, g in sorted(generated.items()):
-        (kernels / f"{fn}.c").write_text(g.text)
+        (kernels / f"{fn}.c").write_text(texts[fn])
         sources.append(f"kernels/{fn}.c")
         for rel in g.runtime_files:
             dest = out_dir / "runtime" / "src" / rel
@@ -205,11 +206,11 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
     for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                              ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):
         (out_dir / target).write_text(env.get_template(template).render(**ctx))
-    sources = ["model.c", "weights.c"] + _copy_runtime(
-        out_dir, functions, [g.text for g in generated.values()])
+    texts = {fn: render_kernel(g) for fn, g in generated.items()}
+    sources = ["model.c", "weights.c"] + _copy_runtime(out_dir, functions, list(texts.values()))
     include_dirs = [".", "runtime/include"]
     if generated:
-        sources += _write_generated(out_dir, generated)
+        sources += _write_generated(out_dir, generated, texts)
         include_dirs.append("runtime/src")
     project = Project(out_dir=out_dir, sources=sources, include_dirs=include_dirs,
                       input_bytes=ctx["input_bytes"], output_bytes=ctx["output_bytes"],

@@ -36,12 +36,13 @@ class Arg:
 
 @dataclass
 class GeneratedKernel:
-    """C source of a kernel specialised for one call at compile time (see passes/select_kernels).
+    """A kernel specialised for one call at compile time (see passes/select_kernels): the
+    template (templates/kernels/) and the values codegen renders it with (only codegen renders
+    C: codegen/kernels.py). `prototype` declares it for model.c; `runtime_files` are
+    runtime_c/src-relative headers its text includes (copied into the project)."""
 
-    `text` defines the call's function; `prototype` declares it for model.c; `runtime_files`
-    are runtime_c/src-relative headers the text includes (copied into the project)."""
-
-    text: str
+    template: str
+    context: dict
     prototype: str
     runtime_files: tuple[str, ...] = ()
 

@@ -44,7 +44,6 @@ from .kernel_call import Arg, GeneratedKernel, KernelCall, Variant, layer_fn
 from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, conv_weights_dsp_s8,
                    dw_weights_dsp, dw_weights_dsp_s8, folded_bias, fpreq_records, lsh_literal,
                    pad_records, requant_records)
-from .templates import render
 
 SIGNATURE = ("void {fn}(const int8_t *input, const {wtype} *weights, const int32_t *quant, "
              "int8_t *output, int8_t *scratch)")
@@ -67,8 +66,7 @@ def _weights(weights: str | None) -> str:
 
 def _generated(template: str, fn: str, ctx: dict, header: str, w8: bool) -> GeneratedKernel:
     prototype = SIGNATURE.format(fn=fn, wtype="int8_t" if w8 else "int16_t")
-    text = render(template, fn=fn, prototype=prototype, **ctx)
-    return GeneratedKernel(text=text, prototype=prototype + ";",
+    return GeneratedKernel(template, dict(ctx, fn=fn, prototype=prototype), prototype + ";",
                            runtime_files=(header,))
 
 

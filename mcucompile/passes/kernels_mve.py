@@ -27,7 +27,6 @@ from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
 from .pack import (conv_weights_mve, dw_weights_mve, folded_bias, mve_pair_records,
                    mve_quad_records, mve_requant)
-from .templates import render
 
 SIGNATURE = ("void {fn}(const int8_t *input, const int8_t *weights, const int32_t *quant, "
              "int8_t *output{scratch})")
@@ -38,8 +37,8 @@ def _generated(template: str, fn: str, ctx: dict, header: str,
                scratch: bool = True) -> GeneratedKernel:
     """The kernel takes the planned scratch as last argument when it has any."""
     prototype = SIGNATURE.format(fn=fn, scratch=", int8_t *scratch" if scratch else "")
-    return GeneratedKernel(text=render(template, fn=fn, prototype=prototype, **ctx),
-                           prototype=prototype + ";", runtime_files=(header,))
+    return GeneratedKernel(template, dict(ctx, fn=fn, prototype=prototype), prototype + ";",
+                           runtime_files=(header,))
 
 
 def _flags(rq) -> dict:

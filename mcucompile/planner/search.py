@@ -57,6 +57,7 @@ from .streaming import Streaming
 OTHER_STATIC = 2048   # bytes of SRAM kept for static data besides the arena (harness, libc)
 MAX_FAST_TILE_TRIES = 8          # patch schedules (fewest extra MACs first) tried fast
 MAX_REPACKS = 4                  # rounds of _unfragment
+MAX_FLASH_ROUNDS = 3             # step 2 rounds for a fast-tile plan (_fast_tile_plan)
 MAX_SHIFT_TRIES = 6              # budgets a shifted in-place layer tries (_shifted)
 # Code sizes for the flash estimate, generous. Measured on the M4 (arm-none-eabi-gcc 12 -O2,
 # ELF text + data less the constants): portable builds 15.5 KB (hello_world) to 22.6 KB
@@ -108,7 +109,34 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     choose_kernels(graph, board, kernels, limit)
     if limits.flash is not None:
         _fit_flash(graph, limits.flash, core, tables)
-    streaming = Streaming(row_kernels=_row_kernels(tables) if tables else None)
+    # step 3; streamed blocks on fast row kernels carry weights of their own (int16 on
+    # DSP), which step 2 did not see: over the flash budget, again on int8-weight rows
+    for rows in (None, "int8") if tables else (None,):
+        streaming = Streaming(row_kernels=_row_kernels(tables, rows) if tables else None)
+        selected = {id(op): op.kernel.copy() for op in graph.ops}
+        plan = _memory(graph, board, kernels, patch, limits, limit, max_overhead, tables,
+                       streaming)
+        need = flash_estimate(plan.schedule)
+        if limits.flash is None or need <= limits.flash:
+            break
+        for op in graph.ops:
+            op.kernel = selected[id(op)]
+    else:
+        raise McucError(f"model does not fit the flash budget: with the memory plan the SRAM "
+                        f"budget needs, its constants and code need about {need:,} bytes, the "
+                        f"budget is {limits.flash:,} (over by {need - limits.flash:,})",
+                        graph.source or graph.name,
+                        hint="more SRAM (fewer patches and streamed blocks), or a board with "
+                             "more flash")
+    check_plan(plan)
+    plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.calls)
+                                   for op in plan.schedule}
+    return plan
+
+
+def _memory(graph: Graph, board, kernels: str, patch: str, limits: Budgets, limit: int,
+            max_overhead: float, tables, streaming: Streaming) -> MemoryPlan:
+    """Step 3 (see the module docstring) with these streaming options."""
     plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
                        streaming=streaming)
     if tables and plan.patch is None:
@@ -122,27 +150,9 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
             fast = _fast_tile_plan(graph, board, kernels, spec, limits, max_overhead, tables,
                                    streaming)
             if fast is not None:
-                plan = fast
-                break
-        else:
-            for op in graph.ops:          # back to the kernels chosen before
-                op.kernel = selected[id(op)]
-    if limits.flash is not None and flash_estimate(plan.schedule) > limits.flash:
-        # streamed blocks on fast row kernels carry weights of their own (int16 on DSP),
-        # which step 2 did not see: their row kernels read int8 weights instead
-        plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
-                           streaming=Streaming(row_kernels=_row_kernels(tables, "int8")))
-        if flash_estimate(plan.schedule) > limits.flash:
-            need = flash_estimate(plan.schedule)
-            raise McucError(f"model does not fit the flash budget: with the memory plan the "
-                            f"SRAM budget needs, its constants and code need about {need:,} "
-                            f"bytes, the budget is {limits.flash:,} (over by "
-                            f"{need - limits.flash:,})", graph.source or graph.name,
-                            hint="more SRAM (fewer patches and streamed blocks), or a board "
-                                 "with more flash")
-    check_plan(plan)
-    plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.calls)
-                                   for op in plan.schedule}
+                return fast
+        for op in graph.ops:          # back to the kernels chosen before
+            op.kernel = selected[id(op)]
     return plan
 
 
@@ -374,10 +384,19 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
                   default=0)
         choose_kernels(graph, board, kernels,
                        max(peak + scratch_slack(peak), max(live[:end + 1], default=0)))
-        # no budget here: with one, plan_memory would fall back to portable in-place tiles
-        plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
-                           streaming=streaming)
-        if flash_estimate(plan.schedule) > flash:
+        # step 2 again, for this choice, leaving room for the tiles' and rows' own kernels
+        target = flash
+        for _ in range(MAX_FLASH_ROUNDS):
+            if limits.flash is not None:
+                _fit_flash(graph, target, core_of(board), tables)
+            # no budget here: with one, plan_memory would fall back to portable in-place tiles
+            plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
+                               streaming=streaming)
+            over = flash_estimate(plan.schedule) - flash
+            if over <= 0:
+                break
+            target -= over
+        else:
             return None                 # streaming will not help
         # over the budget: stream inverted residual blocks after the stage (where the portable
         # plan streams any): all of them first (if that does not fit, nothing will), then

@@ -36,7 +36,6 @@ from typing import Callable
 from ..backend.registry import STREAMABLE, irb_span, scratch_bytes, spec_of
 from ..ir import Graph, Op, OpKernel, Tensor
 from ..passes.kernel_call import Arg, GeneratedKernel, KernelCall, layer_fn
-from ..passes.templates import render
 
 FN = "mcuc_inverted_residual_s8"
 PARAMS = "mcuc_inverted_residual_params"
@@ -237,20 +236,19 @@ def _on_fast_rows(call: KernelCall, fused: list[Op], expand: KernelCall, project
         params["add"] = dict(p["add"], bc=dict(p["add"]["bc"], flat_size=row_out))
     fn = layer_fn("mcuc_inverted_residual_rows", fused[0])
     prototype = ROWS_SIGNATURE.format(fn=fn)
-    text = render("kernels/inverted_residual_rows.c.j2", fn=fn, prototype=prototype,
-                  ops=", ".join(str(op.index) for op in fused),
-                  expand_fn=e_fast.fn, expand_proto=e_fast.generated.prototype,
-                  project_fn=p_fast.fn, project_proto=p_fast.generated.prototype,
-                  expand_scratch=bool(e_fast.scratch_bytes),
-                  project_scratch=bool(p_fast.scratch_bytes),
-                  in_c=expand.params["in_c"], out_c=out_c, kernel_scratch=kernel_scratch,
-                  has_add=p["has_add"], residual_first=p["residual_first"])
+    context = dict(fn=fn, prototype=prototype, ops=", ".join(str(op.index) for op in fused),
+                   expand_fn=e_fast.fn, expand_proto=e_fast.generated.prototype,
+                   project_fn=p_fast.fn, project_proto=p_fast.generated.prototype,
+                   expand_scratch=bool(e_fast.scratch_bytes),
+                   project_scratch=bool(p_fast.scratch_bytes),
+                   in_c=expand.params["in_c"], out_c=out_c, kernel_scratch=kernel_scratch,
+                   has_add=p["has_add"], residual_first=p["residual_first"])
     x, y, *consts = call.args
     args = [x, y, Arg.constant("expand_w", e_fast.args[1].const),
             Arg.constant("expand_q", e_fast.args[2].const), *consts[4:8],
             Arg.constant("project_w", p_fast.args[1].const),
             Arg.constant("project_q", p_fast.args[2].const)]
     return KernelCall(fn, PARAMS, params, args, scratch_bytes=scratch, macs=call.macs,
-                      generated=GeneratedKernel(text, prototype + ";",
-                                                ("conv/inverted_residual.h",)),
+                      generated=GeneratedKernel("kernels/inverted_residual_rows.c.j2", context,
+                                                prototype + ";", ("conv/inverted_residual.h",)),
                       uses=[e_fast, p_fast])
