@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..errors import McucError
 from ..ir import Graph
 from .arena import MemoryPlan, check_plan, live_profile, lower_bound, plan_schedule  # noqa: F401
+from .inplace import original
 from .patches import (build_patch_schedule, grids, parse_patch_spec, stage_ends,
                       total_macs)
 from .schedule import candidate_orders
@@ -130,7 +131,10 @@ def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_over
     """(patch choice, lower bound) per (split op, n) worth packing; see _auto. `splits`:
     only these split steps."""
     candidates = []
-    order = tuple(map(id, base.schedule))
+    # patch schedules are built from the ops themselves, not their in-place copies (which
+    # plan_schedule chooses again): the fast round reuses the portable round's
+    schedule = [original(op) for op in base.schedule]
+    order = tuple(map(id, schedule))
     for k in stage_ends(graph, base.schedule):
         if splits is not None and k not in splits:
             continue
@@ -139,7 +143,7 @@ def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_over
         for n in grids(h, not thorough):
             key = (order, k, n)
             if key not in choices:
-                choices[key] = build_patch_schedule(graph, base.schedule, k, n)
+                choices[key] = build_patch_schedule(graph, schedule, k, n)
             choice = choices[key]
             pct = 100.0 * choice.extra_macs / base_macs if base_macs else 0.0
             if budget is None and pct > max_overhead:

@@ -111,7 +111,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
         _fit_flash(graph, limits.flash, core, tables)
     # step 3; streamed blocks on fast row kernels carry weights of their own (int16 on
     # DSP), which step 2 did not see: over the flash budget, again on int8-weight rows
-    for rows in (None, "int8") if tables else (None,):
+    for rows in _row_weights(graph, limits.flash) if tables else (None,):
         streaming = Streaming(row_kernels=_row_kernels(tables, rows) if tables else None)
         selected = {id(op): op.kernel.copy() for op in graph.ops}
         plan = _memory(graph, board, kernels, patch, limits, limit, max_overhead, tables,
@@ -132,6 +132,18 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.calls)
                                    for op in plan.schedule}
     return plan
+
+
+def _row_weights(graph: Graph, flash: int | None) -> tuple:
+    """Weight encodings to try for streamed blocks' fast row kernels: the default (int16 on
+    DSP), then int8; int8 alone when int16 copies of every 1x1 layer's weights (the most the
+    rows can add) would break the flash budget anyway."""
+    if flash is None:
+        return (None,)
+    pointwise = sum(2 * a.const.nbytes for op in graph.ops if op.type == "CONV_2D"
+                    for c in op.kernel.lowered()[:1] if c.params.get("k_h") == 1
+                    and c.params.get("k_w") == 1 for a in c.args[1:2] if a.const is not None)
+    return ("int8",) if flash_estimate(graph.ops) + pointwise > flash else (None, "int8")
 
 
 def _memory(graph: Graph, board, kernels: str, patch: str, limits: Budgets, limit: int,
