@@ -7,7 +7,8 @@ from mcucompile.boards import default_board, get_board, list_boards, load_board
 from mcucompile.build import uart_driver
 from mcucompile.errors import McucError
 
-EXPECTED = {"host", "mps2-an385", "mps2-an386", "mps2-an500", "mps3-an547", "netduinoplus2"}
+EXPECTED = {"host", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547",
+            "netduinoplus2"}
 
 
 def test_every_board_loads():
@@ -41,6 +42,12 @@ def test_board_features_and_memory():
     assert (stm.flash_origin, stm.flash_size) == (0x08000000, 1 << 20)
     assert (stm.sram_origin, stm.sram_size) == (0x20000000, 128 << 10)  # contiguous SRAM only
     assert get_board("mps2-an386").sram_size == 4 << 20
+    # The M33 runs Secure: code and vector table in SSRAM1's Secure alias (INITSVTOR0), data in
+    # SSRAM2+3's, peripherals at their Secure aliases (bit 28 set).
+    m33 = get_board("mps2-an505")
+    assert m33.cpu == "cortex-m33" and m33.features.dsp and m33.features.fpu and not m33.features.mve
+    assert (m33.flash_origin, m33.vector_table, m33.sram_origin) == (0x10000000, 0x10000000, 0x38000000)
+    assert all(a & 0x10000000 for a in (m33.uart.base, m33.counter.address, m33.counter.coarse_address))
 
 
 def test_unknown_board_lists_known_ones():

@@ -1,5 +1,6 @@
-"""Real models on every QEMU board (M3 without DSP, M4F, M7, M55, STM32F405), and a model
-that does not fit a board's real SRAM failing with the size it is over by."""
+"""Real models on every QEMU board (M3 without DSP, M4F, M7, M33, M55, STM32F405), the M33
+running the M4's DSP kernels at the M4's instructions per MAC, and a model that does not fit a
+board's real SRAM failing with the size it is over by."""
 from __future__ import annotations
 
 import pytest
@@ -12,7 +13,7 @@ from mcucompile.errors import McucError
 
 BOARD_MODELS = [("mps2-an385", "kws_ref_model"), ("mps2-an500", "pretrainedResnet_quant"),
                 ("mps3-an547", "person_detect"), ("netduinoplus2", "micro_speech_quantized"),
-                ("netduinoplus2", "kws_ref_model")]
+                ("netduinoplus2", "kws_ref_model"), ("mps2-an505", "micro_speech_quantized")]
 
 
 @pytest.mark.parametrize("board,name", BOARD_MODELS)
@@ -21,6 +22,18 @@ def test_shared_model_on_board(board, name, tmp_path):
     assert_bit_exact(report)
     assert report.instructions and report.instructions[0] > 0
     assert report.flash_bytes > 0
+
+
+def test_m33_runs_the_dsp_kernels_at_the_m4_rate(tmp_path):
+    """Armv8-M Mainline with the DSP extension has every Armv7E-M DSP instruction the kernels
+    use (SMLAD, SXTB16, SXTAB16, PKHBT, SMMLAR, SSAT, ...): the same generated kernels build
+    for -mcpu=cortex-m33 and run bit-exact, within 10% of the M4's instruction count."""
+    model = shared_model("kws_ref_model")
+    m4 = simulate(model, "mps2-an386", count=1, seed=4, out_dir=tmp_path / "m4")
+    m33 = simulate(model, "mps2-an505", count=1, seed=4, out_dir=tmp_path / "m33")
+    assert_bit_exact(m33)
+    assert "_dsp" in (tmp_path / "m33" / "model.c").read_text()
+    assert abs(m33.instructions[0] / m4.instructions[0] - 1) < 0.10
 
 
 def test_model_too_large_for_board(tmp_path):
