@@ -61,6 +61,9 @@ class Counter:
     # "mmio": a memory-mapped counter in virtual time (QEMU; converted to instructions).
     # "dwt": the core's DWT CYCCNT (real boards: CPU cycles; QEMU reads it as 0).
     type: str = "mmio"
+    # A register written with 1 before each read of `address`, for timers whose count is only
+    # readable once latched (nRF TIMER: TASKS_CAPTURE[0], then read CC[0]). None: read directly.
+    capture_address: int | None = None
 
 
 @dataclass(frozen=True)
@@ -212,7 +215,8 @@ def load_board(path: Path) -> Board:
         fields["counter"] = Counter(counter.get("address", int, mmio), counter.get("ns_per_tick", int, mmio),
                                     tuple((a, v) for a, v in init),
                                     counter.get("coarse_address", int, False),
-                                    counter.get("coarse_ns_per_tick", int, False), ctype)
+                                    counter.get("coarse_ns_per_tick", int, False), ctype,
+                                    counter.get("capture_address", int, False))
         coarse = fields["counter"].coarse_ns_per_tick
         if (coarse is None) != (fields["counter"].coarse_address is None):
             raise McucError("counter.coarse_address and coarse_ns_per_tick go together", where=where)

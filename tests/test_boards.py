@@ -7,8 +7,8 @@ from mcucompile.boards import default_board, get_board, list_boards, load_board
 from mcucompile.build import uart_driver
 from mcucompile.errors import McucError
 
-EXPECTED = {"host", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505", "mps3-an547",
-            "netduinoplus2"}
+EXPECTED = {"host", "microbit", "mps2-an385", "mps2-an386", "mps2-an500", "mps2-an505",
+            "mps3-an547", "netduinoplus2"}
 
 
 def test_every_board_loads():
@@ -48,6 +48,13 @@ def test_board_features_and_memory():
     assert m33.cpu == "cortex-m33" and m33.features.dsp and m33.features.fpu and not m33.features.mve
     assert (m33.flash_origin, m33.vector_table, m33.sram_origin) == (0x10000000, 0x10000000, 0x38000000)
     assert all(a & 0x10000000 for a in (m33.uart.base, m33.counter.address, m33.counter.coarse_address))
+    # The micro:bit: Armv6-M, the nRF51822's real 256 KB / 16 KB, its TIMER0 read by capture.
+    mb = get_board("microbit")
+    assert mb.cpu == "cortex-m0" and not (mb.features.dsp or mb.features.fpu or mb.features.mve)
+    assert (mb.flash_origin, mb.flash_size, mb.sram_origin, mb.sram_size) == (0, 256 << 10, 0x20000000, 16 << 10)
+    assert mb.stack_bytes + mb.heap_bytes <= 4096  # the rest is for the model
+    assert (mb.counter.capture_address, mb.counter.address) == (0x40008040, 0x40008540)
+    assert mb.counter.coarse_address is None and mb.icount_shift == 10
 
 
 def test_unknown_board_lists_known_ones():

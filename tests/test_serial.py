@@ -212,7 +212,7 @@ def test_shared_models_bit_exact_over_serial(name):
     assert len(rep.instructions) == 2 and min(rep.instructions) > 0 and rep.stack_bytes > 0
 
 
-@pytest.mark.parametrize("board", ["netduinoplus2", "mps3-an547", "mps2-an505"])
+@pytest.mark.parametrize("board", ["netduinoplus2", "mps3-an547", "mps2-an505", "microbit"])
 def test_serial_matches_files_transport(board):
     """Same outputs, instruction counts and stack through the UART as through semihosting."""
     model = shared_model("kws_ref_model")

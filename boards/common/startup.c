@@ -10,13 +10,18 @@
  * Stack guard: the lowest bytes of the stack reserve, [__stack_base, __stack_limit), must never
  * be touched, so a stack overflow faults instead of silently corrupting the heap below.
  * v8-M mainline (M33/M55): MSPLIM = __stack_limit (any SP below it is a STKOF UsageFault).
- * v7-M with an MPU (M3/M4/M7): MPU region 0 makes the guard no-access (PMSAv7, the default
- * memory map stays on for everything else). A frame larger than the guard that is written
- * sparsely can still jump over it on v7-M; the harness's stack painting is the second check.
+ * v7-M with an MPU (M3/M4/M7), and v6-M with one (M0+ as on the RP2040): MPU region 0 makes
+ * the guard no-access (PMSAv7, or PMSAv6 with the same registers and regions of at least 256
+ * bytes; the default memory map stays on for everything else). A frame larger than the guard
+ * that is written sparsely can still jump over it; the harness's stack painting is the second
+ * check. Without an MPU region (an M0 without an MPU, as the nRF51's; v8-M, whose MSPLIM
+ * checks only SP) the guard is memory like any other: mcuc_stack_watch_base tells the harness
+ * it may paint the guard too, so a write into it shows up as an overflow.
  *
  * Every other exception is a fault here (the harness enables no interrupts): Fault_Handler
  * switches to a small stack of its own (the fault may be a stack overflow), turns the MPU off
- * and prints "MCUC fault exception=E pc=P cfsr=C mmfar=A stack_overflow=0|1" through
+ * and prints "MCUC fault exception=E pc=P cfsr=C mmfar=A stack_overflow=0|1" (Armv6-M has
+ * no CFSR and MMFAR: both print as 0, and every fault arrives as a HardFault) through
  * semihosting, then exits with status 3. It needs semihosting (QEMU); on a board without a
  * debugger attached it would lock up instead. Built with MCUC_TRANSPORT_SERIAL (the serial
  * harness, no semihosting) it hands the same text to mcuc_fault_send(), which the harness
@@ -72,20 +77,36 @@ __attribute__((section(".vectors"), used)) static const struct vector_table vect
      Fault_Handler, 0, 0, 0, Fault_Handler, Fault_Handler, 0, Fault_Handler, Fault_Handler},
 };
 
+/* The lowest stack word the harness may paint and watch (templates/measure.c.j2): the guard's
+ * base, or the first word above it once an MPU region makes the guard no-access. */
+uint32_t *mcuc_stack_watch_base = __stack_base;
+
+/* MPU_TYPE.DREGION: the number of MPU regions, 0 without an MPU (the register reads as zero). */
+static int mpu_present(void)
+{
+    return ((MPU_TYPE >> 8) & 0xFFu) != 0u;
+}
+
 static void stack_guard_init(void)
 {
 #if defined(__ARM_ARCH_8M_MAIN__)
     __asm__ volatile("msr msplim, %0" : : "r"(__stack_limit));
-#elif defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__)
+#elif defined(__ARM_ARCH_7M__) || defined(__ARM_ARCH_7EM__) || defined(__ARM_ARCH_6M__)
+#if defined(__ARM_ARCH_6M__)
+    const uint32_t min_region = 256u; /* PMSAv6 */
+#else
+    const uint32_t min_region = 32u; /* PMSAv7 */
+#endif
     const uint32_t size = (uint32_t)((uintptr_t)__stack_limit - (uintptr_t)__stack_base);
-    if (((MPU_TYPE >> 8) & 0xFFu) == 0u || (size & (size - 1u)) != 0u || size < 32u)
-        return; /* no MPU, or a guard PMSAv7 cannot describe (power of two >= 32 bytes) */
+    if (!mpu_present() || (size & (size - 1u)) != 0u || size < min_region)
+        return; /* no MPU, or a guard the MPU cannot describe (a power of two >= min_region) */
     MPU_RNR = 0u;
     MPU_RBAR = (uint32_t)(uintptr_t)__stack_base; /* aligned to the guard size (link.ld) */
     /* XN, AP=000 (no access), SIZE = log2(size) - 1, enabled */
     MPU_RASR = (1u << 28) | ((uint32_t)(31 - __builtin_clz(size) - 1) << 1) | 1u;
     MPU_CTRL = (1u << 2) | 1u; /* PRIVDEFENA: default map for everything else; ENABLE */
     __asm__ volatile("dsb\n\tisb" ::: "memory");
+    mcuc_stack_watch_base = __stack_limit;
 #endif
 }
 
@@ -121,6 +142,20 @@ __attribute__((naked)) void Fault_Handler(void)
         "movs r0, #0\n\t"
         "msr msplim, r0\n\t"
 #endif
+#if defined(__ARM_ARCH_6M__) /* Thumb-1 only: no IT blocks, TST of low registers */
+        "mrs r0, msp\n\t"
+        "mov r1, lr\n\t"
+        "movs r2, #4\n\t"
+        "tst r1, r2\n\t"
+        "beq 1f\n\t"
+        "mrs r0, psp\n\t"
+        "1:\n\t"
+        "ldr r1, =mcuc_fault_stack + 256\n\t"
+        "mov sp, r1\n\t"
+        "ldr r1, =mcuc_fault_report\n\t"
+        "bx r1\n\t"
+        ".ltorg\n\t");
+#else
         "tst lr, #4\n\t"
         "ite eq\n\t"
         "mrseq r0, msp\n\t"
@@ -128,6 +163,7 @@ __attribute__((naked)) void Fault_Handler(void)
         "ldr r1, =mcuc_fault_stack + 256\n\t"
         "mov sp, r1\n\t"
         "b mcuc_fault_report\n\t");
+#endif
 }
 
 #ifndef MCUC_TRANSPORT_SERIAL
@@ -163,11 +199,17 @@ static char *put_field(char *p, const char *name, uint32_t value, int hex)
 __attribute__((noreturn)) void mcuc_fault_report(const uint32_t *frame)
 {
     static char line[120];
-    MPU_CTRL = 0u; /* the frame may lie in the guard region */
-    __asm__ volatile("dsb\n\tisb" ::: "memory");
+    if (mpu_present()) {
+        MPU_CTRL = 0u; /* the frame may lie in the guard region */
+        __asm__ volatile("dsb\n\tisb" ::: "memory");
+    }
     uint32_t ipsr;
     __asm__ volatile("mrs %0, ipsr" : "=r"(ipsr));
+#if defined(__ARM_ARCH_6M__)
+    const uint32_t cfsr = 0u, mmfar = 0u; /* not in Armv6-M */
+#else
     const uint32_t cfsr = SCB_CFSR, mmfar = SCB_MMFAR;
+#endif
     const int in_guard = (cfsr & CFSR_MMARVALID) && mmfar >= (uint32_t)(uintptr_t)__stack_base &&
                          mmfar < (uint32_t)(uintptr_t)__stack_limit;
     const int overflow = in_guard || (cfsr & (CFSR_MSTKERR | CFSR_STKOF)) != 0u;

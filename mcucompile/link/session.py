@@ -291,14 +291,14 @@ def check_info(info: Info, expected: Expected, port: str) -> None:
 def run_vectors(session: Session, expected: Expected, vectors: np.ndarray, progress=None):
     """INFER every vector (int8 [N, input_bytes]); a simulate RunResult (counts, deepest stack).
     The session must be connected (Session.connect)."""
-    from ..simulate import RunResult, stack_overflow_error
+    from ..simulate import PAINT_OVERWRITTEN, RunResult, stack_overflow_error
 
     outputs, counts, stack = [], [], 0
     for i, vec in enumerate(np.asarray(vectors, np.int8)):
         t0 = time.monotonic()
         res = session.infer(vec.tobytes())
         if res.stack_overflow:
-            raise stack_overflow_error(expected.board, "its lowest usable word was overwritten",
+            raise stack_overflow_error(expected.board, PAINT_OVERWRITTEN,
                                        "\n".join(session.log[-8:]))
         outputs.append(np.frombuffer(res.outputs, np.int8))
         counts.append(res.count)

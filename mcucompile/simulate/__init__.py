@@ -86,6 +86,9 @@ def _crash(board: Board, what: str, log: str) -> McucError:
     return McucError(f"firmware on {board.name} crashed: {what}", hint=f"end of the log:\n{_tail(log)}")
 
 
+PAINT_OVERWRITTEN = "its lowest usable word or the guard below was overwritten"  # the harness's scan
+
+
 def stack_overflow_error(board: Board, how: str, log: str) -> McucError:
     return McucError(f"stack overflow on {board.name}: the model needs more than the "
                      f"{board.stack_bytes}-byte stack reserve ({how})",
@@ -143,7 +146,7 @@ def _result(log: str, outputs: bytes, count: int, output_bytes: int, board: Boar
     if board.kind == "host":
         return result
     if any(overflow for *_, overflow in lines):
-        raise stack_overflow_error(board, "its lowest usable word was overwritten", log)
+        raise stack_overflow_error(board, PAINT_OVERWRITTEN, log)
     result.instructions = [int(instr) for _, instr, _, _ in lines]
     result.stack_bytes = max((int(stack) for *_, stack, _ in lines), default=0)
     steps = _STEP.findall(log)
