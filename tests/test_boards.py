@@ -132,7 +132,8 @@ def test_bad_board_files_are_clear_errors(tmp_path, edit, message):
     assert message in str(info.value) and str(path) in str(info.value)
 
 
-REAL = {"nucleo-l4r5zi", "nucleo-f401re", "stm32f746g-disco", "nucleo-h743zi2", "nrf52840-dk"}
+REAL = {"nucleo-l4r5zi", "nucleo-f401re", "stm32f746g-disco", "nucleo-h743zi2", "nrf52840-dk",
+        "nucleo-u575zi-q"}
 
 
 def test_real_boards_are_complete():
@@ -154,6 +155,7 @@ def test_real_boards_are_complete():
         "stm32f746g-disco": (0x08000000, 1 << 20, 0x20000000, 320 << 10, 16_000_000),
         "nucleo-h743zi2": (0x08000000, 2 << 20, 0x24000000, 512 << 10, 64_000_000),
         "nrf52840-dk": (0x00000000, 1 << 20, 0x20000000, 256 << 10, 64_000_000),
+        "nucleo-u575zi-q": (0x08000000, 2 << 20, 0x20000000, 768 << 10, 4_000_000),
     }
     assert "-mfpu=fpv5-sp-d16" in boards["stm32f746g-disco"].cflags  # F746: single precision
     assert "-mfpu=fpv5-d16" in boards["nucleo-h743zi2"].cflags  # H743: double precision

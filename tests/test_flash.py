@@ -99,6 +99,8 @@ def test_flash_settings_of_the_real_boards():
         "nucleo-h743zi2": ("stm32h743xx", ["-f", "board/st_nucleo_h743zi.cfg"]),
         "nrf52840-dk": ("nrf52840", ["-f", "interface/jlink.cfg", "-c", "transport select swd",
                                      "-f", "target/nrf52.cfg"]),
+        "nucleo-u575zi-q": ("stm32u575zitx", ["-f", "interface/stlink.cfg", "-c",
+                                              "transport select hla_swd", "-f", "target/stm32u5x.cfg"]),
     }
     assert {b.name for b in REAL_BOARDS} == set(expected)
     for board in REAL_BOARDS:

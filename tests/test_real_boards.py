@@ -80,6 +80,7 @@ def _divisor(tmp_path: Path, board, macro: str, clock_hz: int | None = None,
     ("stm32f746g-disco", "USART_DIV", 139),  # 16 MHz / 115200
     ("nucleo-h743zi2", "USART_DIV", 556),  # 64 MHz / 115200
     ("nrf52840-dk", "UART_BAUD_VALUE", 0x01D7E000),  # Product Specification table, 115200
+    ("nucleo-u575zi-q", "USART_DIV", 35),  # 4 MHz / 115200
 ])
 def test_uart_divisors_for_each_board(tmp_path, board, macro, expected):
     assert _divisor(tmp_path, get_board(board), macro) == expected
