@@ -16,6 +16,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import McucError
 from .resources import boards_dir
@@ -31,6 +32,17 @@ class Features:
     mve: bool  # Helium / M-profile vector extension
 
 
+class SetupStep(NamedTuple):
+    """One step of a board's start-up register sequence (uart.setup)."""
+
+    address: int
+    mask: int
+    value: int
+    # False: write, *address = (*address & ~mask) | value. True: wait until
+    # (*address & mask) == value (an oscillator stable, a reset done).
+    wait: bool = False
+
+
 @dataclass(frozen=True)
 class Uart:
     """The UART the serial transport talks through (on dev boards: the debugger's virtual COM
@@ -40,12 +52,14 @@ class Uart:
     base: int
     baud: int = 115200
     clock_hz: int | None = None  # the UART's kernel clock; None: the board's clock_hz
-    # Read-modify-write register writes run before the driver starts, in order: clock enables,
-    # pin alternate functions. Each is (address, mask, value): *address = (*address & ~mask) | value.
-    setup: tuple[tuple[int, int, int], ...] = ()
+    # Register steps run before the driver starts, in order: clock enables, pin alternate
+    # functions. In the TOML a write is [address, mask, value], a wait ["wait", address, mask, value].
+    setup: tuple[SetupStep, ...] = ()
 
 
-UART_TYPES = ("cmsdk-apb-uart", "stm32-usart-v1", "stm32-usart-v2", "stm32-lpuart", "nrf-uarte")
+COUNTER_TYPES = ("mmio", "dwt", "timer")
+UART_TYPES = ("cmsdk-apb-uart", "stm32-usart-v1", "stm32-usart-v2", "stm32-lpuart", "nrf-uarte",
+              "pl011")
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,8 @@ class Counter:
     coarse_ns_per_tick: int | None = None
     # "mmio": a memory-mapped counter in virtual time (QEMU; converted to instructions).
     # "dwt": the core's DWT CYCCNT (real boards: CPU cycles; QEMU reads it as 0).
+    # "timer": a memory-mapped free-running timer on a real board without a cycle counter
+    # (Armv6-M): CPU cycles = ticks x clock_hz x ns_per_tick / 1e9, to within one tick.
     type: str = "mmio"
     # A register written with 1 before each read of `address`, for timers whose count is only
     # readable once latched (nRF TIMER: TASKS_CAPTURE[0], then read CC[0]). None: read directly.
@@ -72,6 +88,7 @@ class Flasher:
 
     pyocd_target: str
     openocd_args: tuple[str, ...]  # e.g. ("-f", "board/st_nucleo_f4.cfg")
+    uf2_family: int | None = None  # a UF2 boot loader's family ID: the build also writes a .uf2
 
 
 @dataclass(frozen=True)
@@ -104,6 +121,13 @@ class Board:
     @property
     def is_cross(self) -> bool:
         return self.kind != "host"
+
+    @property
+    def ram_image(self) -> bool:
+        """The whole image is loaded into SRAM and run there (a board file says so by giving
+        flash and SRAM the same origin and size): code, constants and data share the SRAM, the
+        image starts with an entry stub before the vector table (boards/common/startup.c)."""
+        return self.is_cross and self.flash_origin == self.sram_origin
 
     @property
     def transports(self) -> tuple[str, ...]:
@@ -147,6 +171,16 @@ class _Table:
             raise McucError(f"unknown key(s): {', '.join(prefix + k for k in unknown)}", where=self.where)
 
 
+def _setup_step(entry, where: str) -> SetupStep:
+    """[address, mask, value] (a write) or ["wait", address, mask, value]."""
+    wait = isinstance(entry, list) and len(entry) == 4 and entry[0] == "wait"
+    numbers = entry[1:] if wait else entry
+    if not (isinstance(numbers, list) and len(numbers) == 3 and all(type(v) is int for v in numbers)):
+        raise McucError("uart.setup must be a list of [address, mask, value] writes and "
+                        '["wait", address, mask, value] waits', where=where)
+    return SetupStep(*numbers, wait=wait)
+
+
 def load_board(path: Path) -> Board:
     """Parse and check one board file."""
     where = str(path)
@@ -174,6 +208,9 @@ def load_board(path: Path) -> Board:
         for key in ("flash_origin", "flash_size", "sram_origin", "sram_size", "stack_bytes", "heap_bytes"):
             fields[key] = mem.get(key, int)
         mem.done()
+        if fields["flash_origin"] == fields["sram_origin"] and fields["flash_size"] != fields["sram_size"]:
+            raise McucError("flash and SRAM must either be the same memory (an image run from "
+                            "SRAM: same origin and size) or have different origins", where=where)
         if fields["stack_bytes"] + fields["heap_bytes"] >= fields["sram_size"]:
             raise McucError("stack_bytes + heap_bytes leave no SRAM for the model", where=where)
         if fields["stack_bytes"] % STACK_ALIGN or (fields["sram_origin"] + fields["sram_size"]) % STACK_ALIGN:
@@ -186,12 +223,10 @@ def load_board(path: Path) -> Board:
         start.done()
         uart = top.table("uart", required=kind == "hardware")
         if uart:
-            setup = uart.get("setup", list, False, [])
-            if not all(isinstance(w, list) and len(w) == 3 and all(type(v) is int for v in w) for w in setup):
-                raise McucError("uart.setup must be a list of [address, mask, value] triples", where=where)
+            setup = [_setup_step(w, where) for w in uart.get("setup", list, False, [])]
             fields["uart"] = Uart(uart.get("type", str), uart.get("base", int),
                                   uart.get("baud", int, False, Uart.baud),
-                                  uart.get("clock_hz", int, False), tuple(tuple(w) for w in setup))
+                                  uart.get("clock_hz", int, False), tuple(setup))
             if fields["uart"].type not in UART_TYPES:
                 raise McucError(f"uart.type must be one of {', '.join(UART_TYPES)}, "
                                 f"not '{fields['uart'].type}'", where=where)
@@ -205,13 +240,13 @@ def load_board(path: Path) -> Board:
     counter = top.table("counter", required=kind in ("qemu", "hardware"))
     if counter:
         ctype = counter.get("type", str, False, "mmio")
-        if ctype not in ("mmio", "dwt") or (kind == "qemu") != (ctype == "mmio"):
+        if ctype not in COUNTER_TYPES or (kind == "qemu") != (ctype == "mmio"):
             raise McucError("counter.type must be 'mmio' on a QEMU board (DWT reads 0 there) and "
-                            f"'dwt' on a real one, not '{ctype}'", where=where)
+                            f"'dwt' or 'timer' on a real one, not '{ctype}'", where=where)
         init = counter.get("init", list, ctype == "mmio", [])
         if not all(isinstance(w, list) and len(w) == 2 and all(type(v) is int for v in w) for w in init):
             raise McucError("counter.init must be a list of [address, value] pairs", where=where)
-        mmio = ctype == "mmio"
+        mmio = ctype != "dwt"  # an address and a tick length
         fields["counter"] = Counter(counter.get("address", int, mmio), counter.get("ns_per_tick", int, mmio),
                                     tuple((a, v) for a, v in init),
                                     counter.get("coarse_address", int, False),
@@ -222,12 +257,16 @@ def load_board(path: Path) -> Board:
             raise McucError("counter.coarse_address and coarse_ns_per_tick go together", where=where)
         if coarse is not None and coarse // fields["counter"].ns_per_tick >= 1 << 28:
             raise McucError("counter.coarse_ns_per_tick is too coarse to count wraps", where=where)
+        if ctype == "timer" and (fields["clock_hz"] * fields["counter"].ns_per_tick) % 10**9:
+            raise McucError("counter.ns_per_tick must be a whole number of CPU cycles at clock_hz",
+                            where=where)
         counter.done()
     flash = top.table("flash", required=kind == "hardware")
     if flash:
         if kind != "hardware":
             raise McucError(f"a '{kind}' board cannot have a [flash] table", where=where)
-        fields["flasher"] = Flasher(flash.get("pyocd_target", str), tuple(flash.get("openocd_args", list)))
+        fields["flasher"] = Flasher(flash.get("pyocd_target", str), tuple(flash.get("openocd_args", list)),
+                                    flash.get("uf2_family", int, False))
         flash.done()
     top.done()
     return Board(**fields)

@@ -8,7 +8,8 @@ inputs.bin, runs the model, writes outputs.bin, measures; host stdio or QEMU sem
 "serial" (serial_harness.c.j2: frames over the board's UART, see mcucompile/link; adds
 board/uart.c, board/uart.h and the generated board/board_config.h, links with nosys).
 
-build_project() runs make and turns its failures into McucErrors a user can act on: a memory
+build_project() runs make (and, for a board with a UF2 boot loader, writes build/firmware.uf2
+beside the ELF: uf2.py) and turns its failures into McucErrors a user can act on: a memory
 region overflow becomes "model does not fit <board>: RAM overflowed by N bytes (...)", any other
 failure quotes the compiler's error lines.
 """
@@ -26,6 +27,7 @@ from .errors import McucError
 from .escape import JINJA_FILTERS
 from .procs import run
 from .resources import boards_dir, templates_dir
+from .uf2 import write_uf2
 
 BOARD_DIR = "board"  # inside out_dir: startup code and linker script of a cross board
 _REGION_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
@@ -153,7 +155,10 @@ def build_project(out_dir: Path, board: Board, sanitize: bool = False,
     proc = run(command, cwd=out_dir, text=True)
     if proc.returncode != 0:
         raise _build_error(proc.stdout + proc.stderr, out_dir, board)
-    return executable_path(out_dir, board, sanitize, profile)
+    exe = executable_path(out_dir, board, sanitize, profile)
+    if board.flasher is not None and board.flasher.uf2_family is not None:
+        write_uf2(exe, board)  # build/firmware.uf2, for the board's UF2 boot loader
+    return exe
 
 
 def _build_error(log: str, out_dir: Path, board: Board) -> McucError:

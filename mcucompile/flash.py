@@ -20,6 +20,11 @@ How it works:
   match for every segment is a failed verify. `reset` then starts the firmware.
 - OpenOCD: one command, `openocd ARGS [-c "adapter serial UID"] -c "program {ELF} verify reset
   exit"` (program erases, writes, reads back and compares, resets).
+- A board whose image runs from SRAM (Board.ram_image, the Raspberry Pi Pico) is loaded, not
+  flashed, and must not be reset afterwards (a reset boots from flash): the same load and
+  compare, then the core (halted by the connection) is started at the image's first byte, its
+  entry stub: pyOCD `wreg pc ADDR` and `go`; OpenOCD `init; reset halt; load_image; verify_image;
+  resume ADDR; exit`.
 - A dry run builds what is missing, then returns the exact flash commands without running
   them (and says whether the tool is installed); the segment files are still written, so the printed commands work as they are.
 - Every failure a user can fix is a McucError saying what to do: install a tool, plug in the
@@ -185,12 +190,19 @@ def pyocd_commands(exe: str, board: Board, elf: Path, segments: list[Segment],
                "-O", "auto_unlock=true", "-c", f"load {shlex.quote(str(elf))}"]
     for seg in segments:
         command += ["-c", f"compare 0x{seg.address:08X} {shlex.quote(str(seg.path))}"]
-    return [command + ["-c", "reset"]]
+    start = ["-c", f"wreg pc 0x{board.flash_origin:08X}", "-c", "go"] if board.ram_image \
+        else ["-c", "reset"]
+    return [command + start]
 
 
 def openocd_commands(exe: str, board: Board, elf: Path, probe: str | None) -> list[list[str]]:
     serial = ["-c", f"adapter serial {probe}"] if probe else []
-    return [[exe, *board.flasher.openocd_args, *serial, "-c", f"program {{{elf}}} verify reset exit"]]
+    if board.ram_image:
+        load = (f"init; reset halt; load_image {{{elf}}}; verify_image {{{elf}}}; "
+                f"resume 0x{board.flash_origin:08X}; exit")
+    else:
+        load = f"program {{{elf}}} verify reset exit"
+    return [[exe, *board.flasher.openocd_args, *serial, "-c", load]]
 
 
 def _failure(tool: str, command: list[str], log: str, board: Board, probe: str | None) -> McucError:

@@ -94,7 +94,7 @@ vector_table = 0x0
 [uart]
 type = "nrf-uarte"
 base = 0x40002000
-setup = [[0x50000518, 0x40, 0x40]]
+setup = [[0x50000518, 0x40, 0x40], ["wait", 0x40000100, 0x1, 0x1]]
 [counter]
 type = "dwt"
 [flash]
@@ -108,7 +108,8 @@ def test_hardware_board_needs_no_qemu(tmp_path):
     assert board.kind == "hardware" and board.qemu_machine is None
     assert board.counter.type == "dwt" and board.counter.address is None
     assert board.uart.base == 0x40002000 and board.uart.baud == 115200
-    assert board.uart.setup == ((0x50000518, 0x40, 0x40),)
+    assert board.uart.setup == ((0x50000518, 0x40, 0x40, False), (0x40000100, 1, 1, True))
+    assert board.uart.setup[1].wait and not board.uart.setup[0].wait
     assert board.flasher.pyocd_target == "nrf52840" and board.transports == ("serial",)
 
 
@@ -121,8 +122,12 @@ def test_hardware_board_needs_no_qemu(tmp_path):
     (lambda t: t + '[qemu]\nmachine = "x"\nicount_shift = 7\n', "cannot have a [qemu] table"),
     (lambda t: t.replace("[startup]\nvector_table = 0x0\n", ""), "missing key 'startup'"),
     (lambda t: t.replace('type = "nrf-uarte"', 'type = "uart9000"'), "uart.type must be one of"),
-    (lambda t: t.replace("setup = [[0x50000518, 0x40, 0x40]]", "setup = [[1, 2]]"), "uart.setup must be"),
+    (lambda t: t.replace("setup = [[0x50000518, 0x40, 0x40],", "setup = [[1, 2],"), "uart.setup must be"),
+    (lambda t: t.replace('["wait", 0x40000100,', '["until", 0x40000100,'), "uart.setup must be"),
     (lambda t: t.replace('type = "dwt"', 'type = "mmio"'), "counter.type must be"),
+    (lambda t: t.replace('type = "dwt"', 'type = "timer"\naddress = 0x40054028\nns_per_tick = 333'),
+     "whole number of CPU cycles"),
+    (lambda t: t.replace("sram_origin = 0x20000000", "sram_origin = 0x0"), "the same memory"),
     (lambda t: t.replace('[flash]\npyocd_target = "nrf52840"\n', "[flash]\n"), "missing key 'flash.pyocd_target'"),
 ])
 def test_bad_board_files_are_clear_errors(tmp_path, edit, message):
@@ -133,7 +138,7 @@ def test_bad_board_files_are_clear_errors(tmp_path, edit, message):
 
 
 REAL = {"nucleo-l4r5zi", "nucleo-f401re", "stm32f746g-disco", "nucleo-h743zi2", "nrf52840-dk",
-        "nucleo-u575zi-q"}
+        "nucleo-u575zi-q", "rpi-pico"}
 
 
 def test_real_boards_are_complete():
@@ -142,11 +147,15 @@ def test_real_boards_are_complete():
     assert REAL <= set(boards)
     for b in boards.values():
         assert b.transports == ("serial",) and b.qemu_machine is None
-        assert b.counter.type == "dwt" and b.flasher.pyocd_target and b.flasher.openocd_args
+        assert b.flasher.pyocd_target and b.flasher.openocd_args
         assert uart_driver(b.uart.type).is_file()
         assert b.uart.baud == 115200 and b.uart.setup
         assert b.stack_bytes == 16384 and b.heap_bytes == 4096
-        assert b.features.dsp and b.features.fpu and not b.features.mve
+        assert not b.features.mve
+        # Armv6-M has no DWT cycle counter and no DSP or FPU
+        v6m = b.cpu in ("cortex-m0", "cortex-m0plus")
+        assert b.counter.type == ("timer" if v6m else "dwt")
+        assert b.features.dsp == b.features.fpu == (not v6m)
     sizes = {n: (b.flash_origin, b.flash_size, b.sram_origin, b.sram_size, b.clock_hz)
              for n, b in boards.items() if n in REAL}
     assert sizes == {
@@ -156,6 +165,11 @@ def test_real_boards_are_complete():
         "nucleo-h743zi2": (0x08000000, 2 << 20, 0x24000000, 512 << 10, 64_000_000),
         "nrf52840-dk": (0x00000000, 1 << 20, 0x20000000, 256 << 10, 64_000_000),
         "nucleo-u575zi-q": (0x08000000, 2 << 20, 0x20000000, 768 << 10, 4_000_000),
+        "rpi-pico": (0x20000000, 264 << 10, 0x20000000, 264 << 10, 12_000_000),
     }
+    pico = boards["rpi-pico"]  # runs from SRAM: the same memory twice, the vector table after the stub
+    assert pico.ram_image and pico.vector_table == 0x20000100 and pico.flasher.uf2_family == 0xE48BFF56
+    assert not any(b.ram_image for n, b in boards.items() if n != "rpi-pico")
+    assert any(step.wait for step in pico.uart.setup)  # the crystal, the reset release
     assert "-mfpu=fpv5-sp-d16" in boards["stm32f746g-disco"].cflags  # F746: single precision
     assert "-mfpu=fpv5-d16" in boards["nucleo-h743zi2"].cflags  # H743: double precision

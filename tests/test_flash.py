@@ -41,9 +41,10 @@ def tiny_elf(tmp_path: Path, origin: int, name: str = "fw.elf") -> Path:
         "int counter = 42;\n"
         "int main(void) { return counter; }\n")
     ld = tmp_path / "fw.ld"
+    ram = 0x20000000 if origin != 0x20000000 else 0x20010000  # (an image run from SRAM)
     ld.write_text(
         f"MEMORY {{ FLASH (rx) : ORIGIN = 0x{origin:X}, LENGTH = 64K\n"
-        "         RAM (rw) : ORIGIN = 0x20000000, LENGTH = 4K }\n"
+        f"         RAM (rw) : ORIGIN = 0x{ram:X}, LENGTH = 4K }}\n"
         "SECTIONS { .vectors : { KEEP(*(.vectors)) } > FLASH\n"
         "           .text : { *(.text*) *(.rodata*) } > FLASH\n"
         "           .data : { *(.data*) } > RAM AT > FLASH\n"
@@ -65,6 +66,8 @@ def test_dry_run_pyocd_commands(tmp_path, board, probe):
     uid = ["--uid", probe] if probe else []
     segments = flashmod.flash_segments(elf, board)
     assert len(segments) == 2  # code and the initial values of .data, both in flash
+    # an image run from SRAM is started at its first byte, not reset (that boots from flash)
+    start = ["-c", "wreg pc 0x20000000", "-c", "go"] if board.ram_image else ["-c", "reset"]
     compares = []
     for address, data in segments:
         seg = elf.resolve().with_name(f"fw.elf.0x{address:08X}.bin")
@@ -73,7 +76,7 @@ def test_dry_run_pyocd_commands(tmp_path, board, probe):
     assert res.commands == [[
         exe, "commander", "--target", board.flasher.pyocd_target, "--no-wait", *uid,
         "--connect", "halt", "-O", "auto_unlock=true", "-c", f"load {elf.resolve()}",
-        *compares, "-c", "reset"]]
+        *compares, *start]]
     assert res.dry_run and not res.verified and res.tool == "pyocd"
     assert res.flash_bytes == sum(len(d) for _, d in segments)
 
@@ -86,8 +89,9 @@ def test_dry_run_openocd_commands(tmp_path, board, probe):
     res = flashmod.flash(elf, board, probe=probe, tool="openocd", dry_run=True)
     exe = flashmod.find_tool("openocd") or "openocd"
     serial = ["-c", f"adapter serial {probe}"] if probe else []
-    assert res.commands == [[exe, *board.flasher.openocd_args, *serial,
-                             "-c", f"program {{{elf.resolve()}}} verify reset exit"]]
+    load = (f"init; reset halt; load_image {{{elf.resolve()}}}; verify_image {{{elf.resolve()}}}; "
+            "resume 0x20000000; exit") if board.ram_image else f"program {{{elf.resolve()}}} verify reset exit"
+    assert res.commands == [[exe, *board.flasher.openocd_args, *serial, "-c", load]]
 
 
 def test_flash_settings_of_the_real_boards():
@@ -101,6 +105,8 @@ def test_flash_settings_of_the_real_boards():
                                      "-f", "target/nrf52.cfg"]),
         "nucleo-u575zi-q": ("stm32u575zitx", ["-f", "interface/stlink.cfg", "-c",
                                               "transport select hla_swd", "-f", "target/stm32u5x.cfg"]),
+        "rpi-pico": ("rp2040", ["-f", "interface/cmsis-dap.cfg", "-c", "adapter speed 5000",
+                                "-f", "target/rp2040.cfg"]),
     }
     assert {b.name for b in REAL_BOARDS} == set(expected)
     for board in REAL_BOARDS:

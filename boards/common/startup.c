@@ -27,6 +27,11 @@
  * harness, no semihosting) it hands the same text to mcuc_fault_send(), which the harness
  * defines to send an ERROR frame over the UART, and then stops.
  *
+ * An image run from SRAM (Board.ram_image, boards/common/link.ld.j2) starts with
+ * mcuc_ram_entry instead: whoever loaded it (a debugger, the RP2040 boot ROM after a RAM UF2)
+ * jumps to its first byte, with VTOR and SP still those of the boot ROM, so it points VTOR at
+ * our vector table, loads SP from it and jumps to Reset_Handler, as a reset would.
+ *
  * _sbrk hands out the heap between the end of .bss and the stack reserve (linker symbols).
  * The vector table holds the 16 system entries only: no external interrupt is ever enabled.
  */
@@ -44,6 +49,7 @@ extern void (*__init_array_end[])(void);
 int main(void);
 void Reset_Handler(void);
 void Fault_Handler(void);
+void mcuc_ram_entry(void);
 void mcuc_fault_report(const uint32_t *frame);
 #ifdef MCUC_TRANSPORT_SERIAL
 void mcuc_fault_send(const char *text); /* the serial harness's fault report */
@@ -76,6 +82,22 @@ __attribute__((section(".vectors"), used)) static const struct vector_table vect
     {Reset_Handler, Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler, Fault_Handler,
      Fault_Handler, 0, 0, 0, Fault_Handler, Fault_Handler, 0, Fault_Handler, Fault_Handler},
 };
+
+/* First code of an image run from SRAM (kept by that link script only; garbage-collected
+ * everywhere else). Thumb-1, for every core. */
+__attribute__((naked, used, section(".mcuc_entry"))) void mcuc_ram_entry(void)
+{
+    __asm__ volatile(
+        "ldr r0, =vectors\n\t"
+        "ldr r1, =0xE000ED08\n\t" /* VTOR */
+        "str r0, [r1]\n\t"
+        "dsb\n\t"
+        "ldr r1, [r0]\n\t"
+        "msr msp, r1\n\t"
+        "ldr r1, [r0, #4]\n\t"
+        "bx r1\n\t"
+        ".ltorg\n\t");
+}
 
 /* The lowest stack word the harness may paint and watch (templates/measure.c.j2): the guard's
  * base, or the first word above it once an MPU region makes the guard no-access. */
