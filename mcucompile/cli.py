@@ -321,13 +321,13 @@ def cmd_boards(args) -> int:
                                mve=b.features.mve, qemu_machine=b.qemu_machine, default=b.default)
                           for b in boards], indent=2))
         return 0
-    print(f"{'board':<16} {'kind':<9} {'cpu':<11} {'flash':>9} {'sram':>9}  features")
+    print(f"{'board':<16} {'kind':<9} {'cpu':<13} {'flash':>9} {'sram':>9}  features")
     for b in boards:
         feats = ",".join(k for k in ("dsp", "fpu", "mve") if getattr(b.features, k)) or "-"
-        flash = f"{b.flash_size // 1024} KB" if b.flash_size else "-"
+        flash = "in SRAM" if b.ram_image else f"{b.flash_size // 1024} KB" if b.flash_size else "-"
         sram = f"{b.sram_size // 1024} KB" if b.sram_size else "-"
         star = " (default)" if b.default else ""
-        print(f"{b.name:<16} {b.kind:<9} {b.cpu:<11} {flash:>9} {sram:>9}  {feats}{star}")
+        print(f"{b.name:<16} {b.kind:<9} {b.cpu:<13} {flash:>9} {sram:>9}  {feats}{star}")
     return 0
 
 
