@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from conftest import shared_model
 from mcucompile import flash as flashmod
+from mcucompile import uf2
 from mcucompile.boards import get_board, list_boards
 from mcucompile.cli import main
 from mcucompile.errors import McucError
@@ -300,3 +302,27 @@ def test_failure_messages_from_tool_output():
     assert "verify failed: the flash of nucleo-f401re differs" in str(err)
     err = flashmod._failure("openocd", ["openocd", "-x"], "Error: something else\n", f4, None)
     assert "openocd -x failed:\nError: something else" in str(err)
+
+
+def test_uf2_blocks():
+    """UF2: one 512-byte block per 256-byte page, in address order, numbered, with the family
+    ID; pages are zero-filled where no segment covers them; decode reads back the same pages
+    and refuses a damaged block."""
+    segments = [(0x20000000, bytes(range(256)) * 2 + b"\x01\x02"), (0x20000404, b"\xAA" * 10)]
+    data = uf2.encode(segments, 0xE48BFF56)
+    assert len(data) == 4 * 512  # pages 0x..000, 0x..100, 0x..200 (2 bytes), 0x..400
+    family, payloads = uf2.decode(data)
+    assert family == 0xE48BFF56
+    assert list(payloads) == [0x20000000, 0x20000100, 0x20000200, 0x20000400]
+    assert payloads[0x20000100] == bytes(range(256))
+    assert payloads[0x20000200] == b"\x01\x02" + bytes(254)
+    assert payloads[0x20000400] == bytes(4) + b"\xAA" * 10 + bytes(242)
+    first = struct.unpack_from("<8I", data)
+    assert first == (0x0A324655, 0x9E5D5157, 0x2000, 0x20000000, 256, 0, 4, 0xE48BFF56)
+    assert struct.unpack_from("<I", data, 508)[0] == 0x0AB16F30
+    damaged = bytearray(data)
+    damaged[512 + 508] ^= 1  # the second block's end magic
+    with pytest.raises(McucError, match="UF2 block 1 is malformed"):
+        uf2.decode(bytes(damaged))
+    with pytest.raises(McucError, match="not a UF2 file"):
+        uf2.decode(data[:-1])
