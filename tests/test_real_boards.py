@@ -33,18 +33,22 @@ pytestmark = pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None,
 EVERY_MODEL = {"nucleo-u575zi-q", "rpi-pico"}
 CASES = [(b, m) for b in REAL_BOARDS
          for m in (SHARED_MODEL_NAMES if b.name in EVERY_MODEL else ["hello_world_int8", "person_detect"])]
-# What does not fit, as the link says it: the Pico's 264 KB hold person_detect's 250 KB of
-# weights, its code, its arena and the 20 KB stack and heap reserve together.
-DOES_NOT_FIT = {("rpi-pico", "person_detect"): 59_736}
+# What does not fit, where the link says so: the Pico's 264 KB cannot hold person_detect's
+# 250 KB of weights, its code, its arena and the 20 KB stack and heap reserve together.
+DOES_NOT_FIT = {("rpi-pico", "person_detect")}
 
 
 @pytest.mark.parametrize("board, model", CASES, ids=lambda x: getattr(x, "name", x))
 def test_firmware_links_within_the_board(tmp_path, board, model):
     c = compile_model(shared_model(model), board, tmp_path)
     if (board.name, model) in DOES_NOT_FIT:
-        with pytest.raises(McucError, match=f"model does not fit {board.name}: RAM overflowed by "
-                                            f"{DOES_NOT_FIT[board.name, model]} bytes"):
+        with pytest.raises(McucError, match=f"model does not fit {board.name}: RAM overflowed by ") as e:
             build_project(tmp_path, board)
+        missing = int(str(e.value).split("overflowed by ")[1].split()[0])
+        # at least what the constants, the arena and the reserves alone are over by (code and
+        # other static data come on top)
+        needed = c.project.const_bytes + c.plan.arena_bytes + board.stack_bytes + board.heap_bytes
+        assert missing >= needed - board.sram_size > 0
         return
     elf = build_project(tmp_path, board)
     s = sizes(elf)
