@@ -550,9 +550,7 @@ def _concat(op: Op) -> list[KernelCall]:
         _same_quant(op, x, y)
         calls.append(_copy_call(x, y, list(x.shape), _strides(x.shape), ost, 0,
                                 offset * ost[axis]))
-        offset += x.shape[axis]
-    if offset != y.shape[axis]:
-        _fail(op, f"inputs cover {offset} of the output's {y.shape[axis]} along axis {axis}")
+        offset += x.shape[axis]         # the inputs fill the output: ir/validate.py
     return calls
 
 
