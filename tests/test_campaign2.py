@@ -134,3 +134,30 @@ def test_campaign_sample(seed, tmp_path, capsys):
         obj = json.loads(out.out)
         assert isinstance(obj, dict) and ("error" in obj) == (code == 1), case.label
         assert "Traceback" not in out.err and "internal error" not in out.err, case.label
+
+
+@pytest.mark.parametrize("values, expect", [
+    ([2, 4, 3, 1], "does not match output shape"),       # the sizes reversed: same count
+    ([1, 3, 5, 2], "does not match output shape"),
+])
+def test_slice_size_must_give_the_output_shape(tmp_path, capsys, values, expect):
+    def edit(m):
+        sg = m.subgraphs[0]
+        size = sg.tensors[int(sg.operators[0].inputs[2])]
+        m.buffers[size.buffer].data = np.frombuffer(np.array(values, np.int32).tobytes(),
+                                                    np.uint8)
+    path = _edited(tmp_path, modelgen.slice_(), edit)
+    _refused(capsys, ["info", path], "op 0", "SLICE", expect)
+
+
+def test_slice_box_must_stay_inside_the_input(tmp_path, capsys):
+    """begin 5 + size 3 on an axis of 6 (output shape edited to match): refused, not read
+    past the input."""
+    def edit(m):
+        sg = m.subgraphs[0]
+        op = sg.operators[0]
+        begin = sg.tensors[int(op.inputs[1])]
+        m.buffers[begin.buffer].data = np.frombuffer(np.array([0, 5, 2, 0], np.int32).tobytes(),
+                                                     np.uint8)
+    path = _edited(tmp_path, modelgen.slice_(), edit)
+    _refused(capsys, ["info", path], "op 0", "leaves axis 1")
