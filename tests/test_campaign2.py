@@ -161,3 +161,71 @@ def test_slice_box_must_stay_inside_the_input(tmp_path, capsys):
                                                      np.uint8)
     path = _edited(tmp_path, modelgen.slice_(), edit)
     _refused(capsys, ["info", path], "op 0", "leaves axis 1")
+
+
+def test_intermediates_refused(tmp_path, capsys):
+    m = tiny_model()
+    m.subgraphs[0].operators[5].intermediates = [0]
+    _refused(capsys, ["info", _write(tmp_path, m)], "op 5", "intermediate tensors")
+
+
+def test_elementwise_shapes_must_broadcast_even_with_equal_sizes(tmp_path, capsys):
+    """[1,4,4,3] x [1,4,4,3,1]: 48 values each, but they broadcast to [1,4,4,3,3]."""
+    def edit(m):
+        sg = m.subgraphs[0]
+        b = sg.tensors[int(sg.operators[0].inputs[1])]
+        b.shape = np.array(list(b.shape) + [1], np.int32)
+    path = _edited(tmp_path, modelgen.mul(), edit)
+    _refused(capsys, ["info", path], "op 0", "do not broadcast")
+
+
+def _onnx(tmp_path, builder, fmt, edit, **kw):
+    import onnx
+    import onnx_modelgen
+    m = onnx.load_from_string(onnx_modelgen.quantized(builder, fmt, True, **kw))
+    edit(m)
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    return str(path)
+
+
+def _node(m, op_type):
+    """The last node of that type (for QuantizeLinear: not the input's, which the compiler and
+    the reference cut off)."""
+    return [n for n in m.graph.node if n.op_type == op_type][-1]
+
+
+@pytest.mark.parametrize("builder, fmt, op, name, value, kw", [
+    ("global_avg_pool", "QDQ", "Flatten", "count_include_pad", 1, {}),
+    ("pool", "QOperator", "MaxPool", "group", 0, dict(op="MaxPool")),
+    ("reshapes", "QDQ", "QuantizeLinear", "ceil_mode", 1, {}),
+    ("concat", "QOperator", "QLinearConcat", "transB", 0, {}),
+])
+def test_onnx_attribute_the_op_does_not_take_refused(tmp_path, capsys, builder, fmt, op, name,
+                                                     value, kw):
+    from onnx import helper
+    path = _onnx(tmp_path, builder, fmt,
+                 lambda m: _node(m, op).attribute.append(helper.make_attribute(name, value)), **kw)
+    _refused(capsys, ["info", path], op, f"attribute '{name}' is not one {op} takes")
+
+
+def test_onnx_attribute_of_the_wrong_type_refused(tmp_path, capsys):
+    from onnx import helper
+
+    def edit(m):
+        conv = _node(m, "Conv")
+        conv.attribute.remove(next(a for a in conv.attribute if a.name == "strides"))
+        conv.attribute.append(helper.make_attribute("strides", 1.5))
+    _refused(capsys, ["info", _onnx(tmp_path, "conv", "QDQ", edit)], "Conv",
+             "attribute 'strides' has the wrong type")
+
+
+def test_onnx_extra_output_refused(tmp_path, capsys):
+    path = _onnx(tmp_path, "concat", "QOperator",
+                 lambda m: _node(m, "QLinearConcat").output.append("extra"))
+    _refused(capsys, ["info", path], "QLinearConcat", "the model gives it 2")
+
+
+def test_onnx_without_opset_refused(tmp_path, capsys):
+    path = _onnx(tmp_path, "global_avg_pool", "QDQ", lambda m: m.ClearField("opset_import"))
+    _refused(capsys, ["info", path], "imports no default-domain opset")
