@@ -229,3 +229,13 @@ def test_onnx_extra_output_refused(tmp_path, capsys):
 def test_onnx_without_opset_refused(tmp_path, capsys):
     path = _onnx(tmp_path, "global_avg_pool", "QDQ", lambda m: m.ClearField("opset_import"))
     _refused(capsys, ["info", path], "imports no default-domain opset")
+
+
+@pytest.mark.parametrize("builder, fmt, op, domain, expect", [
+    ("conv", "QDQ", "QuantizeLinear", "ai.onnx.ml", "unsupported op domain 'ai.onnx.ml'"),
+    ("binary", "QOperator", "QLinearAdd", "", "is not an op of the default ONNX domain"),
+    ("conv", "QDQ", "Conv", "com.microsoft", "unsupported op 'Conv' (domain com.microsoft)"),
+])
+def test_onnx_op_outside_its_domain_refused(tmp_path, capsys, builder, fmt, op, domain, expect):
+    path = _onnx(tmp_path, builder, fmt, lambda m: setattr(_node(m, op), "domain", domain))
+    _refused(capsys, ["info", path], op, expect)

@@ -488,7 +488,10 @@ class _Converter:
         as the op has (onnxruntime refuses the graph otherwise): the onnx schema for the
         default domain, CONTRIB_ATTRIBUTES for the com.microsoft ops read here."""
         import onnx.defs
-        if node.domain == "com.microsoft" and node.op_type in CONTRIB_ATTRIBUTES:
+        if node.domain == "com.microsoft":
+            if node.op_type not in CONTRIB_ATTRIBUTES:
+                self.fail(node, f"unsupported op {shown(node.op_type)} (domain com.microsoft)",
+                          hint="supported ONNX ops: " + ", ".join(SUPPORTED))
             allowed, n_out = CONTRIB_ATTRIBUTES[node.op_type], (1, 1)
             types = {}
         elif node.domain in ("", "ai.onnx"):
@@ -497,11 +500,12 @@ class _Converter:
             try:
                 schema = onnx.defs.get_schema(node.op_type, opset, "")
             except onnx.defs.SchemaError:
-                return                      # no such op: refused as unsupported
+                self.fail(node, f"{shown(node.op_type)} is not an op of the default ONNX "
+                                f"domain at opset {opset}")
             allowed, n_out = schema.attributes, (schema.min_output, schema.max_output)
             types = {k: int(v.type) for k, v in schema.attributes.items()}
         else:
-            return
+            self.fail(node, f"unsupported op domain {shown(node.domain)}")
         for a in node.attribute:
             if a.name not in allowed:
                 self.fail(node, f"attribute {shown(a.name)} is not one {node.op_type} takes")
