@@ -1124,6 +1124,19 @@ def build(kinds, seed: int, n_tflite: int, n_onnx: int) -> list[Case]:
     return cases
 
 
+def replay(saved: Path) -> list[Case]:
+    """The model cases a --save run kept (caseNNNNN.tflite/.onnx with caseNNNNN.txt)."""
+    import ast
+    cases = []
+    for txt in sorted(saved.glob("case*.txt")):
+        models = [p for p in saved.glob(txt.stem + ".*") if p.suffix in (".tflite", ".onnx")]
+        lines = txt.read_text().splitlines()
+        if models:
+            cases.append(Case("replay", lines[0], ast.literal_eval(lines[1]),
+                              model=models[0].read_bytes(), suffix=models[0].suffix))
+    return cases
+
+
 def run_all(cases, root: Path, timeout: float, save: Path | None, log=sys.stderr):
     faults = collections.defaultdict(list)
     t0 = time.time()
@@ -1139,7 +1152,7 @@ def run_all(cases, root: Path, timeout: float, save: Path | None, log=sys.stderr
                 if case.model is not None:
                     (save / f"case{k:05d}{case.suffix}").write_bytes(case.model)
                 (save / f"case{k:05d}.txt").write_text(
-                    f"{case.label}\n{case.argv}\nexit {o.code}\n--- stdout\n{o.out[-3000:]}\n"
+                    f"{case.label}\n{case.argv!r}\nexit {o.code}\n--- stdout\n{o.out[-3000:]}\n"
                     f"--- stderr\n{o.err[-3000:]}\n")
         _writable(work)
         shutil.rmtree(work, ignore_errors=True)
@@ -1158,8 +1171,10 @@ def main() -> int:
     p.add_argument("--limit", type=int, help="run only the first N cases")
     p.add_argument("--timeout", type=float, default=120.0)
     p.add_argument("--save", type=Path, help="directory for faulty cases")
+    p.add_argument("--replay", type=Path, help="run the model cases saved by --save instead")
     args = p.parse_args()
-    cases = build(args.kinds.split(","), args.seed, args.tflite, args.onnx)
+    cases = (replay(args.replay) if args.replay else
+             build(args.kinds.split(","), args.seed, args.tflite, args.onnx))
     if args.limit:
         cases = cases[:args.limit]
     counts = collections.Counter(c.kind for c in cases)

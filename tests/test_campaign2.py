@@ -239,3 +239,8 @@ def test_onnx_without_opset_refused(tmp_path, capsys):
 def test_onnx_op_outside_its_domain_refused(tmp_path, capsys, builder, fmt, op, domain, expect):
     path = _onnx(tmp_path, builder, fmt, lambda m: setattr(_node(m, op), "domain", domain))
     _refused(capsys, ["info", path], op, expect)
+
+
+def test_onnx_sparse_initializer_refused(tmp_path, capsys):
+    path = _onnx(tmp_path, "binary", "QDQ", lambda m: m.graph.sparse_initializer.add())
+    _refused(capsys, ["info", path], "sparse initializers are not supported")

@@ -142,6 +142,8 @@ def check_versions(model, where: str) -> None:
 
 def parse_onnx(model, where: str = "<model>") -> Graph:
     check_versions(model, where)
+    if len(model.graph.sparse_initializer):
+        raise McucError("sparse initializers are not supported", where)
     if is_float_model(model):
         raise McucError("this is a float ONNX model (no QuantizeLinear/DequantizeLinear or "
                         "QLinear* nodes): it must be quantized to INT8 first", where,
