@@ -15,6 +15,7 @@ failure quotes the compiler's error lines.
 """
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ _REGION_OVERFLOW = re.compile(r"region [`']?(\w+)'? overflowed by (\d+) bytes")
 _ERROR_LINE = re.compile(r"error:|undefined reference|multiple definition|No such file|not found")
 
 
+@functools.cache          # one per process: jinja2 compiles each template once
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader([str(templates_dir()), str(boards_dir())]),

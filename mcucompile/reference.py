@@ -7,10 +7,12 @@ Both interpreters are C++ that can abort the whole process (TFLM's SIGABRT on a 
 inconsistent), so `simulate` and `run` run them in a child process (ReferenceProcess, `python
 -m mcucompile.reference tflm|onnxruntime`): one per command, started before the firmware is
 built (it imports its interpreter meanwhile), then fed the model and every chunk of vectors in
-turn. Requests and
-replies are pickles over the child's stdin and stdout (the child moves its C++ code's stdout
-onto stderr, which goes to a temporary file); a child that dies becomes a McucError naming the
-signal, with the end of its stderr.
+turn. What the child loads is prepared in the parent (prepare(): for ONNX the int8 core, cut
+with the onnx package the frontend has imported already), so the child imports only its
+interpreter (onnx itself takes a second to import). Requests and replies are pickles over the
+child's stdin and stdout (the child moves its C++ code's stdout onto stderr, which goes to a
+temporary file); a child that dies becomes a McucError naming the signal, with the end of its
+stderr.
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ from .ir import Graph
 
 def reference_name(graph: Graph) -> str:
     """What reference_outputs runs for this model, for progress messages and reports."""
-    if graph.source.lower().endswith(".onnx"):
+    if _is_onnx(graph):
         try:
             import onnxruntime
             return f"onnxruntime {onnxruntime.__version__} (CPU)"
@@ -48,12 +50,20 @@ def model_input(graph: Graph, i: int, data: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(part.transpose(perm)) if perm else part
 
 
+def _is_onnx(graph: Graph) -> bool:
+    return graph.source.lower().endswith(".onnx")
+
+
 def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
     """Run each packed input vector (int8 [N, input_bytes]) through the reference (TFLM for
     TFLite models, onnxruntime for ONNX models); returns the packed outputs (int8
     [N, output_bytes]) in graph output order."""
-    if graph.source.lower().endswith(".onnx"):
+    if _is_onnx(graph):
         return onnxruntime_outputs(model_bytes, graph, vectors)
+    return _tflm_outputs(model_bytes, graph, vectors)
+
+
+def _tflm_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as e:  # pragma: no cover - a dependency of the package
@@ -84,6 +94,23 @@ def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> 
 REFERENCE_SESSION_CONFIG = {"session.qdqisint8allowed": "1"}
 
 
+@dataclass
+class OnnxCore:
+    """An ONNX model's int8 core (frontend.onnx.int8_core, serialised) and, per output in
+    order, whether onnxruntime gives it NCHW where the firmware stores NHWC."""
+    model: bytes
+    nchw_outputs: list
+
+
+def onnx_core(model_bytes: bytes, graph: Graph) -> OnnxCore:
+    import onnx
+
+    from .frontend.onnx import int8_core, nhwc_outputs
+    core = int8_core(onnx.load_from_string(model_bytes), graph.source)
+    nhwc = nhwc_outputs(core)
+    return OnnxCore(core.SerializeToString(), [nhwc[o.name] for o in core.graph.output])
+
+
 def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
                         session_config: dict | None = None) -> np.ndarray:
     """Run each packed int8 input vector through onnxruntime (CPU) on the model's int8 core
@@ -94,24 +121,24 @@ def onnxruntime_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray,
     nhwc_outputs says which).
     session_config: onnxruntime session config entries instead of REFERENCE_SESSION_CONFIG
     ({} = onnxruntime's defaults for this machine)."""
-    import onnx
+    return _onnxruntime_run(onnx_core(model_bytes, graph), graph, vectors, session_config)
+
+
+def _onnxruntime_run(core: OnnxCore, graph: Graph, vectors: np.ndarray,
+                     session_config: dict | None = None) -> np.ndarray:
     import onnxruntime as ort
 
-    from .frontend.onnx import int8_core, nhwc_outputs
-    core = int8_core(onnx.load_from_string(model_bytes), graph.source)
-    nhwc = nhwc_outputs(core)
     so = ort.SessionOptions()
     config = REFERENCE_SESSION_CONFIG if session_config is None else session_config
     for key, value in config.items():
         so.add_session_config_entry(key, value)
     so.log_severity_level = 3
     try:
-        sess = ort.InferenceSession(core.SerializeToString(), so,
-                                    providers=["CPUExecutionProvider"])
+        sess = ort.InferenceSession(core.model, so, providers=["CPUExecutionProvider"])
     except Exception as e:
         raise McucError(f"onnxruntime refused the model: {e}", graph.source) from None
     names = [i.name for i in sess.get_inputs()]
-    out_nhwc = [nhwc[o.name] for o in sess.get_outputs()]
+    out_nhwc = core.nchw_outputs
     results = []
     for vec in vectors:
         feed, offset = {}, 0
@@ -160,12 +187,14 @@ class ReferenceProcess:
         env = dict(os.environ)
         package_root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_root, env.get("PYTHONPATH")]))
-        onnx = graph.source.lower().endswith(".onnx")
+        onnx = _is_onnx(graph)
+        # what the interpreter loads, prepared here (the child imports only its interpreter)
+        prepared = onnx_core(model_bytes, graph) if onnx else model_bytes
         self._child = child([sys.executable, "-m", "mcucompile.reference",
                              "onnxruntime" if onnx else "tflm"], env=env,
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log)
         self._proc = self._child.__enter__()
-        self._model = ("model", model_bytes, _picklable(graph))   # sent with the first vectors
+        self._model = ("model", prepared, _picklable(graph))      # sent with the first vectors
 
     def __enter__(self) -> ReferenceProcess:
         return self
@@ -210,26 +239,27 @@ class ReferenceProcess:
 
 def _serve(interpreter: str) -> None:
     """The child: import the interpreter (while the parent builds the firmware), then take
-    ("model", bytes, graph) and answer ("run", vectors) until EOF."""
-    if interpreter == "onnxruntime":
-        import onnx  # noqa: F401
+    ("model", prepared, graph) and answer ("run", vectors) until EOF."""
+    onnx = interpreter == "onnxruntime"
+    if onnx:
         import onnxruntime  # noqa: F401
     else:
         from tflite_micro.python.tflite_micro import runtime  # noqa: F401
     requests = sys.stdin.buffer
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)           # what the C++ interpreters print goes to stderr, not the channel
-    model_bytes = graph = None
+    prepared = graph = None
     while True:
         try:
             request = pickle.load(requests)
         except EOFError:
             return
         if request[0] == "model":
-            _, model_bytes, graph = request
+            _, prepared, graph = request
             continue
+        run = _onnxruntime_run if onnx else _tflm_outputs
         try:
-            reply = ("ok", reference_outputs(model_bytes, graph, request[1]))
+            reply = ("ok", run(prepared, graph, request[1]))
         except McucError as e:
             reply = ("error", (e.message, e.where, e.hint))
         except Exception as e:  # noqa: BLE001 - the interpreter refused the model at run time

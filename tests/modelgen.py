@@ -12,8 +12,9 @@ checks it against :func:`ops_in`).
 Weights are drawn from ``numpy.random.default_rng(seed)`` and baked into a
 ``tf.function`` as constants, so a given argument tuple always yields the
 same bytes within a TF version.  Results are cached per process
-(``functools.lru_cache``); :func:`mobilenet_v2` is additionally cached on
-disk (see :data:`CACHE_DIR`).
+(``functools.lru_cache``) and on disk in :data:`CACHE_DIR` (keyed by the
+generator, its arguments, this file's text and the TF version), so test
+processes after the first neither import TensorFlow nor convert again.
 
 Model inputs are named ``input_0``, ``input_1``, ... and outputs
 ``output_0``, ...; the converter lists them in arbitrary order in the
@@ -98,7 +99,7 @@ __all__ = [
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-#: On-disk cache for slow conversions (mobilenet_v2). Override with the
+#: On-disk cache of converted models (see on_disk). Override with the
 #: ``MCUCOMPILE_MODEL_CACHE`` environment variable.
 CACHE_DIR = os.environ.get(
     "MCUCOMPILE_MODEL_CACHE",
@@ -373,10 +374,42 @@ def _hashable(v):
     return v
 
 
+@functools.lru_cache(maxsize=None)
+def _generation() -> str:
+    """What a cached conversion depends on besides its arguments: this file and TF."""
+    from importlib.metadata import version
+
+    with open(__file__, "rb") as fh:
+        source = hashlib.sha256(fh.read()).hexdigest()[:16]
+    return f"{source}|{version('tensorflow')}"
+
+
+def on_disk(stem: str, key: str, produce) -> bytes:
+    """``produce()`` once per ``key`` across processes: its bytes are kept as
+    CACHE_DIR/<stem>_<hash of key>.tflite (written under a temporary name and
+    renamed, so a parallel test worker never reads half a file)."""
+    path = os.path.join(CACHE_DIR, f"{stem}_{hashlib.sha256(key.encode()).hexdigest()[:16]}.tflite")
+    if os.path.exists(path):
+        with open(path, "rb") as fh:
+            return fh.read()
+    data = produce()
+    os.makedirs(CACHE_DIR, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, path)
+    return data
+
+
 def _cached(fn):
-    """lru_cache that accepts lists (converted to tuples) as arguments."""
-    inner = functools.lru_cache(maxsize=None)(fn)
+    """lru_cache that accepts lists (converted to tuples) as arguments, backed by
+    :func:`on_disk`; ``fn.uncached(...)`` converts afresh."""
     sig = inspect.signature(fn)
+
+    @functools.lru_cache(maxsize=None)
+    def inner(**kwargs):
+        key = f"{fn.__name__}|{sorted(kwargs.items())!r}|{_generation()}"
+        return on_disk(fn.__name__, key, lambda: fn(**kwargs))
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -387,6 +420,7 @@ def _cached(fn):
 
     wrapper.cache_clear = inner.cache_clear
     wrapper.cache_info = inner.cache_info
+    wrapper.uncached = fn
     return wrapper
 
 
@@ -1138,16 +1172,17 @@ def mobilenet_v2(alpha=0.35, size=96, num_classes=10, seed=0) -> bytes:
 def _keras_app_cached(app, alpha, size, channels, num_classes, seed, dead_every=0) -> bytes:
     from importlib.metadata import version
 
+    # keyed by a tag, not this file's text: an edit elsewhere in the file does not cost
+    # minutes of Keras conversions (bump the tag when this function changes)
     tag = "mnv2-v2" if app == "MobileNetV2" else f"{app}-{channels}"
     tag += f"-dead{dead_every}" if dead_every else ""
-    key = hashlib.sha256(
-        f"{tag}|{alpha}|{size}|{num_classes}|{seed}|{version('tensorflow')}"
-        .encode()).hexdigest()[:16]
+    key = f"{tag}|{alpha}|{size}|{num_classes}|{seed}|{version('tensorflow')}"
     stem = "mobilenet_v2" if app == "MobileNetV2" else app.lower()
-    path = os.path.join(CACHE_DIR, f"{stem}_{key}.tflite")
-    if os.path.exists(path):
-        with open(path, "rb") as fh:
-            return fh.read()
+    return on_disk(stem, key, lambda: _keras_app(app, alpha, size, channels, num_classes, seed,
+                                                 dead_every))
+
+
+def _keras_app(app, alpha, size, channels, num_classes, seed, dead_every) -> bytes:
     _tf()
     _seed_all(seed)
     import keras
@@ -1187,13 +1222,7 @@ def _keras_app_cached(app, alpha, size, channels, num_classes, seed, dead_every=
         for _ in range(8):
             yield [rng.uniform(-1, 1, (1, size, size, channels)).astype(np.float32)]
 
-    data = convert_keras(model, seed=seed, rep_data=rep)
-    os.makedirs(CACHE_DIR, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-    os.replace(tmp, path)
-    return data
+    return convert_keras(model, seed=seed, rep_data=rep)
 
 
 # --------------------------------------------------------------------------

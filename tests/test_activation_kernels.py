@@ -29,6 +29,7 @@ The last tests rebuild every case into a standalone C driver under
 from __future__ import annotations
 
 import ctypes
+import inspect
 import os
 import re
 import shutil
@@ -168,14 +169,68 @@ def tf_mod():
     return _TF
 
 
+class _LazyTF:
+    """tensorflow by name: `TF.nn.softmax` is the path ("nn", "softmax") until it is called
+    (during a conversion), so fixtures whose conversions all come from the cache (convert)
+    never import TensorFlow (7 s)."""
+
+    def __init__(self, path=()):
+        self._path = path
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _LazyTF(self._path + (name,))
+
+    def resolve(self):
+        obj = tf_mod()
+        for name in self._path:
+            obj = getattr(obj, name)
+        return obj
+
+    def __call__(self, *args, **kwargs):
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self):
+        return ".".join(("tf",) + self._path)
+
+
+TF = _LazyTF()
+
+
 def schema():
     from tflite_micro.tensorflow.lite.micro.python import schema_py_generated as sch
     return sch
 
 
 def convert(fn, shape, input_range, seed=0) -> bytes:
-    """Full-int8 conversion of a one-input tf function."""
+    """Full-int8 conversion of a one-input tf function, cached on disk (modelgen.on_disk)
+    by the function's source and defaults, the arguments and this conversion's source."""
+    from importlib.metadata import version
+
+    import modelgen
+    key = f"{_fn_key(fn)}|{tuple(shape)}|{tuple(input_range)}|{seed}|" \
+          f"{inspect.getsource(_convert)}|{version('tensorflow')}"
+    return modelgen.on_disk("activation", key, lambda: _convert(fn, shape, input_range, seed))
+
+
+def _fn_key(fn) -> str:
+    """What a function computes, as text: a lambda or local function by its source and the
+    values it closes over or defaults to, a library function by its qualified name."""
+    def show(v):
+        if isinstance(v, _LazyTF) or not callable(v):
+            return repr(v)
+        return f"{v.__module__}.{v.__qualname__}"
+    if isinstance(fn, _LazyTF) or fn.__module__ != __name__:
+        return show(fn)
+    cells = [c.cell_contents for c in fn.__closure__ or ()]
+    return f"{inspect.getsource(fn).strip()}|{[show(v) for v in (fn.__defaults__ or ())]}|" \
+           f"{[show(v) for v in cells if not inspect.ismodule(v)]}"
+
+
+def _convert(fn, shape, input_range, seed) -> bytes:
     tf = tf_mod()
+    fn = fn.resolve() if isinstance(fn, _LazyTF) else fn
     f = tf.function(fn, input_signature=[tf.TensorSpec(shape, tf.float32)], autograph=False)
     conv = tf.lite.TFLiteConverter.from_concrete_functions([f.get_concrete_function()], f)
     rng = np.random.default_rng(seed)
@@ -335,7 +390,7 @@ def elementwise_cases(fn, op_type, kernel, params_fn, tag, edits=()):
 
 @pytest.fixture(scope="module")
 def logistic_cases():
-    tf = tf_mod()
+    tf = TF
 
     def params(info):
         (s, z), (os_, oz) = info["in_quant"], info["out_quant"]
@@ -349,7 +404,7 @@ def logistic_cases():
 
 @pytest.fixture(scope="module")
 def tanh_cases():
-    tf = tf_mod()
+    tf = TF
 
     def params(info):
         (s, z), (os_, oz) = info["in_quant"], info["out_quant"]
@@ -379,7 +434,7 @@ HS_EDITS = [
 
 @pytest.fixture(scope="module")
 def hard_swish_cases():
-    tf = tf_mod()
+    tf = TF
 
     def hswish(x):
         return x * tf.nn.relu6(x + 3.0) * (1.0 / 6.0)
@@ -390,7 +445,7 @@ def hard_swish_cases():
 
 @pytest.fixture(scope="module")
 def leaky_cases():
-    tf = tf_mod()
+    tf = TF
     cases = []
     for alpha in (0.2, 0.01):
         def leaky(x, alpha=alpha):
@@ -421,7 +476,7 @@ RELU_EDITS = [dict(in_quant=(0.02, -5), out_quant=(0.02, -5)),
 
 @pytest.fixture(scope="module")
 def relu_cases():
-    tf = tf_mod()
+    tf = TF
 
     def params(kind):
         def f(info):
@@ -441,7 +496,7 @@ def relu_cases():
 def quantize_cases():
     """QUANTIZE int8 -> int8 as inserted by the converter: concatenating x with sigmoid(x) /
     tanh(x) forces the fixed-scale activation output to be requantized to the concat scale."""
-    tf = tf_mod()
+    tf = TF
     cases = []
     x = ALL_INT8.reshape(1, 256)
 
@@ -506,7 +561,7 @@ SOFTMAX_NOT_RUN: list[tuple[int, float, float]] = []
 
 @pytest.fixture(scope="module")
 def softmax_cases():
-    tf = tf_mod()
+    tf = TF
     cases = []
     rng = np.random.default_rng(1234)
 
@@ -583,7 +638,7 @@ MEAN_CONFIGS = [
 
 @pytest.fixture(scope="module")
 def mean_cases():
-    tf = tf_mod()
+    tf = TF
     cases = []
     rng = np.random.default_rng(99)
 
@@ -732,7 +787,7 @@ def test_float_vs_double_choices_against_tflm(lib):
     """Where TFLM computes a ratio in float32 and where in double matters for some scales; for
     each op, find quantisations where the two choices give different bytes and check TFLM agrees
     with the choice made in activation_params."""
-    tf = tf_mod()
+    tf = TF
     x = ALL_INT8.reshape(1, 256)
     pairs = [(a, 0, b, 0) for a in SCALES for b in SCALES if a != b]
 
@@ -840,7 +895,7 @@ def test_float_vs_double_choices_against_tflm(lib):
 def test_logistic_then_quantize_whole_model(lib):
     """The unmodified converted model x -> [x, QUANTIZE(LOGISTIC(x))]: the second half of the
     TFLM output equals our logistic kernel followed by our requantize kernel."""
-    tf = tf_mod()
+    tf = TF
     model = convert(lambda v: tf.concat([v, tf.sigmoid(v)], axis=-1), (1, 256), BASE_RANGE)
     assert op_names(model) == ["LOGISTIC", "QUANTIZE", "CONCATENATION"]
     _, li = cut_op(model, "LOGISTIC")
@@ -883,7 +938,7 @@ def test_relu_n1_to_1_not_in_tflm_matches_tflite(lib):
 
 def test_rejections_match_tflm():
     """Quantisations TFLM refuses are refused by the param functions too."""
-    tf = tf_mod()
+    tf = TF
     x = ALL_INT8.reshape(1, 256)
     # HARD_SWISH with input_scale / (128 * output_scale) >= 1
     model = convert(lambda v: v * tf.nn.relu6(v + 3.0) * (1.0 / 6.0), (1, 256), BASE_RANGE)

@@ -175,6 +175,7 @@ def _mnv2(tmp_path, alpha=0.35, size=96):
     return keras, exported
 
 
+@pytest.mark.slow      # a whole MobileNetV2 0.35@96 (17 s / 8 s on an idle core)
 def test_exported_mobilenet_plans_like_keras(tmp_path):
     """MobileNetV2 0.35@96 as PyTorch exports it (NCHW input + TRANSPOSE, 18 PADs): after
     folding, the same arena as the Keras model, unpatched and with --patch auto (before:
@@ -186,6 +187,7 @@ def test_exported_mobilenet_plans_like_keras(tmp_path):
             plan_model(keras, "host", patch)[1].arena_bytes * 1.05
 
 
+@pytest.mark.slow      # a whole MobileNetV2 0.35@96 (17 s / 8 s on an idle core)
 def test_exported_mobilenet_host(tmp_path):
     """Unpatched, the depthwise layers with folded (1, 1, 1, 1) and asymmetric stride-2
     (0, 0, 1, 1) pads run in place; patched, tiles and streamed blocks take them. Bit-exact

@@ -6,6 +6,7 @@ board's build files (Makefile, harness, startup, linker script) via build.write_
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import shutil
@@ -37,6 +38,7 @@ class Project:
     const_bytes: int
 
 
+@functools.cache          # one per process: jinja2 compiles each template once
 def _env() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir())),
                              keep_trailing_newline=True, undefined=jinja2.StrictUndefined)

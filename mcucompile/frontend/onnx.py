@@ -91,6 +91,15 @@ UNARY_LUT_OPS = {"Sigmoid": "LOGISTIC", "Relu": "RELU", "Clip": "RELU6", "LeakyR
                  "Tanh": "TANH", "HardSigmoid": "HARD_SIGMOID", "HardSwish": "HARD_SWISH",
                  "QLinearSigmoid": "LOGISTIC", "QLinearLeakyRelu": "LEAKY_RELU"}
 MOVE_OPS = ("MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose")
+# The attributes of the com.microsoft (onnxruntime contrib) ops read here, which the onnx
+# package has no schemas for; each has one output.
+CONTRIB_ATTRIBUTES = {
+    "QLinearAdd": (), "QLinearMul": (), "QLinearSigmoid": (), "QLinearLeakyRelu": ("alpha",),
+    "QLinearAveragePool": ("auto_pad", "ceil_mode", "channels_last", "count_include_pad",
+                           "kernel_shape", "pads", "strides"),
+    "QLinearGlobalAveragePool": ("channels_last",), "QLinearConcat": ("axis",),
+    "QGemm": ("alpha", "transA", "transB"),
+}
 SUPPORTED = sorted({"Conv", "Gemm", "MatMul", "Add", "Mul", "AveragePool", "GlobalAveragePool",
                     "Concat", "Pad", "QLinearConv", "QLinearMatMul", "QGemm", "QLinearAdd", "QLinearMul",
                     "QLinearAveragePool", "QLinearGlobalAveragePool", "QLinearConcat",
@@ -123,6 +132,8 @@ def check_versions(model, where: str) -> None:
     if model.ir_version not in IR_VERSIONS:
         raise McucError(f"ONNX IR version {model.ir_version} is not one mcucompile reads "
                         f"({IR_VERSIONS.start} to {IR_VERSIONS.stop - 1})", where)
+    if not any(o.domain in ("", "ai.onnx") for o in model.opset_import):
+        raise McucError("the model imports no default-domain opset", where)
     for o in model.opset_import:
         if o.domain in ("", "ai.onnx") and o.version not in OPSETS:
             raise McucError(f"ONNX opset {o.version} is not one mcucompile reads "
@@ -131,6 +142,8 @@ def check_versions(model, where: str) -> None:
 
 def parse_onnx(model, where: str = "<model>") -> Graph:
     check_versions(model, where)
+    if len(model.graph.sparse_initializer):
+        raise McucError("sparse initializers are not supported", where)
     if is_float_model(model):
         raise McucError("this is a float ONNX model (no QuantizeLinear/DequantizeLinear or "
                         "QLinear* nodes): it must be quantized to INT8 first", where,
@@ -472,7 +485,41 @@ class _Converter:
         self.done.add(id(q))
         return q.output[0], self.quant(q, q.input[1], q.input[2] if len(q.input) > 2 else None)
 
+    def check_node(self, node):
+        """A node's attributes are ones its op defines, of their type, and its outputs as many
+        as the op has (onnxruntime refuses the graph otherwise): the onnx schema for the
+        default domain, CONTRIB_ATTRIBUTES for the com.microsoft ops read here."""
+        import onnx.defs
+        if node.domain == "com.microsoft":
+            if node.op_type not in CONTRIB_ATTRIBUTES:
+                self.fail(node, f"unsupported op {shown(node.op_type)} (domain com.microsoft)",
+                          hint="supported ONNX ops: " + ", ".join(SUPPORTED))
+            allowed, n_out = CONTRIB_ATTRIBUTES[node.op_type], (1, 1)
+            types = {}
+        elif node.domain in ("", "ai.onnx"):
+            opset = max((o.version for o in self.opsets if o.domain in ("", "ai.onnx")),
+                        default=0)
+            try:
+                schema = onnx.defs.get_schema(node.op_type, opset, "")
+            except onnx.defs.SchemaError:
+                self.fail(node, f"{shown(node.op_type)} is not an op of the default ONNX "
+                                f"domain at opset {opset}")
+            allowed, n_out = schema.attributes, (schema.min_output, schema.max_output)
+            types = {k: int(v.type) for k, v in schema.attributes.items()}
+        else:
+            self.fail(node, f"unsupported op domain {shown(node.domain)}")
+        for a in node.attribute:
+            if a.name not in allowed:
+                self.fail(node, f"attribute {shown(a.name)} is not one {node.op_type} takes")
+            if a.name in types and types[a.name] != int(a.type):
+                self.fail(node, f"attribute {shown(a.name)} has the wrong type")
+        if not n_out[0] <= len(node.output) <= n_out[1]:
+            self.fail(node, f"{node.op_type} has {n_out[0]} to {n_out[1]} outputs, the model "
+                            f"gives it {len(node.output)}")
+
     def run(self) -> Graph:
+        for node in self.g.node:
+            self.check_node(node)
         for vi in self.g.input:
             if vi.name in self.consts:
                 continue

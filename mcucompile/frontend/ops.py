@@ -15,3 +15,21 @@ SUPPORTED_OPS = frozenset({
 
 # Ops that only reinterpret a shape: the aliasing pass removes them, no code, no copy.
 ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
+
+# The builtin options table each op reads (schema BuiltinOptions names). An op given another
+# table, or none where its table has fields, is refused: TFLM would read a missing table as
+# zeros (stride 0, beta 0 ...) and a foreign one not at all. Ops not listed take no options;
+# OPTIONAL_OPTIONS may go without (converters write RESHAPE without options, its shape is a
+# tensor; a missing table reads as no fused activation both in TFLM and here).
+OPTIONS = {
+    "CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOptions",
+    "FULLY_CONNECTED": "FullyConnectedOptions", "ADD": "AddOptions", "SUB": "SubOptions",
+    "MUL": "MulOptions", "AVERAGE_POOL_2D": "Pool2DOptions", "MAX_POOL_2D": "Pool2DOptions",
+    "MEAN": "ReducerOptions", "SOFTMAX": "SoftmaxOptions", "LEAKY_RELU": "LeakyReluOptions",
+    "HARD_SWISH": "HardSwishOptions", "QUANTIZE": "QuantizeOptions",
+    "RESHAPE": "ReshapeOptions", "SQUEEZE": "SqueezeOptions", "EXPAND_DIMS": "ExpandDimsOptions",
+    "PAD": "PadOptions", "PADV2": "PadV2Options", "CONCATENATION": "ConcatenationOptions",
+    "TRANSPOSE": "TransposeOptions", "STRIDED_SLICE": "StridedSliceOptions",
+    "SLICE": "SliceOptions", "SPLIT": "SplitOptions", "SPLIT_V": "SplitVOptions",
+}
+OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})

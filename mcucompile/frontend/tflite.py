@@ -7,6 +7,7 @@ ops without a kernel) is rejected here with the op index and tensor name.
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
-from .ops import SUPPORTED_OPS
+from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
            6: "bool", 7: "int16", 9: "int8", 10: "float64", 15: "uint32", 16: "uint16",
@@ -78,10 +79,11 @@ def _buffer_data(model, buf: bytes, index: int, where: str) -> bytes | None:
     b = buffers[index]
     if b.data is not None and len(b.data) > 0:
         return np.asarray(b.data, dtype=np.uint8).tobytes()
-    if b.offset > 1:  # large-model layout: data stored after the flatbuffer
-        if b.offset + b.size > len(buf):
-            raise McucError(f"buffer {index} points past the end of the file", where)
-        return bytes(buf[b.offset:b.offset + b.size])
+    if b.offset > 1 or b.size:
+        # the layout of models over 2 GB (data after the flatbuffer): TFLM reads buffers'
+        # inline data only, and a device model is never that large
+        raise McucError(f"buffer {index} is stored outside the flatbuffer (offset {b.offset}, "
+                        f"size {b.size}): the large-model layout is not supported", where)
     return None
 
 
@@ -161,6 +163,10 @@ def _lower(model, buf: bytes, where: str) -> Graph:
         outputs = [tensor_at(int(i), f"op {k} output") for i in (to.outputs if to.outputs is not None else [])]
         if any(o is None for o in outputs):
             raise McucError(f"op {k} ({op_type}) has an omitted output", where)
+        _check_options(to, op_type, f"{where}: op {k} ({shown(op_type)})")
+        if to.intermediates is not None and len(to.intermediates) and op_type in SUPPORTED_OPS:
+            raise McucError("intermediate tensors on an op that has none (LSTM ops only)",
+                            f"{where}: op {k} ({shown(op_type)})")
         attrs = dict(vars(to.builtinOptions)) if to.builtinOptions is not None else {}
         ops.append(Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, index=k))
 
@@ -173,6 +179,36 @@ def _lower(model, buf: bytes, where: str) -> Graph:
     check_supported(graph)
     validate(graph)
     return graph
+
+
+@functools.lru_cache(maxsize=None)
+def _options_names() -> dict[int, str]:
+    opts = _schema().BuiltinOptions
+    return {v: k for k, v in vars(opts).items() if not k.startswith("_") and isinstance(v, int)}
+
+
+def _check_options(to, op_type: str, where: str) -> None:
+    """The op's builtin options table is the one it reads (OPTIONS), or absent where that
+    table has no fields; custom options only on custom ops."""
+    if op_type not in SUPPORTED_OPS:
+        return                  # refused by check_supported, by name
+    want = OPTIONS.get(op_type)
+    have = _options_names().get(int(to.builtinOptionsType or 0), "NONE")
+    if to.builtinOptions is None:
+        have = "NONE"
+    if want is None:
+        if have != "NONE":
+            raise McucError(f"builtin options {have} given to an op that takes none", where)
+    elif have == "NONE":
+        if op_type not in OPTIONAL_OPTIONS and vars(getattr(_schema(), want + "T")()):
+            raise McucError(f"builtin options missing (expected {want})", where)
+    elif have != want:
+        raise McucError(f"builtin options are {have}, expected {want}", where)
+    if to.customOptions is not None and len(to.customOptions):
+        raise McucError("custom options on a builtin op", where)
+    bias_type = getattr(to.builtinOptions, "quantizedBiasType", 0)
+    if bias_type not in _DTYPES:      # TFLM refuses the model ("unsupported data type")
+        raise McucError(f"quantized_bias_type {bias_type} is not a tensor type", where)
 
 
 def check_supported(graph: Graph) -> None:

@@ -20,7 +20,8 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
      sizes and depth multipliers >= 1, the depth multiplier equal to output / input channels;
      the output shape the op computes (convolution and pooling geometry as TFLM's Prepare
      derives it, broadcast shapes, softmax and the unary ops shape-preserving, FULLY_CONNECTED
-     batches); in onnxruntime's arithmetic a QDQ bias scale equal to input scale x weight
+     batches, MEAN's reduced shape, CONCATENATION's inputs filling the output); no data
+     tensor without values (a zero dimension); in onnxruntime's arithmetic a QDQ bias scale equal to input scale x weight
      scale within BIAS_SCALE_RTOL (onnxruntime's quantizer writes exactly the float32
      product; onnxruntime 1.32 uses a bias's own scale when it differs (measured: x2 on one
      channel changes its outputs) where our kernels add the int32 bias as it is); the
@@ -178,6 +179,8 @@ def _check_op(op: Op) -> None:
         if t is None:
             continue
         _check_quant(t)
+        if t.size == 0 and k not in params:
+            raise _Fail(f"shape {list(t.shape)} holds no values", t)
         if t.dtype == "int8" and t.quant is None and k not in params:
             raise _Fail("int8 data without quantization parameters (scale, zero point)", t)
     for name, value in op.attrs.items():
@@ -319,8 +322,6 @@ def _same_shape(op: Op) -> None:
 
 def _elementwise(op: Op) -> None:
     a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
-    if a.size == b.size == y.size:
-        return
     try:
         shape = np.broadcast_shapes(tuple(a.shape), tuple(b.shape))
     except ValueError:
@@ -336,8 +337,44 @@ def _elementwise(op: Op) -> None:
                         "requantisation multiplier must be below 2^31)", y)
 
 
+def _axis(axis: int, rank: int, what: str) -> int:
+    if not -rank <= axis < rank:
+        raise _Fail(f"{what} {axis} is out of range for rank {rank}")
+    return axis % rank
+
+
+def _mean(op: Op) -> None:
+    """The output shape MEAN computes: the reduced axes dropped, or kept as 1 (keepDims)."""
+    x, axes_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if axes_t.data is None:
+        raise _Fail("the axes must be a constant tensor", axes_t)
+    axes = {_axis(int(a), len(x.shape), "axis") for a in np.asarray(axes_t.data).reshape(-1)}
+    keep = bool(op.attrs.get("keepDims", False))
+    want = [1 if k in axes else d for k, d in enumerate(x.shape) if keep or k not in axes]
+    if list(y.shape) != want:
+        raise _Fail(f"output shape {list(y.shape)} is not the mean of {list(x.shape)} over "
+                    f"axes {sorted(axes)} (expected {want})", y)
+
+
+def _concat(op: Op) -> None:
+    """Inputs of the output's rank, equal to it except along the axis, which they fill."""
+    y = op.outputs[0]
+    axis = _axis(int(op.attrs.get("axis", 0)), len(y.shape), "axis")
+    total = 0
+    for x in op.inputs:
+        same = len(x.shape) == len(y.shape) and all(
+            a == b for k, (a, b) in enumerate(zip(x.shape, y.shape)) if k != axis)
+        if not same:
+            raise _Fail(f"input shape {list(x.shape)} does not fit the output's "
+                        f"{list(y.shape)} outside axis {axis}", x)
+        total += x.shape[axis]
+    if total != y.shape[axis]:
+        raise _Fail(f"inputs fill {total} of the output's {y.shape[axis]} along axis {axis}", y)
+
+
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,
+           "MEAN": _mean, "CONCATENATION": _concat,
            **{t: _same_shape for t in SHAPE_PRESERVING}}
