@@ -181,7 +181,7 @@ def test_one_pixel_and_direct_gemm_with_dead_channels(board, tmp_path):
     path.write_bytes(modelgen.gemm_chain(dead=(3, 4)))
     graph = _portable(path, board)
     made = _force(graph, kernels_dsp, "int16", True)
-    unfolded = [c for op in graph.ops[:2] for c in op.kernel["calls"]]
+    unfolded = [c for op in graph.ops[:2] for c in op.kernel.calls]
     assert [c.fn.split("_op")[0] for c in unfolded] == ["mcuc_conv_s8_dsp_direct",
                                                         "mcuc_conv_s8_dsp_1px"]
     assert all(c.args[2].const.shape[1] == 5 for c in unfolded)     # records end with `left`
@@ -193,7 +193,7 @@ def _plan_kernels(tmp_path, model: bytes):
     path = tmp_path / "m.tflite"
     path.write_bytes(model)
     _, plan = plan_model(path, "mps2-an386")
-    return plan, {op.index: c for op in plan.schedule for c in op.kernel.get("calls", [])}
+    return plan, {op.index: c for op in plan.schedule for c in op.kernel.calls}
 
 
 def test_search_takes_one_pixel_gemm_when_two_do_not_fit(tmp_path):

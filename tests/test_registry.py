@@ -145,7 +145,7 @@ def test_dsp_gemm_scratch_formula_matches_the_c(tmp_path):
         path = write_model(tmp_path, model, f"m{i}")
         graph = run_passes(load_model(path), get_board("mps2-an386"), "portable")
         for op in graph.ops:
-            for call in op.kernel.get("calls") or []:
+            for call in op.kernel.calls:
                 view = gemm_view.of_call(call) if call.fn in kernels_dsp.BUILDERS else None
                 if view is None or call.fn.startswith("mcuc_depthwise"):
                     continue
