@@ -11,7 +11,7 @@
  *     without dilation, else in_c, is a multiple of 4): then each aligned group of 4 products
  *     (k0 k1 k2 k3) is paired as (k0, k2), (k1, k3), the order SXTB16 produces from one
  *     32-bit load, so im2col copies whole words without repacking.
- *   - im2col scratch: `slots` output pixels (2 or 4) interleaved per pair j: {p0: x[2j]
+ *   - im2col scratch: `slots` output pixels (1, 2 or 4) interleaved per pair j: {p0: x[2j]
  *     x[2j+1], p1: ..., } as int16, 4 * slots bytes per pair.
  *   - weights, one of two encodings (w8):
  *     int16 (w8 = 0, 2 slots): times 2^(left+1) (see mcuc_dsp.h), for each group of four
