@@ -3,6 +3,10 @@
     python benchmarks/calibrate_costs.py                 # profile, fit, write costs.json
     python benchmarks/calibrate_costs.py --check         # error against the shared models
     python benchmarks/calibrate_costs.py --refit         # fit again from the last profiles
+    python benchmarks/calibrate_costs.py --families F,G --models M,N --boards B
+                                                         # (re)fit only families F, G from
+                                                         # models M, N (fast kernels), kept
+                                                         # beside the other rows
 
 Calibration: a set of generated models (tests/modelgen.py and tests/onnx_modelgen.py:
 convolutions of several shapes, strides, kernels and odd channel counts, depthwise layers,
@@ -206,7 +210,24 @@ CHAINS = {
     # dense layers (an autoencoder's shape)
     "chain_dense": ((1, 1, 1, 320), [
         ("fc", 128), ("fc", 128), ("fc", 8), ("fc", 128), ("fc", 320)]),
+    # every layer at its model's peak, so the search leaves each 256 bytes of scratch:
+    # convolutions with K = 90..120 take the DSP GEMM with one im2col pixel
+    # (mcuc_conv_s8_dsp_1px), wide 1x1 and dense layers the direct one (no im2col)
+    "chain_1px_a": ((1, 20, 20, 12), [
+        ("conv", 12, 3, 1, "SAME", "relu"), ("conv", 12, 3, 1, "SAME", None, 2),
+        ("conv", 12, (1, 9), 1, "SAME", "relu"), ("conv", 12, (2, 5), 1, "SAME", None),
+        ("conv", 12, (9, 1), 1, "SAME", "relu6")]),
+    "chain_1px_b": ((1, 16, 12, 10), [
+        ("conv", 10, 3, 1, "SAME", "relu"), ("conv", 10, (3, 4), 1, "SAME", None),
+        ("conv", 10, (4, 3), 1, "SAME", "relu")]),
+    "chain_direct_conv": ((1, 6, 5, 150), [
+        ("conv", 150, 1, 1, "VALID", "relu"), ("conv", 150, 1, 1, "VALID", None),
+        ("conv", 150, 1, 1, "VALID", "relu6")]),
+    "chain_direct_fc": ((1, 1, 1, 301), [("fc", 301), ("fc", 301), ("fc", 150)]),
 }
+# models that exercise families only a tight scratch limit selects (--families)
+NEW_FAMILY_MODELS = ["chain_1px_a", "chain_1px_b", "chain_direct_conv", "chain_direct_fc",
+                     "onnx_1px"]
 
 
 def _onnx_misc():
@@ -217,6 +238,16 @@ def _onnx_misc():
     y = b.node("AveragePool", [y], kernel_shape=[2, 2], strides=[2, 2], pads=[0, 0, 0, 0])
     y = b.node("Tanh", [b.node("Sigmoid", [b.node("Mul", [y, y])])])
     return onnx_modelgen.quantize(b.model(b.conv(y, 8, 6, k=1, pad=0)))
+
+
+def _onnx_1px():
+    """ONNX 3x3 convolutions (K = 108) each at the model's peak: the M55 has no Helium
+    kernels with float requantisation, so they run the DSP GEMM with one im2col pixel."""
+    import onnx_modelgen
+    b = onnx_modelgen._Builder(0)
+    y = b.conv(b.input((1, 12, 20, 20)), 12, 12)
+    y = b.conv(y, 12, 12, dil=2)
+    return onnx_modelgen.quantize(b.model(b.conv(y, 12, 12)))
 
 
 def _generate(name: str) -> bytes:
@@ -234,11 +265,13 @@ def _generate(name: str) -> bytes:
         return onnx_modelgen.quantized("mobilenet_v2", in_shape=(1, 3, 32, 32))
     if name == "onnx_misc":
         return _onnx_misc()
+    if name == "onnx_1px":
+        return _onnx_1px()
     raise KeyError(name)
 
 
 MODELS_VERSION = 2     # raise when a generator above changes (cache key)
-CALIBRATION = [*CHAINS, "mobilenet_v2_035_96", "mobilenet_v1_025_96", "onnx_resnet",
+CALIBRATION = [*(c for c in CHAINS if c not in NEW_FAMILY_MODELS), "mobilenet_v2_035_96", "mobilenet_v1_025_96", "onnx_resnet",
                "onnx_mobilenet_v2", "onnx_misc"]
 
 
@@ -273,12 +306,13 @@ def profile_steps(path: Path, board: str, kernels: str, patch: str, sram: int | 
     return rep, schedule
 
 
-def collect(board: str, models: list[str], log) -> list[dict]:
-    """One row per single-call step of every calibration run on `board`."""
+def collect(board: str, models: list[str], log, kernel_sets=None) -> list[dict]:
+    """One row per single-call step of every calibration run on `board` (kernel sets:
+    BOARDS[board] unless given)."""
     core = cost.core_of(get_board(board))
     rows = []
     for model in models:
-        for kernels in BOARDS[board]:
+        for kernels in kernel_sets or BOARDS[board]:
             rows += _collect_run(board, core, model, kernels, log)
     return rows
 
@@ -369,6 +403,24 @@ def fit(rows: list[dict]) -> dict:
     return cores
 
 
+def merge_families(rows: list[dict], families: list[str], models: list[str]) -> dict:
+    """costs.json with `families` fitted again from `rows` on the cores the rows cover;
+    everything else as it was. The provenance lists the added fits."""
+    table = cost.load()
+    added = table["provenance"].setdefault("added", [])
+    for core in sorted({r["core"] for r in rows}):
+        for family in families:
+            mine = [r for r in rows if r["core"] == core and r["family"] == family]
+            if mine:
+                table["cores"].setdefault(core, {})[family] = fit_rows(_fit_set(family, mine))
+    added.append(dict(date=datetime.date.today().isoformat(), families=families,
+                      models=models, boards=sorted({r["board"] for r in rows}),
+                      rows=len([r for r in rows if r["family"] in families])))
+    cost.COSTS_FILE.write_text(json.dumps(table, indent=1, sort_keys=False) + "\n")
+    cost.load.cache_clear()
+    return table
+
+
 def write_costs(rows: list[dict], models: list[str], boards: list[str]) -> dict:
     table = dict(
         provenance=dict(
@@ -445,6 +497,9 @@ def main(argv=None) -> int:
                     help="comma-separated (default: the calibration set, or with --check the "
                          "shared models)")
     ap.add_argument("--json", type=Path, help="also write the rows or check results here")
+    ap.add_argument("--families", default=None,
+                    help="comma-separated kernel families to fit (fast kernels only) and merge "
+                         "into the existing costs.json (default models: NEW_FAMILY_MODELS)")
     args = ap.parse_args(argv)
     boards = args.boards.split(",")
     log = lambda s: print(s, flush=True)    # noqa: E731
@@ -455,6 +510,22 @@ def main(argv=None) -> int:
         print_check(results)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))
+        return 0
+    if args.families:
+        families = args.families.split(",")
+        models = args.models.split(",") if args.models else NEW_FAMILY_MODELS
+        rows = []
+        for board in boards:
+            rows += collect(board, models, log, kernel_sets=("auto",))
+        table = merge_families(rows, families, models)
+        for core, fams in table["cores"].items():
+            for family in families:
+                e = fams.get(family)
+                if e:
+                    coefs = " ".join(f"{f}={e[f]:g}" for f in cost.FEATURES if f in e)
+                    log(f"{core:<11} {family:<34} rows {e['n_rows']:>4}  max err "
+                        f"{e['max_error']:>6.1%}  {coefs}")
+        log(f"wrote {cost.COSTS_FILE}")
         return 0
     models = args.models.split(",") if args.models else CALIBRATION
     if args.refit:

@@ -1030,6 +1030,48 @@ def kernel_chain(in_shape=(1, 11, 10, 3), big_channel=False, seed=0) -> bytes:
     return convert_fn(f, [in_shape], seed=seed)
 
 
+def gemm_chain(in_shape=(1, 9, 11, 7), dead=(), seed=0) -> bytes:
+    """Layers for the DSP GEMM's one-pixel and direct tilings, odd shapes throughout:
+
+    conv1x1 (7 -> 13: K % 4 = 3, rows at odd addresses) -> conv3x3 s2 SAME (13 -> 10,
+    relu6: K = 117, no word-aligned runs, padding) -> conv1x1 (10 -> 70) -> conv1x1 (70 ->
+    9, K = 70: more than 16 input words) -> conv3x3 SAME dilation 2 (9 -> 11) ->
+    FULLY_CONNECTED on every pixel (11 -> 6, batches = pixels) -> FULLY_CONNECTED (180 -> 5).
+
+    `dead`: output channels of the first two layers with weights at 1e-6 of the others and
+    biases of +-0.5 (a trained network's dead channels: int32 biases near 2^31).
+
+    Ops: CONV_2D, RESHAPE, FULLY_CONNECTED
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    cin = in_shape[-1]
+    w = [rng.normal(0, 0.5, (1, 1, cin, 13)), rng.normal(0, 0.3, (3, 3, 13, 10)),
+         rng.normal(0, 0.5, (1, 1, 10, 70)), rng.normal(0, 0.2, (1, 1, 70, 9)),
+         rng.normal(0, 0.3, (3, 3, 9, 11)), rng.normal(0, 0.4, (11, 6))]
+    b = [rng.normal(0, 0.1, (n,)) for n in (13, 10, 70, 9, 11, 6)]
+    for c in dead:
+        for i in (0, 1):
+            w[i][..., c] *= 1e-6
+            b[i][c] = 0.5 if c % 2 else -0.5
+    w = [a.astype(np.float32) for a in w]
+    b = [a.astype(np.float32) for a in b]
+
+    def f(x):
+        y = tf.nn.bias_add(tf.nn.conv2d(x, w[0], 1, "VALID"), b[0])
+        y = tf.nn.relu6(tf.nn.bias_add(tf.nn.conv2d(y, w[1], 2, "SAME"), b[1]))
+        y = tf.nn.bias_add(tf.nn.conv2d(y, w[2], 1, "VALID"), b[2])
+        y = tf.nn.relu(tf.nn.bias_add(tf.nn.conv2d(y, w[3], 1, "VALID"), b[3]))
+        y = tf.nn.bias_add(tf.nn.conv2d(y, w[4], 1, "SAME", dilations=2), b[4])
+        n = int(y.shape[1] * y.shape[2])
+        y = tf.tensordot(tf.reshape(y, (1, n, 11)), w[5], axes=[[2], [0]]) + b[5]
+        y = tf.reshape(y, (1, -1))
+        wf = tf.constant(rng.normal(0, 0.3, (int(y.shape[1]), 5)).astype(np.float32))
+        return tf.matmul(y, wf)
+
+    return convert_fn(f, [in_shape], seed=seed)
+
+
 #: kind -> ops of :func:`unsupported_op` models (all int8 in/out, all run in
 #: TFLM).  'cumsum' has no int8 kernel in the converter and becomes a float
 #: island: DEQUANTIZE -> CUMSUM(float32) -> QUANTIZE.

@@ -138,7 +138,8 @@ def test_mobilenet_v1_dead_channels_all_dsp(mobilenet_dead, tmp_path):
     assert not PORTABLE.search(model_c), PORTABLE.findall(model_c)
     layers = [op for op in modelgen.ops_in(mobilenet_dead.read_bytes())
               if op in ("CONV_2D", "DEPTHWISE_CONV_2D")]
-    dsp = set(re.findall(r"\bmcuc_(?:conv|depthwise_conv)_s8_dsp_op(\d+)\(", model_c))
+    dsp = set(re.findall(r"\bmcuc_(?:conv|depthwise_conv)_s8_dsp(?:_1px|_direct)?_op(\d+)\(",
+                         model_c))
     assert len(layers) == len(dsp) == 28
     assert report.instructions[0] < 1.5 * report.macs
 

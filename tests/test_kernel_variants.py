@@ -1,8 +1,10 @@
 """The fast kernels' choices (kernels_dsp / kernels_mve builders with `weights` and
-`scratch_budget`): int8-weight DSP kernels and scratch-bounded tilings (GEMM blocks of 2
-pixels, depthwise bands of one row and strips of two columns, Helium plane chunks of 4
-channels), each forced on every layer it takes and checked bit-exact with TFLM in QEMU;
-and, on the host, that every builder honours its budget with the scratch its formula says."""
+`scratch_budget`): int8-weight DSP kernels and scratch-bounded tilings (GEMM blocks of one
+im2col pixel, or none for layers read in place, depthwise bands of one row and strips of
+two columns, Helium plane chunks of 4 channels), each forced on every layer it takes and
+checked bit-exact with TFLM in QEMU; on the host, that every builder honours its budget with
+the scratch its formula says; and that the search takes the one-pixel and direct GEMMs
+where its scratch limit leaves no room for wider blocks."""
 from __future__ import annotations
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 import modelgen
 import onnx_modelgen as og
-from mcucompile.api import load_vectors
+from mcucompile.api import load_vectors, plan_model
 from mcucompile.boards import get_board
 from mcucompile.build import build_project
 from mcucompile.codegen import generate
@@ -30,6 +32,9 @@ MODELS = {
     # one input channel, odd sizes, channels whose requantisation shifts differ
     "chain_c1_mixed_shifts": (lambda: modelgen.kernel_chain(in_shape=(1, 13, 9, 1),
                                                             big_channel=True), ".tflite", 7),
+    # DSP GEMM one pixel / direct: K % 4 = 3, 2, 1; > 16 words; no aligned runs; dilation;
+    # FC on 30 pixels; out_c 13, 10, 70, 9, 11, 6, 5 (not multiples of 8)
+    "gemm_chain": (lambda: modelgen.gemm_chain(), ".tflite", 7),
     # ONNX: onnxruntime's float requantisation in the same kernels (*_fpreq)
     "onnx_mobilenet_v2": (lambda: og.quantized("mobilenet_v2", "QDQ", True), ".onnx", 12),
 }
@@ -88,6 +93,8 @@ RUNS = [
     ("mps3-an547", "dsp", "int8", False),     # the M55 runs DSP kernels where Helium has none
     ("mps2-an386", "dsp", "int8", True),
     ("mps2-an386", "dsp", "int16", True),
+    ("mps2-an500", "dsp", "int8", True),
+    ("mps2-an500", "dsp", "int16", True),
     ("mps3-an547", "mve", "int8", True),
 ]
 
@@ -102,8 +109,9 @@ def test_forced_variant_bit_exact(model, board, module, weights, minimal, tmp_pa
     # every conv, depthwise and FC layer took the variant
     assert len(made) == MODELS[model][2] and all(v.weights == weights for v in made), made
     if minimal and module == "dsp":
-        assert {v.pixels for v in made if v.pixels} == {2}
-        assert any(v.strip == 2 for v in made), made
+        assert {v.pixels for v in made if v.pixels} == {1}     # one im2col pixel, or direct
+        assert any(v.direct for v in made) and any(not v.direct for v in made if v.pixels)
+        assert any(v.strip == 2 for v in made) or not any(v.band for v in made), made
     elif module == "dsp":
         assert 4 in {v.pixels for v in made}, made    # int8: 2 channels x 4 pixels
     _run_bit_exact(path, graph, board, tmp_path)
@@ -163,3 +171,48 @@ def test_int8_weights_halve_the_gemm_constants(tmp_path):
                        ("int16", "int8"))
             n16, n8 = w16.args[1].const.nbytes, w8.args[1].const.nbytes
             assert w8.args[1].const.dtype == np.int8 and n8 * 2 <= n16, (op.index, n8, n16)
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps2-an500"])
+def test_one_pixel_and_direct_gemm_with_dead_channels(board, tmp_path):
+    """Dead channels (int32 biases near 2^31: the unfolded store, int16 weights) in a direct
+    and a one-pixel GEMM, bit-exact."""
+    path = tmp_path / "dead.tflite"
+    path.write_bytes(modelgen.gemm_chain(dead=(3, 4)))
+    graph = _portable(path, board)
+    made = _force(graph, kernels_dsp, "int16", True)
+    unfolded = [c for op in graph.ops[:2] for c in op.kernel.calls]
+    assert [c.fn.split("_op")[0] for c in unfolded] == ["mcuc_conv_s8_dsp_direct",
+                                                        "mcuc_conv_s8_dsp_1px"]
+    assert all(c.args[2].const.shape[1] == 5 for c in unfolded)     # records end with `left`
+    assert len(made) == 7
+    _run_bit_exact(path, graph, board, tmp_path)
+
+
+def _plan_kernels(tmp_path, model: bytes):
+    path = tmp_path / "m.tflite"
+    path.write_bytes(model)
+    _, plan = plan_model(path, "mps2-an386")
+    return plan, {op.index: c for op in plan.schedule for c in op.kernel.calls}
+
+
+def test_search_takes_one_pixel_gemm_when_two_do_not_fit(tmp_path):
+    """A 3x3 conv at the peak of its model (the layer-wise bound, 9,600 bytes): the search
+    leaves it 256 bytes of scratch; a 2-pixel im2col of K = 108 needs 432, one pixel 216."""
+    plan, calls = _plan_kernels(tmp_path, modelgen.conv2d(in_shape=(1, 20, 20, 12),
+                                                          filters=12, padding="same"))
+    conv = calls[0]
+    assert conv.fn.startswith("mcuc_conv_s8_dsp_1px") and conv.variant.pixels == 1
+    assert conv.scratch_bytes == 216
+    assert plan.arena_bytes <= 9600 + 256
+
+
+def test_search_takes_direct_gemm_for_a_wide_dense_layer(tmp_path):
+    """A FULLY_CONNECTED layer of 300 inputs at its model's peak: even one im2col pixel
+    (600 bytes) exceeds its 256 bytes, the direct GEMM needs none."""
+    plan, calls = _plan_kernels(tmp_path, modelgen.dense(in_features=300, units=40))
+    fc = calls[0]
+    assert fc.fn.startswith("mcuc_conv_s8_dsp_direct") and fc.variant.direct
+    assert fc.scratch_bytes == 0
+    _, portable = plan_model(tmp_path / "m.tflite", "mps2-an386", kernels="portable")
+    assert plan.arena_bytes == portable.arena_bytes

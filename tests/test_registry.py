@@ -120,3 +120,51 @@ def test_streamed_and_in_place_calls_use_the_formula(tmp_path):
                 assert call.scratch_bytes == spec.scratch(call.params), call.fn
                 seen += 1
     assert seen >= 1
+
+
+DSP_SCRATCH_C = r"""
+#include <stdio.h>
+#include "conv/conv_s8_dsp_scratch.h"
+int main(void)
+{{
+{prints}
+    return 0;
+}}
+"""
+
+
+def test_dsp_gemm_scratch_formula_matches_the_c(tmp_path):
+    """Every GEMM tiling the DSP builders make (4, 2, 1 im2col pixels, direct) of real layers
+    (odd channels, K not a multiple of 4, stride 2, dilation, dense on 30 pixels) needs the
+    scratch the C's mcuc_conv_s8_dsp_scratch_bytes says, compiled and run on the host."""
+    from mcucompile.boards import get_board
+    from mcucompile.frontend import load_model
+    from mcucompile.passes import gemm_view, run_passes
+    cases = []
+    for i, model in enumerate((modelgen.gemm_chain(), modelgen.kernel_chain())):
+        path = write_model(tmp_path, model, f"m{i}")
+        graph = run_passes(load_model(path), get_board("mps2-an386"), "portable")
+        for op in graph.ops:
+            for call in op.kernel.calls:
+                view = gemm_view.of_call(call) if call.fn in kernels_dsp.BUILDERS else None
+                if view is None or call.fn.startswith("mcuc_depthwise"):
+                    continue
+                for weights in ("int16", "int8"):
+                    for budget in (0, 100, 300, 1000, 10**6):
+                        new = kernels_dsp.BUILDERS[call.fn](op, call, weights=weights,
+                                                            scratch_budget=budget)
+                        if new is not None:
+                            v = new.variant
+                            slots = 0 if v.direct else v.pixels
+                            cases.append((view.geo, slots, new.scratch_bytes))
+    assert {slots for _, slots, _ in cases} == {0, 1, 2, 4}
+    prints = [f'    printf("%zu\\n", mcuc_conv_s8_dsp_scratch_bytes({g["k_h"]}, {g["k_w"]}, '
+              f'{g["in_c"]}, {slots}));' for g, slots, _ in cases]
+    src = tmp_path / "dsp_scratch.c"
+    src.write_text(DSP_SCRATCH_C.format(prints="\n".join(prints)))
+    exe = tmp_path / "dsp_scratch"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                    f"-I{runtime_dir() / 'src'}", str(src), "-o", str(exe)], check=True)
+    got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True,
+                                          check=True).stdout.split()]
+    assert got == [scratch for _, _, scratch in cases]

@@ -27,6 +27,7 @@ maps a kernel's name to what it is. The planner asks specs, never names:
     scratch       bytes of scratch as a function of the call's params, for kernels whose C
                   file has a `*_scratch_bytes()` (tests/test_registry.py checks the two agree);
                   generated kernels get their scratch from the builder that sized them
+                  (the DSP GEMM's formula is checked against its C the same way)
 Cost (estimated instructions per call and core) lives in backend/cost.py, keyed by the same
 base names.
 """
@@ -131,6 +132,13 @@ _SPECS = [
     # Armv7E-M DSP (passes/kernels_dsp.py)
     KernelSpec("mcuc_conv_s8_dsp", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
                isa="dsp", weights="int16", generated=True),
+    # the same GEMM with one im2col pixel per block, and reading its input in place (FC,
+    # 1x1 stride-1 unpadded conv; no scratch): slower, for layers whose step leaves too
+    # little scratch for wider blocks (kernels_dsp.GEMM_NAMES)
+    KernelSpec("mcuc_conv_s8_dsp_1px", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
+               isa="dsp", weights="int16", generated=True),
+    KernelSpec("mcuc_conv_s8_dsp_direct", ("CONV_2D", "FULLY_CONNECTED"), isa="dsp",
+               weights="int16", generated=True),
     KernelSpec("mcuc_depthwise_conv_s8_dsp", ("DEPTHWISE_CONV_2D",), isa="dsp",
                weights="int16", generated=True),
     KernelSpec("mcuc_add_s8_dsp", ("ADD", "SUB"), isa="dsp",

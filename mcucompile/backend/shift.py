@@ -60,6 +60,16 @@ def gemm(geo: dict, slots: int, w8: bool, max_k2: int) -> int:
     return gap(reads, writes)
 
 
+def direct(geo: dict) -> int:
+    """runtime_c/src/conv/conv_s8_dsp.h, mcuc_conv_s8_dsp_direct_body: pixel by pixel, each
+    pixel's input row (in_c bytes) read again for every block of 4 output channels, the
+    block's outputs written after it: so a pixel's first outputs are written while its row
+    is still to be read, and the bytes written up to pixel p must stay below its row."""
+    pixels = geo["batches"] * geo["out_h"] * geo["out_w"]
+    p = np.arange(pixels)
+    return max(0, int(((p + 1) * geo["out_c"] - p * geo["in_c"]).max()))
+
+
 def planar(geo: dict, batches: int, in_c: int, out_c: int, band: int, strip: int) -> int:
     """templates/kernels/depthwise_conv_s8_dsp.c.j2: per batch, bands of `band` output rows,
     each in strips of `strip` output columns; a strip's planes (its input rows and columns)

@@ -59,6 +59,7 @@ class Variant:
     channels  depthwise (Helium): input channels per plane chunk (0: all)
     raster    built to write its outputs in memory order (asked for a shifted in-place
               layer, backend/shift.py)
+    direct    GEMM (DSP): reads its input in place, no im2col (scratch 0)
     """
 
     weights: str = ""
@@ -67,6 +68,7 @@ class Variant:
     strip: int = 0
     channels: int = 0
     raster: bool = False
+    direct: bool = False
 
 
 @dataclass

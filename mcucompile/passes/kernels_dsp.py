@@ -7,6 +7,8 @@ runtime_c/src/conv/*_dsp.h), with weights and requantisation records packed at c
 handles exactly (it then keeps the portable kernel).
 
     CONV_2D, FULLY_CONNECTED                                   -> im2col + 8-sum-blocked GEMM
+      (FULLY_CONNECTED, 1x1 stride-1 unpadded CONV_2D, when      -> the GEMM reading its int8
+       an im2col does not fit or the layer has one pixel)            input in place
     DEPTHWISE_CONV_2D (a stride 1 or 2, no dilation)           -> planar bands + tap pairs
       (other depthwise layers on one input channel             -> as a GEMM)
     ADD / SUB without broadcasting                              -> per-input tables
@@ -22,11 +24,20 @@ KernelCall.variant:
                    two), the depthwise kernel unpacks a channel's weights once per band;
                    records of 12 bytes per channel instead of 16 (conv_s8_dsp.h).
     scratch_budget bytes of scratch the kernel may use; the builder picks the fastest tiling
-                   that fits (GEMM: 4 or 2 im2col pixels; depthwise: rows per band, then
+                   that fits (GEMM: 4, 2 or 1 im2col pixels, or for a layer that reads each
+                   pixel's inputs as one run, FC and 1x1 stride-1 unpadded conv, instead of
+                   one pixel no im2col at all ("direct": the input unpacked in registers,
+                   scratch 0); a layer of one pixel takes 1 pixel / direct first, since a
+                   wider block would compute it again; depthwise: rows per band, then
                    strips of columns), or returns None when even the smallest does not fit.
-                   None: what select_kernels has always done: int16 GEMMs their one tiling,
-                   int8 ones the fastest within op.kernel.scratch_budget else 2 pixels,
-                   the depthwise band up to max(DW_SCRATCH_BUDGET, that budget), at least
+                   The GEMM tilings, fastest first, instructions per MAC in the inner loop
+                   (conv_s8_dsp.h): int16 2 px 0.69, 1 px 0.81 (+ im2col), direct 0.94;
+                   int8 4 px 0.81, 2 px 0.94, 1 px 1.38 (+ im2col), direct 1.44.
+                   Each has its own kernel name (`GEMM_NAMES`), so the cost model
+                   (backend/cost.py) prices them apart.
+                   None: GEMMs the fastest tiling within op.kernel.scratch_budget, else the
+                   one with the least scratch; the depthwise band up to
+                   max(DW_SCRATCH_BUDGET, that budget), at least
                    one whole row.
 scratch_bytes(call, variant) is the one scratch formula (the builders use it too), and
 minimum_variant(call, weights) the tiling with the least scratch, for a planner's question
@@ -42,17 +53,22 @@ from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
 from .kernel_call import Arg, GeneratedKernel, KernelCall, Variant, layer_fn
 from .pack import (add_tables, conv_k_order, conv_perm4, conv_weights_dsp, conv_weights_dsp_s8,
-                   dw_weights_dsp, dw_weights_dsp_s8, folded_bias, fpreq_records, lsh_literal,
-                   pad_records, requant_records)
+                   direct_k, dw_weights_dsp, dw_weights_dsp_s8, folded_bias, fpreq_records,
+                   lsh_literal, pad_records, requant_records)
 
 SIGNATURE = ("void {fn}(const int8_t *input, const {wtype} *weights, const int32_t *quant, "
-             "int8_t *output, int8_t *scratch)")
+             "int8_t *output{scratch})")
 WEIGHTS = ("int16", "int8")
 DW_SCRATCH_BUDGET = 4 * 1024   # planar band bytes the depthwise kernel may always use
 DW_MAX_KC = 16                 # MCUC_DW_MAX_KC in depthwise_conv_s8_dsp.h
 DW_UNFOLDED = -64              # MCUC_DW_UNFOLDED in depthwise_conv_s8_dsp.h
 DW_MAX_WORDS_S8 = 16           # int8 depthwise weights: the channel's words fit `local[16]`
 GEMM_S8_MAX_K2 = 1023          # MCUC_GEMM_S8_MAX_K2 in conv_s8_dsp.h
+DIRECT = 0                     # GEMM "pixels per im2col block" of the direct kernel (none)
+GEMM_HEADERS = ("conv/conv_s8_dsp.h", "conv/conv_s8_dsp_scratch.h")
+# generated GEMM kernel base names by pixels per block (registry.py, costs.json)
+GEMM_NAMES = {4: "mcuc_conv_s8_dsp", 2: "mcuc_conv_s8_dsp", 1: "mcuc_conv_s8_dsp_1px",
+              DIRECT: "mcuc_conv_s8_dsp_direct"}
 
 
 def _weights(weights: str | None) -> str:
@@ -64,29 +80,48 @@ def _weights(weights: str | None) -> str:
     return weights
 
 
-def _generated(template: str, fn: str, ctx: dict, header: str, w8: bool) -> GeneratedKernel:
-    prototype = SIGNATURE.format(fn=fn, wtype="int8_t" if w8 else "int16_t")
+def _generated(template: str, fn: str, ctx: dict, headers: tuple[str, ...], w8: bool,
+               scratch: bool = True) -> GeneratedKernel:
+    """The kernel takes the planned scratch as last argument when it has any; `headers`:
+    the runtime headers its text includes."""
+    prototype = SIGNATURE.format(fn=fn, wtype="int8_t" if w8 else "int16_t",
+                                 scratch=", int8_t *scratch" if scratch else "")
     return GeneratedKernel(template, dict(ctx, fn=fn, prototype=prototype), prototype + ";",
-                           runtime_files=(header,))
+                           runtime_files=headers)
 
 
 # --- GEMM (conv, fully connected, one-channel depthwise) ---------------------------------
 
 def _gemm_scratch(geo: dict, pixels: int) -> int:
-    """im2col bytes: `pixels` interleaved int16 columns of K2 pairs."""
+    """im2col bytes: `pixels` interleaved int16 columns of K2 pairs (DIRECT: none); the C's
+    mcuc_conv_s8_dsp_scratch_bytes (conv_s8_dsp_scratch.h, tests/test_registry.py)."""
     return 4 * pixels * ((geo["k_h"] * geo["k_w"] * geo["in_c"] + 1) // 2)
+
+
+def _direct(geo: dict) -> bool:
+    """Each output pixel's inputs are one run of in_c values, pixel after pixel: a 1x1,
+    stride-1 layer without padding (fully connected layers are seen so, gemm_view.py)."""
+    return (geo["k_h"] == geo["k_w"] == 1 and geo["stride_h"] == geo["stride_w"] == 1
+            and not needs_bounds(geo))
 
 
 def _gemm_options(geo: dict, weights: str) -> tuple[int, ...]:
     """Pixels per block, fastest first: int16 weights 2 (4 channels x 2 pixels); int8 4
     (2 x 4: each unpacked weight serves 4 pixels) when the layer has 3 or more pixels, or 2
-    (4 x 2, which needs K2 <= GEMM_S8_MAX_K2)."""
-    if weights == "int16":
-        return (2,)
+    (4 x 2, which needs K2 <= GEMM_S8_MAX_K2); then, both, one pixel (4 channels x 1), or
+    DIRECT for a layer that reads its input in place. A layer of one pixel has only the
+    last (a block of several would compute that pixel again for each)."""
+    pixels = geo["batches"] * geo["out_h"] * geo["out_w"]
     k2 = (geo["k_h"] * geo["k_w"] * geo["in_c"] + 1) // 2
-    if k2 > GEMM_S8_MAX_K2:
-        return (4,)
-    return (4, 2) if geo["batches"] * geo["out_h"] * geo["out_w"] >= 3 else (2,)
+    if pixels == 1:
+        wide = ()
+    elif weights == "int16":
+        wide = (2,)
+    elif k2 > GEMM_S8_MAX_K2:
+        wide = (4,)
+    else:
+        wide = (4, 2) if pixels >= 3 else (2,)
+    return wide + ((DIRECT,) if _direct(geo) else (1,))
 
 
 def _gemm_pixels(geo: dict, weights: str, budget: int | None, soft: int) -> int | None:
@@ -118,31 +153,41 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
                              scaled_weights=not w8)
     if rq is None:
         return None
-    perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
-    order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
+    one = pixels in (1, DIRECT)               # blocks of 4 channels x 1 pixel
+    if pixels == DIRECT:                      # K padded to whole input words, perm4 order
+        w2d, perm4 = direct_k(w2d), True
+        order = conv_k_order(1, 1, w2d.shape[1], True)
+    else:
+        perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
+        order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
     records = rq.records
     if w8:
-        packed = conv_weights_dsp_s8(w2d, order)
+        packed = conv_weights_dsp_s8(w2d, order, pairs=2 if one else 1)
         lsh = 0 if view.fpreq else lsh_literal(rq)
         if not (view.fpreq or rq.e0):
             records = np.delete(records, 3, axis=1)      # rsh: the kernel derives it from rnd
     else:
         packed, lsh = conv_weights_dsp(w2d, rq.scale, order), 0
-    fn = layer_fn("mcuc_conv_s8_dsp", op)
+    fn = layer_fn(GEMM_NAMES[pixels], op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(geo, what=what, op_index=op.index, check_bounds=needs_bounds(geo),
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
                e0=int(rq.e0), unfolded=int(rq.unfolded), fpreq=int(view.fpreq),
-               out_zp=p["output_offset"],
+               out_zp=p["output_offset"], direct=pixels == DIRECT,
                w8=int(w8), slots=pixels, lsh=lsh, act_min=p["act_min"], act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8" if w8 else "w16", packed),
                                      Arg.constant("quant", pad_records(records, 4)),
                                      Arg.output(y)],
                       scratch_bytes=_gemm_scratch(geo, pixels), macs=call.macs,
                       generated=_generated("kernels/conv_s8_dsp.c.j2", fn, ctx,
-                                           "conv/conv_s8_dsp.h", w8),
-                      variant=Variant(weights=weights, pixels=pixels),
-                      shift=shifted.gemm(geo, pixels, w8, GEMM_S8_MAX_K2))
+                                           GEMM_HEADERS, w8, scratch=pixels != DIRECT),
+                      variant=_gemm_variant(weights, pixels),
+                      shift=shifted.direct(geo) if pixels == DIRECT else
+                      shifted.gemm(geo, pixels, w8, GEMM_S8_MAX_K2))
+
+
+def _gemm_variant(weights: str, pixels: int) -> Variant:
+    return Variant(weights=weights, pixels=max(pixels, 1), direct=pixels == DIRECT)
 
 
 def conv(op: Op, call: KernelCall, weights: str | None = None,
@@ -299,7 +344,7 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
                                      Arg.constant("quant", records), Arg.output(y)],
                       scratch_bytes=_dw_scratch(geo, c, band, strip), macs=call.macs,
                       generated=_generated("kernels/depthwise_conv_s8_dsp.c.j2", fn, ctx,
-                                           "conv/depthwise_conv_s8_dsp.h", w8),
+                                           ("conv/depthwise_conv_s8_dsp.h",), w8),
                       variant=Variant(weights=weights, band=band, strip=strip, raster=raster),
                       shift=shifted.planar(geo, p["batches"], c, oc, band, strip_cols))
 
@@ -341,7 +386,7 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
         geo = _dw_geometry(call.params)
         if geo is not None:
             return _dw_scratch(geo, call.params["in_c"], variant.band, variant.strip)
-    if variant.pixels:
+    if variant.pixels and not variant.direct:
         view = gemm_view.of_call(call)
         return _gemm_scratch(view.geo, variant.pixels) if view else 0
     return 0
@@ -361,8 +406,7 @@ def minimum_variant(call: KernelCall, weights: str | None = None) -> Variant | N
             return Variant(weights=weights, band=1, strip=0 if geo["out_cols"] <= 2 else 2)
     if call.fn.startswith(("mcuc_conv_s8", "mcuc_fully_connected_s8", "mcuc_depthwise")):
         view = gemm_view.of_call(call)
-        return Variant(weights=weights, pixels=min(_gemm_options(view.geo, weights))) \
-            if view else None
+        return _gemm_variant(weights, _gemm_options(view.geo, weights)[-1]) if view else None
     return Variant()
 
 

@@ -179,18 +179,30 @@ def conv_weights_dsp(w2d: np.ndarray, scale: np.ndarray, order: np.ndarray,
     return np.ascontiguousarray(out).reshape(-1).astype(np.int16)
 
 
-def conv_weights_dsp_s8(w2d: np.ndarray, order: np.ndarray) -> np.ndarray:
+def conv_weights_dsp_s8(w2d: np.ndarray, order: np.ndarray, pairs: int = 1) -> np.ndarray:
     """[OC, K] int8 weights -> int8 bytes for the DSP GEMM with int8 weights: K reordered,
-    padded to even, channels padded to a multiple of 4 (zeros); per channel pair (a, b), for
-    each pair of products j the bytes {a[2j], b[2j], a[2j+1], b[2j+1]} (SXTB16 and
-    SXTB16-ror-8 of that word give a's and b's pair)."""
+    padded to even, channels padded to a multiple of 4 (and of 2 * pairs); per channel pair
+    (a, b), for each pair of products j the bytes {a[2j], b[2j], a[2j+1], b[2j+1]} (SXTB16
+    and SXTB16-ror-8 of that word give a's and b's pair). `pairs` channel pairs are
+    interleaved per j (1: one pair's words after the other's; 2: the one-pixel blocks of 4
+    channels, which read the 2 words of a j one after the other)."""
     oc, k = w2d.shape
     k2 = (k + 1) // 2
-    padded = np.zeros(((oc + 3) // 4 * 4, k2 * 2), np.int8)
+    group = max(4, 2 * pairs)
+    padded = np.zeros(((oc + group - 1) // group * group, k2 * 2), np.int8)
     padded[:oc, :k] = w2d[:, order]
-    # [channel pair, a/b, j, 2j/2j+1] -> [channel pair, j, 2j/2j+1, a/b]
-    out = padded.reshape(-1, 2, k2, 2).transpose(0, 2, 3, 1)
+    # [group, pair, a/b, j, 2j/2j+1] -> [group, j, pair, 2j/2j+1, a/b]
+    out = padded.reshape(-1, pairs, 2, k2, 2).transpose(0, 3, 1, 4, 2)
     return np.ascontiguousarray(out).reshape(-1)
+
+
+def direct_k(w2d: np.ndarray) -> np.ndarray:
+    """[OC, K] weights padded with zero columns to a multiple of 4 (the direct DSP GEMM reads
+    its input a 32-bit word at a time; conv_s8_dsp.h)."""
+    oc, k = w2d.shape
+    padded = np.zeros((oc, -(-k // 4) * 4), w2d.dtype)
+    padded[:, :k] = w2d
+    return padded
 
 
 def pad_records(records: np.ndarray, group: int) -> np.ndarray:

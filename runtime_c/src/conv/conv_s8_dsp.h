@@ -11,7 +11,7 @@
  *     without dilation, else in_c, is a multiple of 4): then each aligned group of 4 products
  *     (k0 k1 k2 k3) is paired as (k0, k2), (k1, k3), the order SXTB16 produces from one
  *     32-bit load, so im2col copies whole words without repacking.
- *   - im2col scratch: `slots` output pixels (2 or 4) interleaved per pair j: {p0: x[2j]
+ *   - im2col scratch: `slots` output pixels (1, 2 or 4) interleaved per pair j: {p0: x[2j]
  *     x[2j+1], p1: ..., } as int16, 4 * slots bytes per pair.
  *   - weights, one of two encodings (w8):
  *     int16 (w8 = 0, 2 slots): times 2^(left+1) (see mcuc_dsp.h), for each group of four
@@ -29,6 +29,18 @@
  *         with 4 slots): 1 LDRD + 2 LDR + 4 SXTB16 + 8 SMLAD, the second channel pair read
  *         at an immediate offset of 4 * K2 bytes (K2 <= MCUC_GEMM_S8_MAX_K2).
  *     Missing channels of the last group are all-zero (their records: copies of the last).
+ *   - one pixel per block (slots = 1: the im2col scratch of a single pixel, 4 * K2 bytes),
+ *     4 channels, the weights of the 2-slot blocks (int16: per two pairs 1 LDRD + 4 LDRD + 8
+ *     SMLAD = 16 MACs; int8: 3 LDR + 4 SXTB16 + 4 SMLAD, the two channel pairs' words of a
+ *     pair j one after the other).
+ *   - direct (no scratch; a 1x1 stride-1 unpadded conv or a fully connected layer, whose
+ *     pixel's K inputs are one run in the input tensor): the input is read in place, one
+ *     32-bit word (4 int8 values, any alignment) at a time, and unpacked in registers:
+ *     SXTB16 gives (x0, x2), SXTB16 ror 8 (x1, x3), the perm4 order; so the weights are
+ *     those of one pixel per block with perm4 over K padded with zero weights to a multiple
+ *     of 4 (K4), and the input's last K % 4 values are read bytewise. Per input word and 4
+ *     channels (16 MACs): int16 1 LDR + 2 SXTB16 + 4 LDRD + 8 SMLAD; int8 5 LDR + 10
+ *     SXTB16 + 8 SMLAD.
  *   - quant: per output channel {bias2, mult, rnd, rsh} (+ sgn with E0), see mcuc_dsp.h;
  *     int8 weights: {bias, mult, rnd} (+ lsh) with the bias unscaled and the right shift
  *     recovered from rnd = 2^(rsh-1) (1 + 2 output_zp), an odd multiple of 2^(rsh-1):
@@ -49,6 +61,7 @@
 
 #include "mcuc_dsp.h"
 #include "mcuc_fpreq.h"
+#include "conv/conv_s8_dsp_scratch.h"   /* the `col` bytes: mcuc_conv_s8_dsp_scratch_bytes */
 
 
 
@@ -102,9 +115,12 @@ MCUC_INLINE void mcuc_im2col_run(int16_t *col, int32_t k, const int8_t *src, int
     }
 }
 
+#define MCUC_IM2COL_ROW_BUF 64   /* bytes: kernel rows up to this long cross a border as a run */
+
 /* im2col of output pixel (oy, ox) into slot s (0 .. slots-1) of the interleaved buffer. A kernel
  * row without dilation whose taps are all inside the input is one run of k_w * in_c values;
- * rows at the borders go tap by tap (the zero point for taps in the padding). */
+ * rows at the borders go tap by tap (the zero point for taps in the padding), or when short
+ * as one run through a buffer. */
 MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, int32_t oy,
                                    int32_t ox, int32_t in_h, int32_t in_w, int32_t in_c,
                                    int32_t k_h, int32_t k_w, int32_t stride_h, int32_t stride_w,
@@ -123,6 +139,17 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
             mcuc_im2col_run(col, k, 0, k_w * in_c, pad_value, perm4, slots);
         } else if (dil_w == 1 && row_inside) {
             mcuc_im2col_run(col, k, row, k_w * in_c, pad_value, perm4, slots);
+        } else if (dil_w == 1 && k_w * in_c <= MCUC_IM2COL_ROW_BUF) {
+            /* a short row across the left or right border: its values and the zero point
+             * gathered on the stack, then copied as one run */
+            int8_t buf[MCUC_IM2COL_ROW_BUF];
+            const int32_t lo = x0 < 0 ? -x0 : 0;
+            const int32_t hi = x0 + k_w > in_w ? in_w - x0 : k_w;
+            memset(buf, pad_value, (size_t)(k_w * in_c));
+            if (hi > lo) {
+                memcpy(buf + lo * in_c, row + lo * in_c, (size_t)((hi - lo) * in_c));
+            }
+            mcuc_im2col_run(col, k, buf, k_w * in_c, pad_value, perm4, slots);
         } else {
             for (int32_t kx = 0; kx < k_w; ++kx) {
                 const int32_t x = x0 + kx * dil_w;
@@ -188,48 +215,139 @@ MCUC_INLINE void mcuc_im2col_pixel(int16_t *col, int32_t s, const int8_t *in, in
     "smlad %[a2], %[wb], %[xp], %[a2]\n\t"                                                   \
     "smlad %[a3], %[wb], %[xq], %[a3]\n\t"
 
-#define MCUC_GEMM_OPERANDS                                                                    \
-    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [a4] "+r"(a[4]),      \
-    [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7]), [x] "+r"(x), [w] "+r"(w),              \
-    [xp] "=&r"(xp), [xq] "=&r"(xq), [wa] "=&r"(wa), [wb] "=&r"(wb)
+/* One pair j for 4 channels x 1 pixel, the pixel's pair in operand X: int16 weights (4
+ * words), or int8 weights (2 words of channel pairs). With 8 channels (13-14 registers) gcc
+ * 12 finds no registers for some one-pixel layers ("impossible constraints"). */
+#define MCUC_W16_4CH(X)                                                                       \
+    "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                      \
+    "smlad %[a0], %[wa], %[" X "], %[a0]\n\t"                                                \
+    "smlad %[a1], %[wb], %[" X "], %[a1]\n\t"                                                \
+    "ldrd %[wa], %[wb], [%[w]], #8\n\t"                                                      \
+    "smlad %[a2], %[wa], %[" X "], %[a2]\n\t"                                                \
+    "smlad %[a3], %[wb], %[" X "], %[a3]\n\t"
+#define MCUC_W8_PAIR(A, B, X)                                                                 \
+    "ldr %[wa], [%[w]], #4\n\t"                                                              \
+    "sxtb16 %[wb], %[wa], ror #8\n\t"                                                        \
+    "sxtb16 %[wa], %[wa]\n\t"                                                                \
+    "smlad %[" A "], %[wa], %[" X "], %[" A "]\n\t"                                          \
+    "smlad %[" B "], %[wb], %[" X "], %[" B "]\n\t"
+#define MCUC_W8_4CH(X) MCUC_W8_PAIR("a0", "a1", X) MCUC_W8_PAIR("a2", "a3", X)
 
-/* Sums over k2 pairs with STEP (im2col words per step: slots). Written in assembly because
- * the 14 values live in the loop (8 sums, 4 operands, 2 pointers) fill every register gcc may
- * use: the steps are repeated (.rept) and, past 16 pairs, looped 8 at a time with the loop
- * end read from memory into a free operand register. One asm statement per path: two in a
- * row make gcc 12 run out of registers for the Cortex-M55 on some layers. */
-#define MCUC_GEMM_LOOP(STEP, slots)                                                           \
+/* 4 channels x 1 pixel from the im2col column (one word per pair); int16 weights two pairs
+ * at a time (one LDRD of the column), the last pair of an odd K2 alone. */
+#define MCUC_GEMM_1X4_STEP "ldr %[xp], [%[x]], #4\n\t" MCUC_W16_4CH("xp")
+#define MCUC_GEMM_1X4_STEP2 "ldrd %[xp], %[xq], [%[x]], #8\n\t" MCUC_W16_4CH("xp") MCUC_W16_4CH("xq")
+#define MCUC_GEMM_1X4_S8_STEP "ldr %[xp], [%[x]], #4\n\t" MCUC_W8_4CH("xp")
+
+/* Direct: one input word (pairs 2m in xp, 2m+1 in xq) for 4 channels, W = MCUC_W16_4CH or
+ * MCUC_W8_4CH. */
+#define MCUC_DIRECT_STEP(W)                                                                   \
+    "ldr %[xq], [%[x]], #4\n\t"                                                              \
+    "sxtb16 %[xp], %[xq]\n\t"                                                                \
+    "sxtb16 %[xq], %[xq], ror #8\n\t" W("xp") W("xq")
+
+#define MCUC_GEMM_OPERANDS_4                                                                  \
+    [a0] "+r"(a[0]), [a1] "+r"(a[1]), [a2] "+r"(a[2]), [a3] "+r"(a[3]), [x] "+r"(x),          \
+    [w] "+r"(w), [xp] "=&r"(xp), [xq] "=&r"(xq), [wa] "=&r"(wa), [wb] "=&r"(wb)
+#define MCUC_GEMM_OPERANDS                                                                    \
+    MCUC_GEMM_OPERANDS_4, [a4] "+r"(a[4]), [a5] "+r"(a[5]), [a6] "+r"(a[6]), [a7] "+r"(a[7])
+
+/* Sums over `steps` steps of STEP, then `tails` steps of TAIL (im2col pairs, or input words
+ * for the direct kernel; words of x per STEP: words). Written in assembly because the 14
+ * values live in the loop (8 sums, 4 operands, 2 pointers; 10 with 4 sums) fill every
+ * register gcc may use: the steps are repeated (.rept) and, past 16, looped 8 at a time
+ * with the loop end read from memory into a free operand register. One asm statement per
+ * path: two in a row make gcc 12 run out of registers for the Cortex-M55 on some layers.
+ * `cd`: the 4x2 int8 step's offset of its second channel pair, 4 * steps bytes. */
+#define MCUC_GEMM_LOOP(STEP, words, steps, OPERANDS, TAIL, tails)                             \
     do {                                                                                      \
         uint32_t xp, xq, wa, wb;                                                              \
-        if (k2 > 16) {                                                                        \
-            const uint32_t *x_end = x + (slots) * 8 * (k2 / 8);                               \
+        if ((steps) > 16) {                                                                   \
+            const uint32_t *x_end = x + (words) * 8 * ((steps) / 8);                          \
             __asm__ volatile("1:\n\t"                                                         \
                              ".rept 8\n\t" STEP ".endr\n\t"                                   \
                              "ldr %[wa], %[end]\n\t"                                          \
                              "cmp %[x], %[wa]\n\t"                                            \
                              "bne 1b\n\t"                                                     \
-                             ".rept %c[n]\n\t" STEP ".endr"                                   \
-                             : MCUC_GEMM_OPERANDS                                             \
-                             : [end] "m"(x_end), [n] "n"(k2 % 8), [cd] "n"(4 * k2)            \
+                             ".rept %c[n]\n\t" STEP ".endr\n\t"                               \
+                             ".rept %c[t]\n\t" TAIL ".endr"                                   \
+                             : OPERANDS                                                       \
+                             : [end] "m"(x_end), [n] "n"((steps) % 8), [cd] "n"(4 * (steps)), \
+                               [t] "n"(tails)                                                 \
                              : "cc", "memory");                                               \
         } else {                                                                              \
-            __asm__ volatile(".rept %c[n]\n\t" STEP ".endr"                                   \
-                             : MCUC_GEMM_OPERANDS                                             \
-                             : [n] "n"(k2), [cd] "n"(4 * k2)                                  \
+            __asm__ volatile(".rept %c[n]\n\t" STEP ".endr\n\t"                               \
+                             ".rept %c[t]\n\t" TAIL ".endr"                                   \
+                             : OPERANDS                                                       \
+                             : [n] "n"(steps), [cd] "n"(4 * (steps)), [t] "n"(tails)          \
                              : "memory");                                                     \
         }                                                                                     \
     } while (0)
 
-/* The 8 sums of one block over k2 pairs: int16 4x2, int8 2x4 or int8 4x2. */
+/* The sums of one block over k2 pairs: int16 4x2 or 1x4, int8 2x4, 4x2 or 1x4. */
 MCUC_INLINE void mcuc_gemm_block(const uint32_t *w, const uint32_t *x, int32_t k2, int32_t a[8],
                                  int32_t w8, int32_t slots)
 {
-    if (!w8) {
-        MCUC_GEMM_LOOP(MCUC_GEMM_4X2_STEP, 2);
+    if (slots == 1) {
+        if (w8) {
+            MCUC_GEMM_LOOP(MCUC_GEMM_1X4_S8_STEP, 1, k2, MCUC_GEMM_OPERANDS_4, "", 0);
+        } else {
+            MCUC_GEMM_LOOP(MCUC_GEMM_1X4_STEP2, 2, k2 / 2, MCUC_GEMM_OPERANDS_4,
+                           MCUC_GEMM_1X4_STEP, k2 % 2);
+        }
+    } else if (!w8) {
+        MCUC_GEMM_LOOP(MCUC_GEMM_4X2_STEP, 2, k2, MCUC_GEMM_OPERANDS, "", 0);
     } else if (slots == 4) {
-        MCUC_GEMM_LOOP(MCUC_GEMM_2X4_S8_STEP, 4);
+        MCUC_GEMM_LOOP(MCUC_GEMM_2X4_S8_STEP, 4, k2, MCUC_GEMM_OPERANDS, "", 0);
     } else {
-        MCUC_GEMM_LOOP(MCUC_GEMM_4X2_S8_STEP, 2);
+        MCUC_GEMM_LOOP(MCUC_GEMM_4X2_S8_STEP, 2, k2, MCUC_GEMM_OPERANDS, "", 0);
+    }
+}
+
+/* SMLAD (x.lo * y.lo + x.hi * y.hi + acc) as one asm instruction: with gcc 12's __smlad
+ * (which tracks the Q flag) next to the GEMM's assembly, gcc reports "impossible
+ * constraints" on some layers. */
+MCUC_INLINE int32_t mcuc_smlad(uint32_t x, uint32_t y, int32_t acc)
+{
+    int32_t r;
+    __asm__("smlad %0, %1, %2, %3" : "=r"(r) : "r"(x), "r"(y), "r"(acc));
+    return r;
+}
+
+/* The last n (1..3) values of a direct block, read bytewise into a word (zero above) and
+ * multiplied with their weights at w like the others. Not inlined: inlined, gcc 12 finds no
+ * registers for the GEMM's assembly on some layers ("impossible constraints"). */
+__attribute__((noinline, unused)) static void mcuc_gemm_direct_tail(const uint32_t *w,
+                                                                    const void *x, int32_t n,
+                                                                    int32_t a[4], int32_t w8)
+{
+    uint32_t v = 0;
+    memcpy(&v, x, (size_t)n);
+    const uint32_t even = (uint32_t)__sxtb16(v), odd = mcuc_sxtb16_ror8(v);
+    for (int32_t c = 0; c < 4; ++c) {
+        if (w8) {       /* words (a|b), (c|d) for the even pair, then the odd one */
+            const uint32_t we = w[c / 2], wo = w[2 + c / 2];
+            a[c] = __smlad(c % 2 ? mcuc_sxtb16_ror8(we) : (uint32_t)__sxtb16(we), even, a[c]);
+            a[c] = __smlad(c % 2 ? mcuc_sxtb16_ror8(wo) : (uint32_t)__sxtb16(wo), odd, a[c]);
+        } else {
+            a[c] = __smlad(w[c], even, a[c]);
+            a[c] = __smlad(w[4 + c], odd, a[c]);
+        }
+    }
+}
+
+/* The 4 sums of one direct block over a pixel's k int8 inputs at x (any alignment): k / 4
+ * words in the loop, then the last k % 4 values. */
+MCUC_INLINE void mcuc_gemm_direct_block(const uint32_t *w, const uint32_t *x, int32_t k,
+                                        int32_t a[8], int32_t w8)
+{
+    if (w8) {
+        MCUC_GEMM_LOOP(MCUC_DIRECT_STEP(MCUC_W8_4CH), 1, k / 4, MCUC_GEMM_OPERANDS_4, "", 0);
+    } else {
+        MCUC_GEMM_LOOP(MCUC_DIRECT_STEP(MCUC_W16_4CH), 1, k / 4, MCUC_GEMM_OPERANDS_4, "", 0);
+    }
+    if (k % 4) {            /* x and w now point at the last values and their weights */
+        mcuc_gemm_direct_tail(w, x, k % 4, a, w8);
     }
 }
 
@@ -283,6 +401,27 @@ __attribute__((noinline, unused)) static void mcuc_store_block_f32(const int32_t
     }
 }
 
+/* int32 words per channel record (see the top). */
+MCUC_INLINE int32_t mcuc_record_words(int32_t w8, int32_t e0, int32_t unfolded, int32_t fpreq,
+                                      int32_t lsh)
+{
+    const int32_t compact = w8 && !e0 && !fpreq;                /* records without rsh */
+    return fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0) + (unfolded != 0);
+}
+
+/* The store of a block's n channels x slots pixels, by the records' kind. */
+MCUC_INLINE void mcuc_store(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
+                            int32_t w8, int32_t n, int32_t slots, int32_t lsh, int32_t unfolded,
+                            int32_t fpreq, int32_t out_zp, int32_t act_min, int32_t act_max,
+                            int8_t *const o[4])
+{
+    if (fpreq) {
+        mcuc_store_block_f32(a, q, n, slots, out_zp, act_min, act_max, o);
+    } else {
+        mcuc_store_block(a, q, qw, e0, w8 && !e0, n, slots, lsh, unfolded, act_min, act_max, o);
+    }
+}
+
 /* Output pixels p .. p + slots - 1 (past the last pixel: the last again, computed and stored
  * again with the same values), all channels. */
 MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights,
@@ -299,9 +438,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
                                         int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
-    const int32_t compact = w8 && !e0 && !fpreq;                /* records without rsh */
-    const int32_t qw = fpreq ? 2 : (compact ? 3 : 4 + (e0 != 0)) + (lsh < 0) + (unfolded != 0);
-    const int32_t nc = 8 / slots;                               /* channels per block */
+    const int32_t qw = mcuc_record_words(w8, e0, unfolded, fpreq, lsh);
+    const int32_t nc = slots == 1 ? 4 : 8 / slots;              /* channels per block */
     const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
     const int32_t per_image = out_h * out_w;
     int8_t *o[4];
@@ -328,14 +466,10 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
         mcuc_gemm_block(w, (const uint32_t *)(const void *)col, k2, a, w8, slots);
         w += w_words;
         const int32_t n = out_c - oc < nc ? out_c - oc : nc;
-        int8_t *const oo[4] = {o[0] + oc, o[1] + oc, o[slots > 2 ? 2 : 0] + oc,
+        int8_t *const oo[4] = {o[0] + oc, o[slots > 1 ? 1 : 0] + oc, o[slots > 2 ? 2 : 0] + oc,
                                o[slots > 2 ? 3 : 0] + oc};
-        if (fpreq) {
-            mcuc_store_block_f32(a, qr, n, slots, out_zp, act_min, act_max, oo);
-        } else {
-            mcuc_store_block(a, qr, qw, e0, compact, n, slots, lsh, unfolded, act_min, act_max,
-                             oo);
-        }
+        mcuc_store(a, qr, qw, e0, w8, n, slots, lsh, unfolded, fpreq, out_zp, act_min, act_max,
+                   oo);
     }
 }
 
@@ -371,6 +505,38 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w,
                                dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
                                e0, unfolded, fpreq, out_zp, w8, 2, lsh, act_min, act_max);
+    }
+}
+
+/* One direct layer (no scratch): `pixels` rows of k int8 inputs, one after the other in
+ * `input`, each times out_c channels in blocks of 4 (weights and records as for one pixel
+ * per block, over K4 = k rounded up to a multiple of 4 in perm4 order). */
+MCUC_INLINE void mcuc_conv_s8_dsp_direct_body(const int8_t *input, const void *weights,
+                                              const int32_t *quant, int8_t *output,
+                                              int32_t pixels, int32_t k, int32_t out_c,
+                                              int32_t e0, int32_t unfolded, int32_t fpreq,
+                                              int32_t out_zp, int32_t w8, int32_t lsh,
+                                              int32_t act_min, int32_t act_max)
+{
+    const int32_t qw = mcuc_record_words(w8, e0, unfolded, fpreq, lsh);
+    const int32_t w_words = (w8 ? 2 : 4) * 2 * ((k + 3) / 4);   /* weight words per block */
+    for (int32_t p = 0; p < pixels; ++p) {
+        const uint32_t *x = (const uint32_t *)(const void *)(input + (size_t)p * k);
+        int8_t *out = output + (size_t)p * out_c;
+        const uint32_t *w = (const uint32_t *)weights;
+        for (int32_t oc = 0; oc < out_c; oc += 4, w += w_words) {
+            const int32_t *qr = quant + oc * qw;
+            int32_t a[8];
+#pragma GCC unroll 4
+            for (int32_t c = 0; c < 4; ++c) {
+                a[c] = qr[c * qw];
+            }
+            mcuc_gemm_direct_block(w, x, k, a, w8);
+            const int32_t n = out_c - oc < 4 ? out_c - oc : 4;
+            int8_t *const oo[4] = {out + oc, out + oc, out + oc, out + oc};
+            mcuc_store(a, qr, qw, e0, w8, n, 1, lsh, unfolded, fpreq, out_zp, act_min, act_max,
+                       oo);
+        }
     }
 }
 
