@@ -187,27 +187,30 @@ def scratch_slack(bound: int) -> int:
 def choose_kernels(graph: Graph, board, kernels: str, limit: int) -> None:
     """Step 1: the fastest variant per call whose scratch fits under `limit` beside what is
     live at its step (select_kernels asks the builders for that size; one that needs more
-    is refused here). A layer whose input dies at it and whose fast kernel fits only with
-    its output shifted over that input (backend/shift.py) takes that kernel so."""
+    is refused here). A layer whose input dies at it may instead take a fast kernel with
+    its output shifted over that input (backend/shift.py), when that fits and the cost model
+    says it is faster (it leaves room for a wider tiling, or for any fast kernel at all)."""
     live = _live_without_scratch(graph)
     free = {id(op): max(0, limit - bytes_) for op, bytes_, _ in live}
     select_kernels(graph, board, kernels, free=free)
     tables = variant_builders(board, kernels)
+    core = core_of(board)
     for op, bytes_, dying in live:
         portable = op.kernel.portable
         if portable and max((c.scratch_bytes for c in op.kernel.calls),
                             default=0) > free[id(op)]:
             op.kernel.calls = op.kernel.take_portable()
-        if tables and dying is not None and op.kernel.portable is None:
-            _shifted(op, bytes_, dying, limit, tables)
+        if tables and dying is not None:
+            _shifted(op, bytes_, dying, limit, tables, core)
 
 
-def _shifted(op, live: int, x, limit: int, tables) -> None:
+def _shifted(op, live: int, x, limit: int, tables, core: str) -> None:
     """The fastest kernel for `op` whose scratch fits under `limit` with its output over its
     dying input `x`, `shift` bytes below it (the step then holds the union of the two):
     a builder takes a budget, and the budget shrinks by the excess until the union and the
-    scratch fit (smaller tilings need less of both), or no fast kernel is left."""
-    calls = op.kernel.calls
+    scratch fit (smaller tilings need less of both), or no fast kernel is left. Taken if
+    the cost model estimates it faster than the op's kernel now."""
+    calls = op.kernel.lowered()
     if len(calls) != 1 or len(op.outputs) != 1:
         return
     size_x, size_y = _aligned(x.nbytes), _aligned(op.outputs[0].nbytes)
@@ -221,8 +224,9 @@ def _shifted(op, live: int, x, limit: int, tables) -> None:
             return
         need = rest + max(size_x + _aligned(call.shift), size_y) + _aligned(call.scratch_bytes)
         if need <= limit:
-            call.shifted = True
-            op.kernel.portable, op.kernel.calls = calls, [call]
+            if estimate(call, core) < sum(estimate(c, core) for c in op.kernel.calls):
+                call.shifted = True
+                op.kernel.portable, op.kernel.calls = calls, [call]
             return
         budget -= need - limit
 
