@@ -909,6 +909,7 @@ def test_logistic_then_quantize_whole_model(lib):
     assert np.array_equal(y.reshape(-1)[256:], out)
 
 
+@pytest.mark.slow          # runs tf.lite.Interpreter: imports TensorFlow (about 6 s)
 def test_relu_n1_to_1_not_in_tflm_matches_tflite(lib):
     """TFLM has no RELU_N1_TO_1 kernel (the model is refused); our params follow TFLite's
     ReluPrepare / QuantizedReluX, checked against tf.lite.Interpreter's reference kernels for

@@ -196,6 +196,7 @@ def test_fixed_activation_output_quant():
     assert mg.io_quant(mg.tanh())[1][0] == (pytest.approx(1 / 128), 0)
 
 
+@pytest.mark.slow          # converts afresh: imports TensorFlow (about 6 s of the fast tier)
 def test_deterministic_and_cached():
     a = mg.conv2d(seed=3)
     assert mg.conv2d(seed=3) is a
