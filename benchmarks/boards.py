@@ -1,6 +1,6 @@
 """Fit table: which shared model fits which real board, and how much flash and SRAM it uses.
 
-For every model in ../shared/models/*.tflite and every real board (kind "hardware" in boards/):
+For every model in tests/data/models/*.tflite and every real board (kind "hardware" in boards/):
 compile for the board (default kernels, no patches; the board's transport, i.e. the serial
 harness and UART driver), build the firmware with arm-none-eabi-gcc, and read the ELF:
   flash   bytes of flash used (code, weights, initial data; elfinfo.sizes)
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import os
 import sys
 import tempfile
 import time
@@ -33,7 +34,7 @@ from mcucompile.build import build_project  # noqa: E402
 from mcucompile.elfinfo import sizes  # noqa: E402
 from mcucompile.errors import McucError  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "models"
+SHARED = Path(os.environ.get("MCUC_SHARED_MODELS", REPO / "tests" / "data" / "models"))
 _OVERFLOW = re.compile(r"(RAM|FLASH) overflowed by (\d+) bytes")
 _CONSTANTS = re.compile(r"constants need .* over by ([\d,]+) before any code")  # api.compile_model
 _UNBOUNDED = 1 << 40  # an arena budget no model reaches: leave the verdict to the linker

@@ -22,7 +22,7 @@ family) a non-negative least-squares fit of the instructions to the call's featu
 and large layers count alike), and a generic entry "*" per core over all of its rows.
 About 10 minutes on a quiet 2-core machine (gcc builds of the generated kernels dominate).
 
-The shared models in ../shared/models are never fitted on: `--check` profiles them on the
+The shared models (tests/data/models) are never fitted on: `--check` profiles them on the
 same boards and prints, per model and board, the estimated total (sum over every call of
 `cost.estimate`) against the measured one, and the worst ops.
 
@@ -57,7 +57,7 @@ from mcucompile.ir import Tensor  # noqa: E402
 from mcucompile.passes.kernel_call import Arg, KernelCall  # noqa: E402
 from mcucompile.profile import profile  # noqa: E402
 
-MODEL_DIR = Path(os.environ.get("MCUC_SHARED_MODELS", REPO.parent / "shared" / "models"))
+MODEL_DIR = Path(os.environ.get("MCUC_SHARED_MODELS", REPO / "tests" / "data" / "models"))
 SHARED = ["person_detect", "kws_ref_model", "pretrainedResnet_quant", "micro_speech_quantized",
           "hello_world_int8"]
 # board -> kernel sets profiled

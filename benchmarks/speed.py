@@ -3,7 +3,7 @@ of the default build (fastest kernels within the SRAM and flash budgets), of the
 build, and of a build whose flash budget is the portable build's + 32 KB (issue 12: at
 TFLM's own footprint, how fast).
 
-For each model (the shared models in ../shared/models, and a MobileNetV1 0.25 at 96x96x3 as
+For each model (the shared models in tests/data/models, and a MobileNetV1 0.25 at 96x96x3 as
 MLPerf Tiny's visual wake words network, generated with random weights) and each board
 (default: mps2-an386 Cortex-M4, mps2-an500 Cortex-M7, mps3-an547 Cortex-M55, mps2-an385
 Cortex-M3), compile, run one random input in QEMU (exact instruction counts), check it
@@ -34,7 +34,7 @@ from mcucompile.boards import get_board  # noqa: E402
 MODELS = ["person_detect", "kws_ref_model", "pretrainedResnet_quant",
           "micro_speech_quantized", "hello_world_int8", "vww_mobilenet_v1_025"]
 BOARDS = ["mps2-an386", "mps2-an500", "mps3-an547", "mps2-an385"]
-MODEL_DIR = Path(os.environ.get("MCUC_SHARED_MODELS", REPO.parent / "shared" / "models"))
+MODEL_DIR = Path(os.environ.get("MCUC_SHARED_MODELS", REPO / "tests" / "data" / "models"))
 TARGETS = {"mps2-an386": 1.2, "mps2-an500": 1.2, "mps3-an547": 0.5}  # instructions per MAC
 TARGET_MODELS = {"person_detect", "kws_ref_model", "pretrainedResnet_quant",
                  "vww_mobilenet_v1_025"}

@@ -10,7 +10,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED_MODELS = Path(os.environ.get("MCUC_SHARED_MODELS", REPO.parent / "shared" / "models"))
+# public models made by others, in the repository (tests/data/models/NOTICE.md)
+SHARED_MODELS = Path(os.environ.get("MCUC_SHARED_MODELS", REPO / "tests" / "data" / "models"))
 SHARED_MODEL_NAMES = ["hello_world_int8", "micro_speech_quantized", "person_detect",
                       "kws_ref_model", "pretrainedResnet_quant"]
 
@@ -18,7 +19,7 @@ SHARED_MODEL_NAMES = ["hello_world_int8", "micro_speech_quantized", "person_dete
 def shared_model(name: str) -> Path:
     path = SHARED_MODELS / f"{name}.tflite"
     if not path.exists():
-        pytest.skip(f"{path} not present (the shared models live in ../shared/models)")
+        pytest.skip(f"{path} not present (MCUC_SHARED_MODELS names another folder)")
     return path
 
 

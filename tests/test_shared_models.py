@@ -1,4 +1,4 @@
-"""The external models in ../shared/models, bit-exact with TFLM on the host (with sanitizers)
+"""The external models in tests/data/models, bit-exact with TFLM on the host (with sanitizers)
 and in QEMU on the default board, plus person_detect on its two real test images."""
 from __future__ import annotations
 
