@@ -7,7 +7,7 @@ outputs in TFLM) is planned on the host board, unpatched and with --patch auto:
   exported         the exported model, canonicalised (PADs and the input TRANSPOSE folded)
   keep layout      the exported model with --keep-input-layout (the TRANSPOSE stays)
 The pass's own effect (before it existed) is measured by running this script on an older
-checkout; README "Models exported from PyTorch" has both.
+checkout; docs/measured.md "Models exported from PyTorch" has both.
 
 Run: python benchmarks/exported.py [--quick]   (--quick skips MobileNetV2 1.0 at 224x224)
 """
