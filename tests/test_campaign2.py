@@ -90,6 +90,18 @@ def test_zero_sized_data_tensor_refused(tmp_path, capsys):
     _refused(capsys, ["info", path], "op 0", "CONCATENATION", "holds no values")
 
 
+@pytest.mark.parametrize("zero_points", [None, [0, 0]])
+def test_scales_without_their_zero_points_refused(tmp_path, capsys, zero_points):
+    """Campaign 2, seed 7: a quantized tensor with no zero point (TFLM aborts: SIGABRT on an
+    ADD input, refused on a depthwise bias) was read as zero point 0."""
+    def edit(m):
+        q = m.subgraphs[0].tensors[0].quantization
+        q.zeroPoint = None if zero_points is None else np.array(zero_points, np.int64)
+    path = _edited(tmp_path, modelgen.concat(), edit)
+    n = 0 if zero_points is None else len(zero_points)
+    _refused(capsys, ["info", path], "tensor 0", f"1 scale(s) but {n} zero point(s)")
+
+
 def test_concat_inputs_must_match_the_output(tmp_path, capsys):
     def edit(m):
         sg = m.subgraphs[0]

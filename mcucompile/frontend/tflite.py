@@ -91,8 +91,12 @@ def _quant(tq, t_where: str, shape: tuple) -> Quant | None:
     if tq is None or tq.scale is None or len(tq.scale) == 0:
         return None
     scale = np.asarray(tq.scale, dtype=np.float32)
-    zp = np.asarray(tq.zeroPoint if tq.zeroPoint is not None else [0] * len(scale),
-                    dtype=np.int64)
+    if tq.zeroPoint is None or len(tq.zeroPoint) not in (1, len(scale)):
+        # TFLM reads a zero point per scale (it aborts without one)
+        n = 0 if tq.zeroPoint is None else len(tq.zeroPoint)
+        raise McucError(f"quantization has {len(scale)} scale(s) but {n} zero point(s)",
+                        t_where)
+    zp = np.asarray(tq.zeroPoint, dtype=np.int64)
     if len(zp) == 1 and len(scale) > 1:
         zp = np.repeat(zp, len(scale))
     axis = int(tq.quantizedDimension or 0)
