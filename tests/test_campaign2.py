@@ -232,6 +232,17 @@ def test_onnx_attribute_of_the_wrong_type_refused(tmp_path, capsys):
              "attribute 'strides' has the wrong type")
 
 
+@pytest.mark.parametrize("target", ["node", "input"])
+def test_onnx_tensor_written_twice_refused(tmp_path, capsys, target):
+    """Campaign 2, seed 9: two nodes writing one name were accepted (onnxruntime refuses)."""
+    def edit(m):
+        conv = _node(m, "Conv")
+        other = m.graph.node[0].output[0] if target == "node" else m.graph.input[0].name
+        conv.output[0] = other
+    path = _onnx(tmp_path, "conv", "QDQ", edit)
+    _refused(capsys, ["info", path], "Conv", "already writes")
+
+
 def test_onnx_extra_output_refused(tmp_path, capsys):
     path = _onnx(tmp_path, "concat", "QOperator",
                  lambda m: _node(m, "QLinearConcat").output.append("extra"))

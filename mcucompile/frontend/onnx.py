@@ -144,6 +144,7 @@ def parse_onnx(model, where: str = "<model>") -> Graph:
     check_versions(model, where)
     if len(model.graph.sparse_initializer):
         raise McucError("sparse initializers are not supported", where)
+    _check_single_writers(model.graph, where)
     if is_float_model(model):
         raise McucError("this is a float ONNX model (no QuantizeLinear/DequantizeLinear or "
                         "QLinear* nodes): it must be quantized to INT8 first", where,
@@ -155,6 +156,21 @@ def parse_onnx(model, where: str = "<model>") -> Graph:
         raise
     except (ValueError, KeyError, IndexError, TypeError) as e:
         raise McucError(f"malformed ONNX model: {type(e).__name__}: {e}", where) from None
+
+
+def _check_single_writers(g, where: str) -> None:
+    """Every tensor name has one writer: a graph input, an initializer or one node output
+    (onnxruntime refuses the model otherwise)."""
+    written = {vi.name for vi in g.input} | {t.name for t in g.initializer}
+    for i, node in enumerate(g.node):
+        for name in node.output:
+            if not name:
+                continue                     # an omitted optional output
+            if name in written:
+                raise McucError(f"node {i} ({shown(node.op_type)}) writes tensor {shown(name)}, "
+                                f"which a graph input, an initializer or another node "
+                                f"already writes", where)
+            written.add(name)
 
 
 # ------------------------------------------------------------------ the int8 core
