@@ -383,7 +383,7 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
     """Scratch of the fast kernel for the portable `call` with `variant`'s tiling (the
     formula the builders use)."""
     if call.fn.startswith("mcuc_depthwise_conv_s8"):
-        geo = _dw_geometry(call.params)
+        geo = _dw_geometry(call.params, variant.raster)
         if geo is not None:
             return _dw_scratch(geo, call.params["in_c"], variant.band, variant.strip)
     if variant.pixels and not variant.direct:

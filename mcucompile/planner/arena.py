@@ -15,8 +15,9 @@ Algorithm:
 4. Offsets: buffers whose lifetimes overlap must not overlap in memory. Each buffer is placed
    at the lowest aligned offset that fits between the already-placed conflicting buffers
    (best fit); buffers joined by pins move as one rigid group (first fit). Plans with and
-   without the shift pins are both packed: the smaller arena wins. This runs for several orderings (by size, start, size x lifetime, lifetime)
-   and the smallest arena wins; it stops early when it reaches the lower bound.
+   without the shift pins are both packed: the smaller arena wins. This runs for several
+   orderings (by size, start, size x lifetime, lifetime) and the smallest arena wins; it
+   stops early when it reaches the lower bound.
 5. Lower bound = max over steps of the (aligned) bytes live at that step: no placement of
    these buffers can be smaller, so the report shows the distance from optimal.
 
@@ -386,7 +387,8 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
         pins = _pins(pin, sched, buffers, roots)
         if shifted:
             pins += _shift_pins(sched, buffers, roots, pins, shifted == "all")
-        key = (id(sched), id(roots), tuple((a.name, b.name, d) for a, b, d in pins))
+        index = {id(b): i for i, b in enumerate(buffers)}
+        key = (id(sched), id(roots), tuple((index[id(a)], index[id(b)], d) for a, b, d in pins))
         if key in tried:
             continue                      # the same pins as a variant already packed
         tried.add(key)
