@@ -162,18 +162,22 @@ def io_storage(graph: Graph) -> tuple[set, set]:
 
 
 def lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
+    """One buffer per storage root (first step it is touched .. last), then one per kernel
+    scratch (its step only)."""
     last_step = len(schedule)
     spans: dict[int, list] = {}          # id(storage) -> [tensor, start, end]
+    seen: dict[int, int] = {}            # id(tensor) -> id(its root), None for constants
 
     def touch(t: Tensor, step: int):     # called with non-decreasing steps
-        root = resolve(t, roots)
-        if root.is_const:
-            return
-        span = spans.get(id(root))
-        if span is None:
-            spans[id(root)] = [root, step, step]
-        elif step > span[2]:
-            span[2] = step
+        key = seen.get(id(t), 0)
+        if key == 0:
+            root = resolve(t, roots)
+            key = seen[id(t)] = None if root.is_const else id(root)
+            if key is not None and key not in spans:
+                spans[key] = [root, step, step]
+                return
+        if key is not None:
+            spans[key][2] = step
 
     for t in graph.inputs:
         touch(t, 0)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import numpy as np
+from itertools import accumulate
 
 from ..backend.registry import spec_of
 from ..ir import Graph, Op
@@ -80,17 +80,17 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
     """Steps to run in place -> the in-place copy of the op (see the module docstring)."""
     from .arena import io_storage, resolve, scratch_name
     steps = len(schedule) + 1
-    prof = np.zeros(steps + 1, np.int64)
+    delta = [0] * (steps + 1)
     by_root: dict[int, list] = {}            # id(root tensor) -> [size, start, end]
     scratch: dict[str, int] = {}
     for b in buffers:
-        prof[b.start] += b.size
-        prof[b.end + 1] -= b.size
+        delta[b.start] += b.size
+        delta[b.end + 1] -= b.size
         if b.tensor is not None:
             by_root[id(b.tensor)] = [b.size, b.start, b.end]
         else:
             scratch[b.name] = b.size
-    prof = np.cumsum(prof)[:steps]
+    prof = list(accumulate(delta[:steps]))   # live bytes per step
     merged: dict[int, int] = {}              # id(output root) -> id(input root) once taken
 
     def find(k: int) -> int:
@@ -120,17 +120,15 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
         plane = _align(new_call.scratch_bytes, align)
         change = plane - size_y - scratch.get(scratch_name(op), 0)
         if end_y > s and size_x > size_y:
-            new_prof = prof.copy()
-            new_prof[s] += change
-            new_prof[s + 1:end_y + 1] += size_x - size_y
-            if not _lex_smaller(new_prof[s:end_y + 1], prof[s:end_y + 1]):
+            window = prof[s:end_y + 1]
+            grown = [change + window[0]] + [v + size_x - size_y for v in window[1:]]
+            if not _lex_smaller(grown, window):
                 continue
+            prof[s:end_y + 1] = grown
         elif change < 0:                     # one step lower, nothing higher: always better
-            new_prof = prof.copy()
-            new_prof[s] += change
+            prof[s] += change
         else:
             continue
-        prof = new_prof
         by_root[kx] = [max(size_x, size_y), start_x, end_y]
         del by_root[ky]
         merged[ky] = kx
@@ -138,10 +136,8 @@ def choose(graph: Graph, schedule: list[Op], roots: dict, buffers: list, fast: b
     return chosen
 
 
-def _lex_smaller(a: np.ndarray, b: np.ndarray) -> bool:
+def _lex_smaller(a: list, b: list) -> bool:
     """Is a, sorted in decreasing order, lexicographically smaller than b sorted so? (Two
     profiles that differ only on some steps compare as those steps do: the first difference
     of the sorted lists is the largest value of one multiset that the other lacks.)"""
-    sa, sb = np.sort(a)[::-1], np.sort(b)[::-1]
-    diff = np.flatnonzero(sa != sb)
-    return len(diff) > 0 and sa[diff[0]] < sb[diff[0]]
+    return sorted(a, reverse=True) < sorted(b, reverse=True)

@@ -189,6 +189,14 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
     writes: list[tuple] = []        # byte span of Y written per patch
     base_macs = sum(c.macs for op in stage for c in op.kernel.calls)
     patch_macs = 0
+    # per stage op, once: its portable call, the call's inputs, what kind of kernel it is
+    layers = []
+    for op in stage:
+        call = _portable(op)
+        spec = spec_of(call)
+        layers.append((op, call, [a.tensor for a in call.args
+                                  if a.tensor is not None and not a.writes],
+                       spec.has(WINDOW), spec.has(BINARY)))
     for i in range(n):
         for j in range(n):
             tag = f"p{i}{j}"
@@ -197,49 +205,39 @@ def build_patch_schedule(graph: Graph, schedule: list[Op], split: int, n: int,
                 continue
             # backwards: what each tensor must provide (exact needs, per consumer)
             need: dict[int, Region] = {id(y): patch}
-            for op in reversed(stage):
+            for op, call, ins, _, _ in reversed(layers):
                 out = op.outputs[0]
                 if id(out) not in need:
                     continue
-                call = _portable(op)
                 r_in = _needed_input(call, need[id(out)])
-                for a in call.args:
-                    if a.tensor is not None and not a.writes:
-                        key = id(a.tensor.storage())
-                        need[key] = _union(need.get(key), r_in)
+                for t in ins:
+                    key = id(t.storage())
+                    need[key] = _union(need.get(key), r_in)
             # forwards: compute tiles
             have: dict[int, tuple[Tensor, Region]] = {}
-            for op in stage:
-                call = _portable(op)
+            for op, call, ins, window, binary in layers:
                 out = op.outputs[0]
                 if id(out) not in need:
                     continue
                 tiles_in, regions_in = [], []
-                for a in call.args:
-                    if a.tensor is None or a.writes:
-                        continue
-                    src = a.tensor.storage()
+                for view in ins:                   # (possibly a 4-D reshape view of it)
+                    src = view.storage()
                     req = need[id(src)]
                     if id(src) not in have:        # a stage input: copy its window in
-                        view = a.tensor            # (possibly a 4-D reshape view of it)
                         reads.setdefault(id(src), (src, []))[1].append(_byte_span(view, req))
                         t = _tile(view, req, tag)
                         full = (0, view.shape[1], 0, view.shape[2])
                         new_ops.append(_window_copy(view, full, t, req, req))
                         have[id(src)] = (t, req)
                     t, r = have[id(src)]
-                    exact = spec_of(call).has(BINARY)
-                    want = _needed_input(call, need[id(out)]) if exact else r
-                    if exact and r != want:        # elementwise needs exactly its region
+                    want = _needed_input(call, need[id(out)]) if binary else r
+                    if binary and r != want:       # elementwise needs exactly its region
                         crop = _tile(src, want, tag + "c")
                         new_ops.append(_window_copy(t, r, crop, want, want))
                         t, r = crop, want
                     tiles_in.append(t)
                     regions_in.append(r)
-                if spec_of(call).has(WINDOW) or spec_of(call).has(BINARY):
-                    r_out = need[id(out)]
-                else:
-                    r_out = regions_in[0]
+                r_out = need[id(out)] if window or binary else regions_in[0]
                 t_out = _tile(out, r_out, tag)
                 tc = _tile_call(call, tiles_in, regions_in, t_out, r_out)
                 patch_macs += tc.macs
