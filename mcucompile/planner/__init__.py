@@ -53,13 +53,18 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
     choices: dict = {}      # patch schedules built in the first round, for the others
     streaming = streaming or Streaming()
     base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False,
-                                    tile_kernels, streaming, choices)
+                                    tile_kernels, streaming, choices, settle=False)
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
         # Does not fit with the fast kernels: let layers that run a DSP/Helium kernel run the
         # portable in-place ones and stream their blocks (slower, smaller; see inplace.py,
         # streaming.py).
         alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True,
                     streaming=streaming, choices=choices)
+        if alt[2].arena_bytes > sram_budget and patch == "auto":
+            # neither fits: the first round's smallest arena too, for the message (its
+            # patch schedules and bounds are cached in `choices`)
+            base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead,
+                                            False, tile_kernels, streaming, choices)
         if alt[2].arena_bytes < chosen.arena_bytes:
             base, base_macs, chosen = alt
 
@@ -81,8 +86,10 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
 
 
 def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
-          tile_kernels=None, streaming=None, choices=None):
-    """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place."""
+          tile_kernels=None, streaming=None, choices=None, settle: bool = True):
+    """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place. Not
+    `settle`: when no patch schedule fits the budget, the unpatched plan, unpacked ones
+    left (see _auto)."""
     where = graph.source or graph.name
     base = _best_order(graph, fast)
     base.extra_macs = 0
@@ -104,7 +111,7 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
         chosen = _with_patch(graph, choice, fast, streaming)
     else:
         chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast,
-                       {} if choices is None else choices, streaming)
+                       {} if choices is None else choices, streaming, settle)
     return base, base_macs, chosen
 
 
@@ -168,7 +175,7 @@ def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_over
 
 
 def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
-          fast: bool, choices: dict, streaming) -> MemoryPlan:
+          fast: bool, choices: dict, streaming, settle: bool = True) -> MemoryPlan:
     """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
     candidates whose bound can still win are packed.
     With a budget: candidates whose bound fits are packed fewest extra MACs first, and the
@@ -177,7 +184,9 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     as soon as a finer grid does not lower the bound (the ops after the stage set it then),
     and grids stop at 8x8. Without a budget, or when nothing fits that quick search, the
     search goes on past one such grid (uneven tiles make the bound jump) up to 12x12.
-    Without one (or when nothing fits, for the error): best bound first, smallest arena wins."""
+    Without one (or when nothing fits, for the error): best bound first, smallest arena wins;
+    with a budget and not `settle`, nothing fitting returns the unpatched plan instead (the
+    caller tries faster-to-fit settings first and settles only if those fail too)."""
     if budget is not None and base.arena_bytes <= budget:
         return base                     # fits without patches: no extra MACs at all
     unpatched = base                    # the schedule to beat without a patch stage
@@ -207,6 +216,8 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
                 plan.alternatives = [f"{c.grid}x{c.grid}@{c.split_op.index}" for c in fitting[i + 1:]]
                 return plan
     best = unpatched
+    if budget is not None and not settle:
+        return best
     for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
         if bound >= best.arena_bytes:
             break                       # sorted by bound: nothing later can be smaller
