@@ -82,11 +82,13 @@ def _chain(in_shape, layers, seed=0) -> bytes:
     """A sequential model of tf ops: layers are tuples
     ("conv", filters, k, stride, padding, act[, dilation]),
     ("dw", k, stride, padding, act[, depth multiplier]),
-    ("res", k) (conv k x k keeping channels, + input), ("irb", expansion, out_c, stride)
+    ("res", k) (conv k x k keeping channels, + input), ("dwres", k) (depthwise k x k, stride 1,
+    SAME, + input: the input outlives it), ("irb", expansion, out_c, stride)
     (MobileNetV2's inverted residual block: 1x1 expand, 3x3 depthwise, 1x1 project, + input
     when the shapes allow), ("avg"|"max", k, stride, padding),
     ("mean",), ("fc", units), ("softmax",), ("logistic",), ("tanh",), ("hswish",),
-    ("leaky",), ("mul",) (x * x), ("sub",) (x - relu(x)), ("pad", p), ("concat",) (x, x)."""
+    ("leaky",), ("mul",) (x * x), ("sub",) (x - relu(x)), ("pad", p), ("concat",) (x, x),
+    ("out",) (x is also a graph output: it lives to the end)."""
     import modelgen
     tf = modelgen._tf()
     rng = np.random.default_rng(seed)
@@ -104,6 +106,9 @@ def _chain(in_shape, layers, seed=0) -> bytes:
             c *= mult
         elif kind == "res":
             weights.append(rng.normal(0, 0.3, (layer[1], layer[1], c, c)).astype(np.float32))
+        elif kind == "dwres":
+            k = layer[1] if isinstance(layer[1], tuple) else (layer[1], layer[1])
+            weights.append(rng.normal(0, 0.3, k + (c, 1)).astype(np.float32))
         elif kind == "irb":
             e = c * layer[1]
             weights += [rng.normal(0, 0.5, (1, 1, c, e)).astype(np.float32),
@@ -118,8 +123,11 @@ def _chain(in_shape, layers, seed=0) -> bytes:
 
     def f(x):
         it = iter(weights)
+        outputs = []
         for layer in layers:
             kind = layer[0]
+            if kind == "out":
+                outputs.append(x)
             if kind == "conv":
                 dil = layer[6] if len(layer) > 6 else 1
                 x = act(tf.nn.conv2d(x, next(it), layer[3], layer[4], dilations=dil), layer[5])
@@ -128,6 +136,8 @@ def _chain(in_shape, layers, seed=0) -> bytes:
                                                layer[3]), layer[4])
             elif kind == "res":
                 x = tf.nn.relu(x + tf.nn.conv2d(x, next(it), 1, "SAME"))
+            elif kind == "dwres":
+                x = tf.nn.relu(x + tf.nn.depthwise_conv2d(x, next(it), (1, 1, 1, 1), "SAME"))
             elif kind == "irb":
                 h = tf.nn.relu6(tf.nn.conv2d(x, next(it), 1, "SAME"))
                 h = tf.nn.relu6(tf.nn.depthwise_conv2d(h, next(it), (1, layer[3], layer[3], 1),
@@ -162,7 +172,7 @@ def _chain(in_shape, layers, seed=0) -> bytes:
                 x = tf.pad(x, [[0, 0], [layer[1], layer[1]], [layer[1], layer[1]], [0, 0]])
             elif kind == "concat":
                 x = tf.concat([x, tf.nn.relu(x)], axis=-1)
-        return x
+        return tuple(outputs) + (x,) if outputs else x
 
     return modelgen.convert_fn(f, [in_shape], seed=seed)
 
@@ -224,10 +234,26 @@ CHAINS = {
         ("conv", 150, 1, 1, "VALID", "relu"), ("conv", 150, 1, 1, "VALID", None),
         ("conv", 150, 1, 1, "VALID", "relu6")]),
     "chain_direct_fc": ((1, 1, 1, 301), [("fc", 301), ("fc", 301), ("fc", 150)]),
+    # a depthwise layer at its model's peak whose input outlives it (a graph output: no
+    # shifted output): on the M55 its planes go a few channels at a time
+    # (mcuc_depthwise_conv_s8_mve_chunks)
+    "chain_mve_chunks_a": ((1, 25, 5, 64), [
+        ("conv", 64, 1, 1, "SAME", "relu"), ("out",), ("dw", 3, 1, "SAME", "relu"),
+        ("mean",), ("fc", 4)]),
+    "chain_mve_chunks_b": ((1, 25, 5, 64), [
+        ("conv", 64, 1, 1, "SAME", "relu"), ("out",), ("dw", 5, 1, "SAME", None),
+        ("mean",), ("fc", 4)]),
+    "chain_mve_chunks_c": ((1, 12, 40, 16), [
+        ("conv", 48, 1, 1, "SAME", "relu"), ("out",), ("dw", 3, 1, "SAME", "relu"),
+        ("conv", 56, 1, 1, "SAME", None), ("mean",), ("fc", 4)]),
+    "chain_mve_chunks_d": ((1, 16, 16, 8), [
+        ("conv", 36, 1, 1, "SAME", "relu"), ("out",), ("dw", (3, 5), 2, "SAME", "relu"),
+        ("conv", 160, 1, 1, "SAME", None), ("mean",), ("fc", 4)]),
 }
 # models that exercise families only a tight scratch limit selects (--families)
 NEW_FAMILY_MODELS = ["chain_1px_a", "chain_1px_b", "chain_direct_conv", "chain_direct_fc",
-                     "onnx_1px"]
+                     "onnx_1px", "chain_mve_chunks_a", "chain_mve_chunks_b",
+                     "chain_mve_chunks_c", "chain_mve_chunks_d"]
 
 
 def _onnx_misc():

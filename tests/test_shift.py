@@ -1,5 +1,5 @@
-"""Shifted in-place layers (backend/shift.py): a DSP conv / depthwise / FC output placed
-`shift` bytes below the input that dies at it, the two overlapping.
+"""Shifted in-place layers (backend/shift.py): a DSP or Helium conv / depthwise / FC output
+placed `shift` bytes below the input that dies at it, the two overlapping.
 
 - The GEMM formula against a byte-exact model of what each block reads (every tap of every
   window) on many geometries (host, fast).
@@ -25,7 +25,7 @@ from mcucompile.boards import get_board
 from mcucompile.build import build_project
 from mcucompile.codegen import generate
 from mcucompile.frontend import load_model
-from mcucompile.passes import kernels_dsp, run_passes
+from mcucompile.passes import kernels_dsp, kernels_mve, run_passes
 from mcucompile.planner import check_plan, plan_schedule
 from mcucompile.planner.arena import ALIGN
 from mcucompile.reference import reference_outputs
@@ -107,20 +107,22 @@ CHAINS = {                               # input shapes unlike the shared models
 
 
 def _forced(path, board: str, weights: str, minimal: bool):
-    """The chain with every conv / depthwise / FC layer on its DSP kernel in raster order."""
+    """The chain with every conv / depthwise / FC layer on its DSP kernel in raster order
+    (on the M55 its Helium kernel, the depthwise planes made for all channels)."""
     graph = run_passes(load_model(path), get_board(board), "portable")
+    kernels = kernels_mve if get_board(board).features.mve else kernels_dsp
     shifted = 0
     for op in graph.ops:
         calls = op.kernel.calls or []
         for i, call in enumerate(calls):
-            builder = kernels_dsp.BUILDERS.get(call.fn)
+            builder = kernels.BUILDERS.get(call.fn)
             if builder is None or call.fn.startswith(("mcuc_add", "mcuc_avg")):
                 continue
             budget = 1 << 20
             if minimal:
-                least = kernels_dsp.minimum_variant(call, weights)
-                budget = kernels_dsp.scratch_bytes(call, least) if least else None
-            kw = dict(raster=True) if "depthwise" in call.fn else {}
+                least = kernels.minimum_variant(call, weights)
+                budget = kernels.scratch_bytes(call, least) if least else None
+            kw = dict(raster=True) if "depthwise" in call.fn and kernels is kernels_dsp else {}
             new = builder(op, call, weights=weights, scratch_budget=budget, **kw)
             assert new is not None and new.shift is not None, (op.index, call.fn)
             calls[i] = new
@@ -148,7 +150,7 @@ def _run(path, graph, board: str, tmp_path, short: bool = False):
 
 @pytest.mark.parametrize("board,weights,minimal", [
     ("mps2-an386", "int16", False), ("mps2-an386", "int8", True),
-    ("mps2-an500", "int16", True)])
+    ("mps2-an500", "int16", True), ("mps3-an547", "int8", False)])
 @pytest.mark.parametrize("chain", sorted(CHAINS))
 def test_shifted_layers_bit_exact(chain, board, weights, minimal, tmp_path):
     path = tmp_path / "chain.tflite"
@@ -161,12 +163,58 @@ def test_shifted_layers_bit_exact(chain, board, weights, minimal, tmp_path):
     assert same
 
 
-def test_a_shift_one_unit_short_is_wrong(tmp_path):
+@pytest.mark.parametrize("board,in_shape", [("mps2-an386", CHAINS["tall"]),
+                                            ("mps3-an547", (1, 9, 15, 16))])
+def test_a_shift_one_unit_short_is_wrong(board, in_shape, tmp_path):
     path = tmp_path / "chain.tflite"
-    path.write_bytes(modelgen.kernel_chain(in_shape=CHAINS["tall"]))
-    graph, _ = _forced(path, "mps2-an386", "int16", False)
-    _, shifted, same = _run(path, graph, "mps2-an386", tmp_path, short=True)
+    path.write_bytes(modelgen.kernel_chain(in_shape=in_shape))
+    graph, _ = _forced(path, board, "int16" if board == "mps2-an386" else "int8", False)
+    _, shifted, same = _run(path, graph, board, tmp_path, short=True)
     assert shifted and not same
+
+
+def test_helium_direct_gemm_shift_is_the_least_that_keeps_every_read():
+    """The Helium GEMM reading its input in place: its loop replayed byte by byte (pixel
+    pairs, both rows read again for every pair of output channels, whose four bytes are
+    written after that read). The least gap is one more than the largest output byte
+    written before some input byte at or below it is read again."""
+    rng = np.random.default_rng(3)
+    for _ in range(60):
+        h, w = (int(v) for v in rng.integers(1, 6, 2))
+        cin, cout = 16 * int(rng.integers(1, 3)), int(rng.integers(1, 40))
+        pixels = h * w
+        need, highest = 0, -1            # highest output byte written so far
+        for p in range(0, pixels, 2):
+            q = min(p + 1, pixels - 1)
+            for oc in range(0, cout, 2):
+                first_read = p * cin     # rows p and q are read whole for this channel pair
+                need = max(need, highest - first_read + 1)
+                for n in (p, q):
+                    for c in (oc, oc + 1):
+                        if c < cout:
+                            highest = max(highest, n * cout + c)
+        geo = dict(batches=1, out_h=h, out_w=w, in_c=cin, out_c=cout)
+        assert shift.mve_direct(geo) == need, geo
+
+
+def test_helium_kws_runs_shifted_by_default(tmp_path):
+    """kws_ref_model on the M55: its depthwise layers (input + output = the layer bound)
+    had planes for 4 channels at a time (2.4 instructions per MAC); written over their
+    inputs, the planes of all 64 channels fit, and the arena falls below the layer bound.
+    Bit-exact in QEMU."""
+    path = shared_model("kws_ref_model")
+    graph, plan = plan_model(path, "mps3-an547")
+    fns = [c.fn for op in plan.schedule for c in op.kernel.calls]
+    assert sum(fn.startswith("mcuc_depthwise_conv_s8_mve_op") for fn in fns) == 4, fns
+    assert any(d < 0 for _, _, d in plan.pins)
+    from mcucompile.planner.search import layer_bound
+    assert plan.arena_bytes < layer_bound(graph)
+    b = get_board("mps3-an547")
+    project = generate(graph, plan, tmp_path / "prj", b)
+    exe = build_project(project.out_dir, b)
+    vectors = load_vectors(graph, None, 2, 5)
+    run = run_vectors(exe, b, vectors, project.output_bytes)
+    assert np.array_equal(run.outputs, reference_outputs(path.read_bytes(), graph, vectors))
 
 
 BOARD = "mps2-an386"      # planned only, never run: this test stays in the fast tier

@@ -149,6 +149,10 @@ _SPECS = [
                isa="mve", weights="int8", generated=True),
     KernelSpec("mcuc_depthwise_conv_s8_mve", ("DEPTHWISE_CONV_2D",), isa="mve",
                weights="int8", generated=True),
+    # the same kernel with the planes made a few channels at a time (the scratch budget):
+    # each chunk repeats the per-row work, so it has costs of its own
+    KernelSpec("mcuc_depthwise_conv_s8_mve_chunks", ("DEPTHWISE_CONV_2D",), isa="mve",
+               weights="int8", generated=True),
     # streamed inverted residual block with its 1x1 layers on DSP or Helium row kernels
     # (their weights are the row kernels': int16 on DSP, int8 on Helium)
     KernelSpec("mcuc_inverted_residual_rows", ("INVERTED_RESIDUAL",), isa="dsp",

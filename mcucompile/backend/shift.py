@@ -3,7 +3,8 @@
 TinyEngine runs depthwise layers in place; the same holds for any kernel that produces its
 output in blocks, in memory order, and reads all the input one block needs before it writes
 any of that block's output (the DSP GEMM: im2col of a block of pixels, then their outputs; the
-DSP depthwise kernel: planes of a band of rows, then that band's outputs). Put the output at
+DSP depthwise kernel: planes of a band of rows, then that band's outputs; the Helium ones:
+im2col of a pixel pair, or planes of all channels for one output row, then their outputs). Put the output at
 the input's offset - gap. When block k is written, what blocks after k will still read must
 not lie under anything written so far, so (bytes relative to each tensor's start)
 
@@ -90,3 +91,34 @@ def planar(geo: dict, batches: int, in_c: int, out_c: int, band: int, strip: int
                 writes.append(bt * out_batch + (r0 + rows - 1) * geo["out_rs"]
                               + (c0 + cols - 1) * geo["out_cs"] + out_c)
     return gap(np.array(reads), np.array(writes))
+
+
+def mve_rows(p: dict) -> int:
+    """templates/kernels/depthwise_conv_s8_mve.c.j2 with the planes of all channels at once
+    (with fewer, a row's later channels are read after its first outputs are written: no
+    shift is offered): per batch and output row, the planes of the input rows it reads, then
+    all of that row's outputs. `p`: the portable depthwise call's params."""
+    c, oc = p["in_c"], p["out_c"]
+    geo = dict(in_rows=p["in_h"], in_cols=p["in_w"], in_rs=p["in_w"] * c, in_cs=c,
+               out_rows=p["out_h"], out_cols=p["out_w"], out_rs=p["out_w"] * oc, out_cs=oc,
+               stride_r=p["stride_h"], stride_c=p["stride_w"], pad_r=p["pad_top"],
+               pad_c=p["pad_left"])
+    return planar(geo, p["batches"], c, oc, 1, p["out_w"])
+
+
+def mve_direct(geo: dict) -> int:
+    """runtime_c/src/conv/conv_s8_mve.h, mcuc_conv_s8_mve_body with `direct`: pixel pairs
+    (p, q = p + 1, or p again at the end), both input rows read in place again for every
+    pair of output channels, each pair's four bytes written after its read. A pair's rows
+    are last read for its last channel pair (from channel l = the largest even one), after
+    its earlier channels are written: the bytes written up to then (all of the pixels before
+    p, and q's channels below l) must stay below row p."""
+    pixels = geo["batches"] * geo["out_h"] * geo["out_w"]
+    cin, cout = geo["in_c"], geo["out_c"]
+    p = np.arange(0, pixels, 2)
+    q = np.minimum(p + 1, pixels - 1)
+    last = (cout - 1) // 2 * 2
+    need = p * cout - p * cin                            # before the pair's first read
+    if last > 0:
+        need = np.maximum(need, q * cout + last - p * cin)
+    return max(0, int(need.max()))

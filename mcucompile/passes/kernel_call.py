@@ -56,7 +56,8 @@ class Variant:
     pixels    GEMM: output pixels per im2col block (its scratch is proportional)
     band      depthwise: output rows per band of input planes
     strip     depthwise: output columns per strip (0: whole rows)
-    channels  depthwise (Helium): input channels per plane chunk (0: all)
+    channels  depthwise (Helium): input channels per plane chunk (0: all; fewer than all
+              is the family mcuc_depthwise_conv_s8_mve_chunks, which has no shift)
     raster    built to write its outputs in memory order (asked for a shifted in-place
               layer, backend/shift.py)
     direct    GEMM (DSP): reads its input in place, no im2col (scratch 0)

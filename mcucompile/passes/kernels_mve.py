@@ -5,7 +5,9 @@ a kernel generated for the layer (templates/kernels/*_mve.c.j2 around the bodies
 runtime_c/src/conv/*_mve.h) with its weights repacked at compile time, or None.
 
     CONV_2D, FULLY_CONNECTED                   -> im2col (int8) + VMLADAVA GEMM
-    DEPTHWISE_CONV_2D (no dilation)            -> window planes + VMLADAVA
+    DEPTHWISE_CONV_2D (no dilation)            -> window planes + VMLADAVA (a kernel
+      family of its own, _chunks, when the planes go a few channels at a time: slower; with
+      all channels the output may be shifted over the input, backend/shift.py)
       (other depthwise layers on one channel   -> as a GEMM)
 
 The builders take kernels_dsp's two choices and record them in KernelCall.variant:
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import shift as shifted
 from ..ir import Op
 from .kernel_call import Arg, GeneratedKernel, KernelCall, Variant, layer_fn
 from . import gemm_view
@@ -80,7 +83,8 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView,
                       scratch_bytes=scratch, macs=call.macs,
                       generated=_generated("kernels/conv_s8_mve.c.j2", fn, ctx,
                                            "conv/conv_s8_mve.h", scratch=not direct),
-                      variant=Variant(weights="int8", pixels=2))
+                      variant=Variant(weights="int8", pixels=2),
+                      shift=shifted.mve_direct(geo) if direct else shifted.gemm(geo, 2, True, 0))
 
 
 def conv(op: Op, call: KernelCall, weights: str | None = None,
@@ -135,7 +139,9 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
     cols = (p["out_w"] - 1) * p["stride_w"] + k_w
     bias_f = folded_bias(bias, p["input_offset"], w.astype(np.int64).sum(axis=(0, 1)))
     rq = mve_requant(bias_f, mult, shift, p["out_c"])
-    fn = layer_fn("mcuc_depthwise_conv_s8_mve", op)
+    whole = chunk == p["in_c"]
+    fn = layer_fn("mcuc_depthwise_conv_s8_mve" if whole else "mcuc_depthwise_conv_s8_mve_chunks",
+                  op)
     x, y = call.args[0].tensor, call.args[-1].tensor
     ctx = dict(p, **_flags(rq), what=f"DEPTHWISE_CONV_2D {k_h}x{k_w} stride "
                                      f"{p['stride_h']}x{p['stride_w']}",
@@ -148,7 +154,8 @@ def depthwise(op: Op, call: KernelCall, weights: str | None = None,
                       scratch_bytes=plane * chunk, macs=call.macs,
                       generated=_generated("kernels/depthwise_conv_s8_mve.c.j2", fn, ctx,
                                            "conv/depthwise_conv_s8_mve.h"),
-                      variant=Variant(weights="int8", channels=chunk))
+                      variant=Variant(weights="int8", channels=chunk),
+                      shift=shifted.mve_rows(p) if whole else None)
 
 
 def scratch_bytes(call: KernelCall, variant: Variant) -> int:

@@ -21,8 +21,8 @@ Algorithm (one pass over the schedule, on the live-bytes profile P[step]):
    kernel (up to ~10x faster) is only made in place with `fast=True`, which `plan_memory`
    sets when the plan without it does not fit the SRAM budget. Layers on portable kernels
    (host, Cortex-M3, `--kernels portable`, patch tiles) are always eligible: the in-place
-   kernels do the same MACs plus one scratch copy. The DSP kernels go over their input
-   another way: their output shifted below it (backend/shift.py, arena.py's pins).
+   kernels do the same MACs plus one scratch copy. The DSP and Helium kernels go over their
+   input another way: their output shifted below it (backend/shift.py, arena.py's pins).
 
 The arena planner re-plans with the chosen layers (exact lifetimes) and keeps the smaller
 arena of: with them, elementwise sharing only, no sharing.
