@@ -25,8 +25,10 @@ On DSP/Helium boards the fast depthwise/convolution kernels are kept and the in-
 (portable) variants are used only when the plan does not fit the SRAM budget otherwise, so the
 unpatched arena there can be above "ours" (the "M4 default" column; planner/search.py).
 
-Run: python benchmarks/memory.py [--quick] [--no-qemu]
-  (--quick skips MobileNetV2 1.0 at 224x224; --no-qemu skips the QEMU columns)
+Run: python benchmarks/memory.py [--quick] [--no-qemu] [--frontier DIR]
+  (--quick skips MobileNetV2 1.0 at 224x224; --no-qemu skips the QEMU columns;
+  --frontier instead prints, per model, the SRAM-versus-speed frontier on mps2-an386, as
+  `mcucompile plan --frontier` does, and draws each into DIR/<model>_frontier.png)
 """
 from __future__ import annotations
 
@@ -45,7 +47,9 @@ from mcucompile.frontend import load_model  # noqa: E402
 from mcucompile.passes import run_passes  # noqa: E402
 from mcucompile.planner import plan_schedule  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "models"
+import os  # noqa: E402
+
+SHARED = Path(os.environ.get("MCUC_SHARED_MODELS", REPO / "tests" / "data" / "models"))
 _PROBE = ("import sys; from tflite_micro.python.tflite_micro import runtime;"
           "runtime.Interpreter.from_bytes(open(sys.argv[1],'rb').read(), arena_size=int(sys.argv[2]))")
 
@@ -83,8 +87,31 @@ def models(quick: bool) -> list[tuple[str, Path]]:
     return out
 
 
+def frontiers(quick: bool, out_dir: Path) -> None:
+    """Per model: arena, extra MACs and estimated instructions of each frontier point."""
+    from mcucompile.api import plan_frontier
+    from mcucompile.planner.frontier import plot_frontier
+    out_dir.mkdir(parents=True, exist_ok=True)
+    print(f"{'model':<26} {'arena':>10} {'extra MACs':>10} {'est. instr':>13}  "
+          f"{'schedule':<16} {'plan s':>7}")
+    for name, path in models(quick):
+        t0 = time.process_time()
+        _, points = plan_frontier(path, "mps2-an386")
+        seconds = time.process_time() - t0
+        for k, p in enumerate(points):
+            print(f"{name if k == 0 else '':<26} {p.arena_bytes:>10,} "
+                  f"{p.extra_macs_pct:>9.2f}% {p.estimated_instructions:>13,}  "
+                  f"{p.schedule:<16} {f'{seconds:.1f}' if k == 0 else '':>7}", flush=True)
+        plot_frontier(points, f"{name} on mps2-an386", out_dir / f"{name}_frontier.png")
+    print(f"plots in {out_dir}; plan s = CPU seconds for the whole frontier (one search per "
+          f"point)")
+
+
 def main() -> None:
     quick, qemu = "--quick" in sys.argv, "--no-qemu" not in sys.argv
+    if "--frontier" in sys.argv:
+        frontiers(quick, Path(sys.argv[sys.argv.index("--frontier") + 1]))
+        return
     header = (f"{'model':<26} {'TFLM arena':>11} {'lower bnd':>10} {'ours':>9} "
               f"{'M4 default':>10} {'x bound':>7} {'patched':>9} "
               f"{'x ours':>7} {'x bound':>7} {'grid@op':>9} {'extra MACs':>10} {'plan s':>7}"

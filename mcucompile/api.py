@@ -110,6 +110,18 @@ def plan_model(model: str | Path, board: str | Board = "host", patch: str | None
     return graph, search(graph, board, kernels, patch, sram, flash, max_overhead)
 
 
+def plan_frontier(model: str | Path, board: str | Board = "host", kernels: str = "auto",
+                  flash: int | None = None, max_overhead: float | None = None,
+                  keep_layout: bool = False, progress=None):
+    """(graph, points): the SRAM-versus-speed frontier, `mcucompile plan --frontier`
+    (planner/frontier.py)."""
+    from .planner.frontier import DEFAULT_MAX_OVERHEAD, frontier
+    board = get_board(board) if isinstance(board, str) else board
+    graph = run_passes(load_model(model), keep_layout=keep_layout)
+    cap = DEFAULT_MAX_OVERHEAD if max_overhead is None else max_overhead
+    return graph, frontier(graph, board, kernels, flash, cap, progress)
+
+
 def op_macs(op) -> int:
     return sum(c.macs for c in op.kernel.calls)
 

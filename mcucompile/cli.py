@@ -47,6 +47,11 @@ def _progress(enabled: bool):
     return report
 
 
+def _overhead(args) -> float:
+    """--max-overhead, 20 when not given (plan --frontier has its own default)."""
+    return 20.0 if args.max_overhead is None else args.max_overhead
+
+
 def _fmt_int(v) -> str:
     return "-" if v is None else f"{v:,}"
 
@@ -109,7 +114,7 @@ def cmd_compile(args) -> int:
     c = compile_model(_model(args), args.board, args.output, _progress(not args.json),
                       kernels=args.kernels,
                       patch=args.patch, sram=args.sram, flash=args.flash,
-                      max_overhead=args.max_overhead,
+                      max_overhead=_overhead(args),
                       transport=args.transport, keep_layout=args.keep_input_layout,
                       fmt=args.format, prefix=args.prefix)
     result = dict(model=args.model, board=c.board.name, format=args.format,
@@ -136,7 +141,7 @@ def cmd_simulate(args) -> int:
     rep = simulate(_model(args), args.board, args.inputs, args.count, args.seed, args.sanitize,
                    args.timeout, args.output, _progress(not args.json), kernels=args.kernels,
                    patch=args.patch, sram=args.sram, flash=args.flash,
-                   max_overhead=args.max_overhead, transport=args.transport, keep=args.keep,
+                   max_overhead=_overhead(args), transport=args.transport, keep=args.keep,
                    keep_layout=args.keep_input_layout)
     return _print_report(rep, args)
 
@@ -221,7 +226,7 @@ def cmd_profile(args) -> int:
     from .profile import profile
     rep = profile(_model(args), args.board, args.kernels, args.seed, args.output, args.timeout,
                   _progress(not args.json), patch=args.patch, sram=args.sram, flash=args.flash,
-                  max_overhead=args.max_overhead, keep_layout=args.keep_input_layout)
+                  max_overhead=_overhead(args), keep_layout=args.keep_input_layout)
     if args.json:
         print(json.dumps(rep.to_json(), indent=2))
         return 0
@@ -245,7 +250,9 @@ def cmd_profile(args) -> int:
 def cmd_plan(args) -> int:
     from .api import plan_model
     from .planner.report import plan_summary, plot_plan
-    graph, plan = plan_model(_model(args), args.board, args.patch, args.sram, args.max_overhead,
+    if args.frontier:
+        return _frontier(args)
+    graph, plan = plan_model(_model(args), args.board, args.patch, args.sram, _overhead(args),
                              flash=args.flash, keep_layout=args.keep_input_layout)
     summary = plan_summary(graph, plan)
     if args.plot:
@@ -290,6 +297,42 @@ def cmd_plan(args) -> int:
     return 0
 
 
+def _frontier(args) -> int:
+    from dataclasses import asdict
+
+    from .api import plan_frontier
+    from .boards import get_board
+    from .planner.frontier import plot_frontier
+    from .planner.search import budgets
+    if args.patch is not None or args.sram is not None:
+        raise McucError("--frontier plans every schedule shape under its own budget: "
+                        "leave out --patch and --sram")
+    board = get_board(args.board)
+    _, points = plan_frontier(_model(args), board, flash=args.flash,
+                              max_overhead=args.max_overhead,
+                              keep_layout=args.keep_input_layout,
+                              progress=_progress(not args.json))
+    fits = budgets(board).sram
+    rows = [dict(asdict(p), options=p.options(),
+                 fits_board=None if not fits else p.arena_bytes <= fits) for p in points]
+    if args.plot:
+        plot_frontier(points, f"{Path(args.model).name} on {args.board}", args.plot)
+    if args.json:
+        print(json.dumps(dict(model=args.model, board=args.board, points=rows,
+                              plot=args.plot), indent=2))
+        return 0
+    print(f"{Path(args.model).name} on {args.board}: {len(points)} schedules, each planned "
+          f"with the fastest kernels that fit its arena")
+    print(f"{'arena':>10} {'extra MACs':>10} {'est. instr':>13}  {'schedule':<16} options")
+    for r in rows:
+        mark = "" if r["fits_board"] in (None, True) else "  (over the board's SRAM)"
+        print(f"{r['arena_bytes']:>10,} {r['extra_macs_pct']:>9.2f}% "
+              f"{r['estimated_instructions']:>13,}  {r['schedule']:<16} {r['options']}{mark}")
+    if args.plot:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 def _memory_args(s) -> None:
     s.add_argument("--patch", default=None, metavar="off|auto|NxN@LAYER",
                    help="patch-based inference of the first stage: auto (the default on a "
@@ -306,9 +349,10 @@ def _memory_args(s) -> None:
                    help="budget for constants + code in bytes (default: the board's flash); "
                         "layers whose fast kernels repack weights go back to smaller kernels, "
                         "fewest extra instructions per byte saved first, until it fits")
-    s.add_argument("--max-overhead", type=float, default=20.0, metavar="PCT",
+    s.add_argument("--max-overhead", type=float, default=None, metavar="PCT",
                    help="with --patch auto and no budget: most extra MACs allowed, in percent "
-                        "(default 20)")
+                        "(default 20; with plan --frontier, of the patch schedules shown: "
+                        "default 100)")
 
 
 def cmd_boards(args) -> int:
@@ -455,7 +499,14 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--board", default="host", help="board (its SRAM is the default budget)")
     _memory_args(s)
-    s.add_argument("--plot", metavar="FILE.png", help="draw memory over the schedule")
+    s.add_argument("--frontier", action="store_true",
+                   help="instead of one plan, the SRAM-versus-speed frontier: every schedule "
+                        "shape (layer by layer, streamed blocks, each patch stage) planned "
+                        "with the fastest kernels that fit its arena; arena, extra MACs, "
+                        "estimated instructions and the options that give each")
+    s.add_argument("--plot", metavar="FILE.png", help="draw memory over the schedule (with "
+                                                      "--frontier: arena against extra MACs "
+                                                      "and instructions)")
     s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(fn=cmd_plan)

@@ -225,3 +225,32 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
         if plan.arena_bytes < best.arena_bytes:
             best = plan
     return best
+
+
+def schedule_points(graph: Graph, max_overhead: float,
+                    streaming: Streaming | None = None) -> list[tuple[str, int, int]]:
+    """(patch option, arena bytes, extra MACs) for every schedule shape the memory planner
+    can make, packed with portable kernels: layer by layer ("off"), inverted residual
+    blocks streamed by rows ("streamed"), and each patch stage ("NxN@OP": split op x grid,
+    finer grids of a split while its extra MACs stay within `max_overhead` percent and its
+    bound falls, as the search without a budget tries them). For the frontier."""
+    streaming = streaming or Streaming()
+    base = _best_order(graph)
+    base_macs = total_macs(base.schedule)
+    points = [("off", base.arena_bytes, 0)]
+    streamed = _streamed(graph, base, False, streaming)
+    if streamed.arena_bytes < base.arena_bytes:
+        points.append(("streamed", streamed.arena_bytes, 0))
+    candidates = _candidates(graph, base, base_macs, None, max_overhead, False, {}, streaming,
+                             thorough=True)
+    # packed best bound first; a candidate whose bound cannot beat a point with fewer extra
+    # MACs is off the frontier whatever it packs to
+    for choice, bound in sorted(candidates, key=lambda c: (c[0].extra_macs, c[1])):
+        fewer = [a for _, a, m in points if m <= choice.extra_macs]
+        if fewer and bound >= min(fewer):
+            continue
+        plan = _with_patch(graph, choice, False, streaming)
+        points.append((f"{choice.grid}x{choice.grid}@{choice.split_op.index}",
+                       plan.arena_bytes, choice.extra_macs))
+    return points
+
