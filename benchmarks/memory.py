@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
 from mcucompile.api import plan_model, simulate  # noqa: E402
+from mcucompile.errors import McucError  # noqa: E402
 from mcucompile.frontend import load_model  # noqa: E402
 from mcucompile.passes import run_passes  # noqa: E402
 from mcucompile.planner import plan_schedule  # noqa: E402
@@ -96,7 +97,11 @@ def frontiers(quick: bool, out_dir: Path) -> None:
           f"{'schedule':<16} {'plan s':>7}")
     for name, path in models(quick):
         t0 = time.process_time()
-        _, points = plan_frontier(path, "mps2-an386")
+        try:
+            _, points = plan_frontier(path, "mps2-an386")
+        except McucError as e:
+            print(f"{name:<26} not planned: {e}", flush=True)
+            continue
         seconds = time.process_time() - t0
         for k, p in enumerate(points):
             print(f"{name if k == 0 else '':<26} {p.arena_bytes:>10,} "
@@ -120,7 +125,11 @@ def main() -> None:
     print("-" * len(header))
     for name, path in models(quick):
         t0 = time.time()
-        _, patched = plan_model(path, "host", patch="auto")
+        try:
+            _, patched = plan_model(path, "host", patch="auto")
+        except McucError as e:
+            print(f"{name:<26} not planned: {e}", flush=True)
+            continue
         plan_s = time.time() - t0
         _, plain = plan_model(path, "host")
         _, m4 = plan_model(path, "mps2-an386")
