@@ -161,6 +161,7 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
         perm4 = conv_perm4(geo["k_w"], geo["in_c"], geo["dil_w"])
         order = conv_k_order(geo["k_h"], geo["k_w"], geo["in_c"], perm4)
     records = rq.records
+    rsh, rnd = _uniform_shift(rq) if not view.fpreq else (0, 0)
     if w8:
         packed = conv_weights_dsp_s8(w2d, order, pairs=2 if one else 1)
         lsh = 0 if view.fpreq else lsh_literal(rq)
@@ -174,7 +175,8 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
                pad_value=int(op.inputs[0].quant.zero_point[0]), perm4=int(perm4),
                e0=int(rq.e0), unfolded=int(rq.unfolded), fpreq=int(view.fpreq),
                out_zp=p["output_offset"], direct=pixels == DIRECT,
-               w8=int(w8), slots=pixels, lsh=lsh, act_min=p["act_min"], act_max=p["act_max"])
+               w8=int(w8), slots=pixels, lsh=lsh, rsh=rsh, rnd=rnd, act_min=p["act_min"],
+               act_max=p["act_max"])
     return KernelCall(fn, None, {}, [Arg.input(x), Arg.constant("w8" if w8 else "w16", packed),
                                      Arg.constant("quant", pad_records(records, 4)),
                                      Arg.output(y)],
@@ -184,6 +186,19 @@ def _gemm_call(op: Op, call: KernelCall, view: GemmView, weights: str,
                       variant=_gemm_variant(weights, pixels),
                       shift=shifted.direct(geo) if pixels == DIRECT else
                       shifted.gemm(geo, pixels, w8, GEMM_S8_MAX_K2))
+
+
+def _uniform_shift(rq) -> tuple[int, int]:
+    """(rsh, rnd) when every channel's record has the same right shift (and so the same
+    rounding term, which depends only on it and the output zero point): the store then takes
+    them as literals and reads only the multiplier (conv_s8_dsp.h). (0, 0) otherwise, or
+    with e0 or unfolded channels (their records say more)."""
+    if rq.e0 or rq.unfolded:
+        return 0, 0
+    rsh, rnd = rq.records[:, 3], rq.records[:, 2]
+    if (rsh == rsh[0]).all() and (rnd == rnd[0]).all() and rsh[0] >= 1:
+        return int(rsh[0]), int(rnd[0])
+    return 0, 0
 
 
 def _gemm_variant(weights: str, pixels: int) -> Variant:

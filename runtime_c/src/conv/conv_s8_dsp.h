@@ -51,6 +51,8 @@
  *     bits of the float32 scale}.
  *     The input offset is folded into bias2, so taps in the padding read the input zero
  *     point itself: (zp + input_offset) * w = 0.
+ *     When every channel has the same right shift (so the same rnd), the generated code
+ *     passes rsh and rnd as literals (rsh > 0) and the store reads only each channel's mult.
  */
 #ifndef MCUC_CONV_S8_DSP_H
 #define MCUC_CONV_S8_DSP_H
@@ -77,40 +79,45 @@ MCUC_INLINE int32_t mcuc_col_index(int32_t k, int32_t perm4, int32_t slots)
 }
 
 /* Copy n int8 values (or the zero point, src == NULL) into the im2col slots of products
- * k .. k+n-1. Fast paths: n % 4 == 0 at k % 4 == 0 (one load, two SXTB16: the perm4 order),
- * n % 2 == 0 at even k without perm4 (one halfword per pair); otherwise one value at a time. */
+ * k .. k+n-1. Fast paths: n % 4 == 0 at k % 4 == 0 with perm4 (one load, two SXTB16: the
+ * perm4 order); without perm4 one halfword per pair, a value alone at an odd start or end
+ * (a row of 3 channels x 3 taps: 4 pairs and one value); otherwise one value at a time. */
 MCUC_INLINE void mcuc_im2col_run(int16_t *col, int32_t k, const int8_t *src, int32_t n,
                                  int32_t pad_value, int32_t perm4, int32_t slots)
 {
-    uint32_t *dst = (uint32_t *)(void *)(col + (k >> 1) * 2 * slots);
-    if (!src) {                                       /* zero point: order does not matter */
-        const uint32_t pad2 = (uint32_t)(pad_value & 0xFFFF) * 0x10001u;
-        if (n % 2 == 0 && k % 2 == 0) {
-            for (int32_t c = 0; c < n; c += 2, dst += slots) {
-                dst[0] = pad2;
-            }
-        } else {
-            for (int32_t c = 0; c < n; ++c) {
-                col[mcuc_col_index(k + c, perm4, slots)] = (int16_t)pad_value;
-            }
-        }
-    } else if (n % 4 == 0 && perm4) {
+    if (perm4 && n % 4 == 0 && src) {
+        uint32_t *dst = (uint32_t *)(void *)(col + (k >> 1) * 2 * slots);
         for (int32_t c = 0; c < n; c += 4, dst += 2 * slots) {
             uint32_t v;
             memcpy(&v, src + c, 4);
             dst[0] = __sxtb16(v);
             dst[slots] = mcuc_sxtb16_ror8(v);
         }
-    } else if (n % 2 == 0 && !perm4) {
-        for (int32_t c = 0; c < n; c += 2, dst += slots) {
-            uint16_t h;
-            memcpy(&h, src + c, 2);
-            /* bytes [c0 c1 0 0] | [0 c0 c1 0]: SXTB16 reads bytes 0 and 2 = (c0, c1) */
-            dst[0] = __sxtb16((uint32_t)h | ((uint32_t)h << 8));
+    } else if (!perm4 || (!src && n % 2 == 0 && k % 2 == 0)) {
+        /* (the zero point goes in pairs whatever the order) */
+        int32_t c = 0;
+        if (k % 2) {
+            col[mcuc_col_index(k, perm4, slots)] = (int16_t)(src ? src[0] : pad_value);
+            c = 1;
+        }
+        uint32_t *dst = (uint32_t *)(void *)(col + ((k + c) >> 1) * 2 * slots);
+        const uint32_t pad2 = (uint32_t)(pad_value & 0xFFFF) * 0x10001u;
+        for (; c + 2 <= n; c += 2, dst += slots) {
+            if (src) {
+                uint16_t h;
+                memcpy(&h, src + c, 2);
+                /* bytes [c0 c1 0 0] | [0 c0 c1 0]: SXTB16 reads bytes 0 and 2 = (c0, c1) */
+                dst[0] = __sxtb16((uint32_t)h | ((uint32_t)h << 8));
+            } else {
+                dst[0] = pad2;
+            }
+        }
+        if (c < n) {
+            col[mcuc_col_index(k + c, perm4, slots)] = (int16_t)(src ? src[c] : pad_value);
         }
     } else {
         for (int32_t c = 0; c < n; ++c) {
-            col[mcuc_col_index(k + c, perm4, slots)] = (int16_t)src[c];
+            col[mcuc_col_index(k + c, perm4, slots)] = (int16_t)(src ? src[c] : pad_value);
         }
     }
 }
@@ -359,13 +366,14 @@ MCUC_INLINE void mcuc_gemm_direct_block(const uint32_t *w, const uint32_t *x, in
  * `left`, >= 0 for a channel whose sums are not scaled. */
 MCUC_INLINE void mcuc_store_block(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
                                   int32_t compact, int32_t n, int32_t slots, int32_t lsh,
-                                  int32_t unfolded, int32_t act_min, int32_t act_max,
-                                  int8_t *const o[4])
+                                  int32_t unfolded, int32_t rsh, int32_t rnd, int32_t act_min,
+                                  int32_t act_max, int8_t *const o[4])
 {
 #pragma GCC unroll 4
     for (int32_t c = 0; c < n; ++c) {
-        const int32_t m = q[c * qw + 1], r = q[c * qw + 2];
-        const int32_t s = compact ? (int32_t)__builtin_ctz((uint32_t)r) + 1 : q[c * qw + 3];
+        const int32_t m = q[c * qw + 1], r = rsh ? rnd : q[c * qw + 2];
+        const int32_t s = rsh ? rsh
+                              : compact ? (int32_t)__builtin_ctz((uint32_t)r) + 1 : q[c * qw + 3];
         const int32_t g = e0 ? q[c * qw + 4] : -1;
         const int32_t l = lsh >= 0 ? lsh : q[c * qw + qw - 1];
         const int32_t left = unfolded ? q[c * qw + qw - 1] : -1;
@@ -412,13 +420,14 @@ MCUC_INLINE int32_t mcuc_record_words(int32_t w8, int32_t e0, int32_t unfolded, 
 /* The store of a block's n channels x slots pixels, by the records' kind. */
 MCUC_INLINE void mcuc_store(const int32_t a[8], const int32_t *q, int32_t qw, int32_t e0,
                             int32_t w8, int32_t n, int32_t slots, int32_t lsh, int32_t unfolded,
-                            int32_t fpreq, int32_t out_zp, int32_t act_min, int32_t act_max,
-                            int8_t *const o[4])
+                            int32_t fpreq, int32_t out_zp, int32_t rsh, int32_t rnd,
+                            int32_t act_min, int32_t act_max, int8_t *const o[4])
 {
     if (fpreq) {
         mcuc_store_block_f32(a, q, n, slots, out_zp, act_min, act_max, o);
     } else {
-        mcuc_store_block(a, q, qw, e0, w8 && !e0, n, slots, lsh, unfolded, act_min, act_max, o);
+        mcuc_store_block(a, q, qw, e0, w8 && !e0, n, slots, lsh, unfolded, rsh, rnd, act_min,
+                         act_max, o);
     }
 }
 
@@ -434,8 +443,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
                                         int32_t check_bounds, int32_t pad_value, int32_t perm4,
                                         int32_t e0, int32_t unfolded, int32_t fpreq,
                                         int32_t out_zp, int32_t w8,
-                                        int32_t slots, int32_t lsh, int32_t act_min,
-                                        int32_t act_max)
+                                        int32_t slots, int32_t lsh, int32_t rsh, int32_t rnd,
+                                        int32_t act_min, int32_t act_max)
 {
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
     const int32_t qw = mcuc_record_words(w8, e0, unfolded, fpreq, lsh);
@@ -443,13 +452,21 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
     const int32_t w_words = (w8 ? nc / 2 : nc) * k2;            /* weight words per block */
     const int32_t per_image = out_h * out_w;
     int8_t *o[4];
+    /* a 1x1 stride-1 unpadded layer: pixel n's K values are input row n */
+    const int32_t pointwise = k_h == 1 && k_w == 1 && stride_h == 1 && stride_w == 1
+                              && !check_bounds && in_h == out_h && in_w == out_w;
 #pragma GCC unroll 2
     for (int32_t s = 0; s < slots; ++s) {
         const int32_t n = p + s < pixels ? p + s : pixels - 1;
-        const int32_t b = n / per_image, r = n % per_image;
-        mcuc_im2col_pixel(col, s, input + (size_t)b * in_h * in_w * in_c, r / out_w, r % out_w,
-                          in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_top,
-                          pad_left, check_bounds, pad_value, perm4, slots);
+        if (pointwise) {
+            mcuc_im2col_run(col + 2 * s, 0, input + (size_t)n * in_c, in_c, pad_value, perm4,
+                            slots);
+        } else {
+            const int32_t b = n / per_image, r = n % per_image;
+            mcuc_im2col_pixel(col, s, input + (size_t)b * in_h * in_w * in_c, r / out_w,
+                              r % out_w, in_h, in_w, in_c, k_h, k_w, stride_h, stride_w, dil_h,
+                              dil_w, pad_top, pad_left, check_bounds, pad_value, perm4, slots);
+        }
         o[s] = output + (size_t)n * out_c;
     }
     const uint32_t *w = (const uint32_t *)weights;
@@ -468,8 +485,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
         const int32_t n = out_c - oc < nc ? out_c - oc : nc;
         int8_t *const oo[4] = {o[0] + oc, o[slots > 1 ? 1 : 0] + oc, o[slots > 2 ? 2 : 0] + oc,
                                o[slots > 2 ? 3 : 0] + oc};
-        mcuc_store(a, qr, qw, e0, w8, n, slots, lsh, unfolded, fpreq, out_zp, act_min, act_max,
-                   oo);
+        mcuc_store(a, qr, qw, e0, w8, n, slots, lsh, unfolded, fpreq, out_zp, rsh, rnd, act_min,
+                   act_max, oo);
     }
 }
 
@@ -486,8 +503,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        int32_t check_bounds, int32_t pad_value, int32_t perm4,
                                        int32_t e0, int32_t unfolded, int32_t fpreq,
                                        int32_t out_zp, int32_t w8,
-                                       int32_t slots, int32_t lsh, int32_t act_min,
-                                       int32_t act_max)
+                                       int32_t slots, int32_t lsh, int32_t rsh, int32_t rnd,
+                                       int32_t act_min, int32_t act_max)
 {
     const int32_t pixels = batches * out_h * out_w;
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
@@ -498,13 +515,14 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
         mcuc_conv_s8_dsp_block(input, weights, quant, output, col, p, pixels, in_h, in_w, in_c,
                                out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
                                pad_top, pad_left, check_bounds, pad_value, perm4, e0, unfolded,
-                               fpreq, out_zp, w8, slots, lsh, act_min, act_max);
+                               fpreq, out_zp, w8, slots, lsh, rsh, rnd, act_min, act_max);
     }
     if (tail) {
         mcuc_conv_s8_dsp_block(input, weights, quant, output, col, pixels - tail, pixels, in_h,
                                in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w,
                                dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
-                               e0, unfolded, fpreq, out_zp, w8, 2, lsh, act_min, act_max);
+                               e0, unfolded, fpreq, out_zp, w8, 2, lsh, rsh, rnd, act_min,
+                               act_max);
     }
 }
 
@@ -516,7 +534,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_direct_body(const int8_t *input, const void *w
                                               int32_t pixels, int32_t k, int32_t out_c,
                                               int32_t e0, int32_t unfolded, int32_t fpreq,
                                               int32_t out_zp, int32_t w8, int32_t lsh,
-                                              int32_t act_min, int32_t act_max)
+                                              int32_t rsh, int32_t rnd, int32_t act_min,
+                                              int32_t act_max)
 {
     const int32_t qw = mcuc_record_words(w8, e0, unfolded, fpreq, lsh);
     const int32_t w_words = (w8 ? 2 : 4) * 2 * ((k + 3) / 4);   /* weight words per block */
@@ -534,8 +553,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_direct_body(const int8_t *input, const void *w
             mcuc_gemm_direct_block(w, x, k, a, w8);
             const int32_t n = out_c - oc < 4 ? out_c - oc : 4;
             int8_t *const oo[4] = {out + oc, out + oc, out + oc, out + oc};
-            mcuc_store(a, qr, qw, e0, w8, n, 1, lsh, unfolded, fpreq, out_zp, act_min, act_max,
-                       oo);
+            mcuc_store(a, qr, qw, e0, w8, n, 1, lsh, unfolded, fpreq, out_zp, rsh, rnd, act_min,
+                       act_max, oo);
         }
     }
 }
