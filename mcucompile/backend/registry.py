@@ -70,6 +70,10 @@ def _conv_pixel(p: dict) -> int:      # conv_s8_inplace.c: one output pixel
     return p["out_c"]
 
 
+def _svdf(p: dict) -> int:            # svdf_s8.c: one int32 per filter and batch
+    return p["batches"] * p["filters"] * 4
+
+
 def irb_span(dw: dict) -> int:        # inverted_residual.h: expanded rows in the ring
     return (dw["k_h"] - 1) * dw["dil_h"] + 1
 
@@ -124,6 +128,10 @@ _SPECS = [
     KernelSpec("mcuc_lut_s8", ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU"), arith="none",
                traits=_T({UNARY}), weights="table"),
     KernelSpec("mcuc_softmax_s8", ("SOFTMAX",), traits=_T({OVERWRITES_INPUT})),
+    KernelSpec("mcuc_softmax_s8_s16", ("SOFTMAX",)),
+    KernelSpec("mcuc_requantize_int", ("QUANTIZE",)),
+    # recurrent layers: the state is a variable tensor in the arena's state region
+    KernelSpec("mcuc_svdf_s8", ("SVDF",), weights="int8", scratch=_svdf),
     # data movement
     KernelSpec("mcuc_strided_copy_s8", ("STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
                                          "CONCATENATION", "TRANSPOSE", "PATCH_COPY"),

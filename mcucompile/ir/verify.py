@@ -30,7 +30,9 @@ def verify(graph: Graph) -> None:
             raise McucError(f"tensor {t.index} '{t.name}': {len(t.quant.scale)} scales but "
                             f"{len(t.quant.zero_point)} zero points", where_file)
 
-    defined = {id(t) for t in graph.inputs} | {id(t) for t in graph.tensors if t.is_const}
+    # variable tensors (state) hold values before any op runs: the last run's, or zero
+    defined = {id(t) for t in graph.inputs} | {id(t) for t in graph.tensors
+                                               if t.is_const or t.variable}
     for op in graph.ops:
         for t in op.inputs:
             if t is not None and id(t) not in defined:
@@ -38,6 +40,10 @@ def verify(graph: Graph) -> None:
                                 f"(the graph is not in topological order or has a cycle)",
                                 f"{where_file}: {op.where}")
         for t in op.outputs:
+            if t.variable:
+                raise McucError(f"output tensor '{t.name}' is a variable tensor (state is "
+                                "updated by the op that reads it, never written as an output)",
+                                f"{where_file}: {op.where}")
             if id(t) in defined:
                 raise McucError(f"output tensor '{t.name}' is produced twice",
                                 f"{where_file}: {op.where}")

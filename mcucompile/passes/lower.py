@@ -356,11 +356,14 @@ def _mul(op: Op) -> KernelCall:
 def _softmax(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
     depth = x.shape[-1] if x.shape else 1
-    # TFLM requires exactly scale 1/256, zero point -128 on the output (checked in there).
+    # TFLM requires exactly scale 1/256, zero point -128 on an int8 output, 1/65536 and
+    # -32768 on an int16 one (checked in there).
+    wide = y.dtype == "int16"
     params = ap.softmax_params(_qs(x)[0], float(op.attrs.get("beta", 1.0)),
-                               x.size // max(depth, 1), depth, *_qs(y))
-    return KernelCall("mcuc_softmax_s8", "mcuc_softmax_params", params,
-                      [Arg.input(x), Arg.output(y)])
+                               x.size // max(depth, 1), depth, *_qs(y),
+                               output_bits=16 if wide else 8)
+    return KernelCall("mcuc_softmax_s8_s16" if wide else "mcuc_softmax_s8",
+                      "mcuc_softmax_params", params, [Arg.input(x), Arg.output(y)])
 
 
 def _logistic_tanh(op: Op) -> KernelCall:
@@ -398,9 +401,45 @@ def _relu_like(op: Op) -> KernelCall:
 
 def _quantize(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
+    if (x.dtype, y.dtype) != ("int8", "int8"):      # int16 graph inputs, int32 outputs
+        params = ap.requant_int_params(*_qs(x), x.nbytes // x.size, *_qs(y),
+                                       y.nbytes // y.size, x.size)
+        return KernelCall("mcuc_requantize_int", "mcuc_requant_int_params", params,
+                          [Arg.input(x), Arg.output(y)])
     params = ap.quantize_params(*_qs(x), *_qs(y), x.size)
     return KernelCall("mcuc_requantize_s8", "mcuc_requant_params", params,
                       [Arg.input(x), Arg.output(y)])
+
+
+# ------------------------------------------------------------------ recurrent layers
+
+def _svdf(op: Op) -> KernelCall:
+    """TFLM's integer SVDF (runtime_c/src/recurrent/svdf_s8.c); the state is the variable
+    tensor at input 4 (the arena's state region). Scales as TFLM's Prepare forms them: float32
+    products and quotients, widened to double for QuantizeMultiplier."""
+    x, wf, wt, b, state = op.inputs
+    y = op.outputs[0]
+    batches, input_size = x.shape
+    filters, memory = wt.shape
+    rank = int(op.attrs["rank"])
+    in_s, in_z = _qs(x)
+    st_s, st_z = _qs(state)
+    out_s, out_z = _qs(y)
+    scale1 = np.float32(np.float32(in_s) * np.float32(wf.quant.scale[0])) / np.float32(st_s)
+    scale2 = np.float32(np.float32(st_s) * np.float32(wt.quant.scale[0])) / np.float32(out_s)
+    m1, s1 = quantize_multiplier(float(np.float32(scale1)))
+    m2, s2 = quantize_multiplier(float(np.float32(scale2)))
+    params = dict(batches=batches, input_size=input_size, filters=filters,
+                  units=filters // rank, rank=rank, memory=memory,
+                  state_bytes=state.nbytes // state.size, input_zp=in_z, state_zp=st_z,
+                  output_zp=out_z, mult1=m1, shift1=s1, mult2=m2, shift2=s2)
+    return KernelCall("mcuc_svdf_s8", "mcuc_svdf_params", params,
+                      [Arg.input(x), Arg.constant("weights_feature", wf.data),
+                       Arg.constant("weights_time", wt.data),
+                       Arg.constant("bias", None if b is None else b.data.reshape(-1)),
+                       Arg.input(state), Arg.output(y)],
+                      scratch_bytes=scratch_bytes("mcuc_svdf_s8", params),
+                      macs=batches * filters * (input_size + memory))
 
 
 # ------------------------------------------------------------------ data movement
@@ -586,7 +625,7 @@ _LOWERINGS = {
     "SOFTMAX": _softmax, "LOGISTIC": _logistic_tanh, "TANH": _logistic_tanh,
     "HARD_SWISH": _hard_swish, "LEAKY_RELU": _leaky_relu,
     "RELU": _relu_like, "RELU6": _relu_like,
-    "QUANTIZE": _quantize,
+    "QUANTIZE": _quantize, "SVDF": _svdf,
     "TRANSPOSE": _transpose, "STRIDED_SLICE": _strided_slice, "SLICE": _slice,
     "SPLIT": _split, "SPLIT_V": _split_v, "CONCATENATION": _concat,
     "PAD": _pad, "PADV2": _pad,

@@ -201,6 +201,17 @@ typedef struct {
 
 void mcuc_requantize_s8(const mcuc_requant_params *p, const int8_t *input, int8_t *output);
 
+/* QUANTIZE between other integer widths: int8/int16 (in_bytes 1/2) -> int8/int16/int32
+ * (out_bytes 1/2/4), clamped to the output type's range. */
+typedef struct {
+    int32_t size;
+    int32_t in_bytes, out_bytes;
+    int32_t input_zp, output_zp;
+    int32_t mult, shift;
+} mcuc_requant_int_params;
+
+void mcuc_requantize_int(const mcuc_requant_int_params *p, const void *input, void *output);
+
 /* ---------------------------------------------------------------- nonlinear activations */
 
 typedef struct {
@@ -210,6 +221,27 @@ typedef struct {
 } mcuc_softmax_params;
 
 void mcuc_softmax_s8(const mcuc_softmax_params *p, const int8_t *input, int8_t *output);
+/* The same with an int16 output (scale 1/65536, zero point -32768). */
+void mcuc_softmax_s8_s16(const mcuc_softmax_params *p, const int8_t *input, int16_t *output);
+
+/* ---------------------------------------------------------------- recurrent layers */
+
+/* SVDF, int8 input / weights_feature / output, int8 or int16 (state_bytes 1/2) state and
+ * weights_time; state [batches][filters][memory] persists across runs (svdf_s8.c). */
+typedef struct {
+    int32_t batches, input_size, filters, units, rank, memory;
+    int32_t state_bytes;
+    int32_t input_zp, state_zp, output_zp;
+    int32_t mult1, shift1;          /* input x weights_feature -> state */
+    int32_t mult2, shift2;          /* state x weights_time -> output */
+} mcuc_svdf_params;
+
+/* weights_feature: [filters][input_size]; weights_time: [filters][memory] of the state's
+ * type; bias: [units] int32 or NULL; scratch: mcuc_svdf_s8_scratch_bytes() bytes. */
+size_t mcuc_svdf_s8_scratch_bytes(const mcuc_svdf_params *p);
+void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                  const void *weights_time, const int32_t *bias, void *state, int8_t *output,
+                  void *scratch);
 
 /* LOGISTIC and TANH share their parameter layout. */
 typedef struct {
