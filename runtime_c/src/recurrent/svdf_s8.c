@@ -6,8 +6,11 @@
  *           filter f's row holds its last `memory` feature activations, oldest first.
  *   1. the whole state moves one element to the front (each row forgets its oldest value;
  *      a row's last slot gets the next row's first, overwritten in step 2);
- *   2. feature:  s = clamp(state_zp + MBQM(sum_i wf[f][i] * (x[i] - input_zp), mult1,
- *      shift1), state type range) goes to the last slot of filter f's row;
+ *   2. feature:  s = clamp(MBQM(sum_i wf[f][i] * (x[i] - input_zp), mult1, shift1), state
+ *      type range) + state_zp, wrapped to the state type, goes to the last slot of filter f's
+ *      row. The zero point comes after the clamp and the sum wraps: so the pinned
+ *      tflite-micro computes it (measured: tests/test_svdf.py); newer TFLM sources add it
+ *      before the clamp;
  *   3. time:     t[f] = sum_j wt[f][j] * (state[f][j] - state_zp)   (int32);
  *   4. reduce:   acc[u] = bias[u] + sum_{r < rank} t[u * rank + r]   (int32);
  *   5. output:   y[u] = clamp(output_zp + MBQM(acc[u], mult2, shift2), -128, 127);
@@ -66,8 +69,9 @@ void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *
             int32_t dot = 0, s;
             for (i = 0; i < p->input_size; ++i)
                 dot = mcuc_wrap_add(dot, (int32_t)w[i] * ((int32_t)x[i] - p->input_zp));
-            s = mcuc_clamp(p->state_zp + mcuc_mul_by_quantized_mult(dot, p->mult1, p->shift1),
-                           lo, hi);
+            s = mcuc_clamp(mcuc_mul_by_quantized_mult(dot, p->mult1, p->shift1), lo, hi)
+                + p->state_zp;
+            s = (int32_t)((uint32_t)(s - lo) & (uint32_t)(hi - lo)) + lo;   /* wrap */
             if (wide)
                 ((int16_t *)state)[slot] = (int16_t)s;
             else
