@@ -33,8 +33,13 @@ def verify(graph: Graph) -> None:
     # variable tensors (state) hold values before any op runs: the last run's, or zero
     defined = {id(t) for t in graph.inputs} | {id(t) for t in graph.tensors
                                                if t.is_const or t.variable}
+    produced = {id(t) for op in graph.ops for t in op.outputs}
     for op in graph.ops:
         for t in op.inputs:
+            if t is not None and id(t) not in defined and id(t) not in produced:
+                raise McucError(f"input tensor '{t.name}' has no value: it is no graph input, "
+                                "constant, variable tensor (state) or op output",
+                                f"{where_file}: {op.where}")
             if t is not None and id(t) not in defined:
                 raise McucError(f"input tensor '{t.name}' is used before it is produced "
                                 f"(the graph is not in topological order or has a cycle)",
