@@ -20,6 +20,7 @@ from mcucompile import api
 from mcucompile.boards import get_board
 from mcucompile.errors import McucError
 from mcucompile.planner import check_plan
+from mcucompile.planner.report import plan_summary
 from mcucompile.procs import run
 from mcucompile.reference import tflm_interpreter, tflm_run
 from mcucompile.simulate import run_vectors
@@ -72,6 +73,8 @@ def test_state_region_is_never_planned(tmp_path):
     assert not any(b.tensor is not None and b.tensor.variable for b in plan.buffers)
     # int16 [1, 12 filters x 10] and int8 [1, 5 x 3] (15 bytes, aligned to 16)
     assert plan.arena_bytes - plan.state_offset == 240 + 16
+    summary = plan_summary(compiled.graph, plan)
+    assert [(b["name"], b["bytes"]) for b in summary["state"]] == [("st0", 240), ("st1", 15)]
     header = (compiled.project.out_dir / "model.h").read_text()
     assert f"#define MCUC_STATE_BYTES   {plan.arena_bytes - plan.state_offset}" in header
     assert "void mcuc_model_reset(void);" in header
@@ -122,6 +125,13 @@ def test_svdf_in_qemu(tmp_path, board):
     vectors = np.random.default_rng(3).integers(-128, 128, (8, 48), dtype=np.int8)
     got, want = _reset_every(tmp_path, path, board, 4, vectors)
     assert np.array_equal(got, want)
+
+
+def test_svdf_over_the_serial_link(tmp_path):
+    """The serial harness resets the state at the session's PING: a fresh interpreter's."""
+    path = write_model(tmp_path, svdf_model(LAYERS["rank1-int8"], seed=9))
+    report = api.simulate(path, "mps2-an386", count=6, seed=2, transport="serial")
+    assert_bit_exact(report)
 
 
 # ------------------------------------------------------------------ refused models

@@ -74,6 +74,10 @@ def _svdf(p: dict) -> int:            # svdf_s8.c: one int32 per filter and batc
     return p["batches"] * p["filters"] * 4
 
 
+def _lstm(p: dict) -> int:            # lstm_s8.c: the four gates of one step, int16
+    return 4 * p["state_size"] * 2
+
+
 def irb_span(dw: dict) -> int:        # inverted_residual.h: expanded rows in the ring
     return (dw["k_h"] - 1) * dw["dil_h"] + 1
 
@@ -132,6 +136,8 @@ _SPECS = [
     KernelSpec("mcuc_requantize_int", ("QUANTIZE",)),
     # recurrent layers: the state is a variable tensor in the arena's state region
     KernelSpec("mcuc_svdf_s8", ("SVDF",), weights="int8", scratch=_svdf),
+    KernelSpec("mcuc_lstm_s8", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), weights="int8",
+               scratch=_lstm),
     # data movement
     KernelSpec("mcuc_strided_copy_s8", ("STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
                                          "CONCATENATION", "TRANSPOSE", "PATCH_COPY"),

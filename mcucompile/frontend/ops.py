@@ -11,7 +11,7 @@ SUPPORTED_OPS = frozenset({
     "QUANTIZE",
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
     "PAD", "PADV2", "CONCATENATION", "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
-    "SVDF",
+    "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
 })
 
 # Activation types other than int8 an op takes: (its data inputs, its outputs). Everything
@@ -22,6 +22,7 @@ WIDE_DTYPES = {
     "QUANTIZE": (("int16",), ("int16", "int32")),
     "SOFTMAX": ((), ("int16",)),
     "SVDF": (("int16",), ()),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (("int16",), ()),    # the cell state
 }
 
 # Ops that only reinterpret a shape: the aliasing pass removes them, no code, no copy.
@@ -43,5 +44,6 @@ OPTIONS = {
     "TRANSPOSE": "TransposeOptions", "STRIDED_SLICE": "StridedSliceOptions",
     "SLICE": "SliceOptions", "SPLIT": "SplitOptions", "SPLIT_V": "SplitVOptions",
     "SVDF": "SVDFOptions",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
 }
 OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})

@@ -169,7 +169,8 @@ def _lower(model, buf: bytes, where: str) -> Graph:
         if any(o is None for o in outputs):
             raise McucError(f"op {k} ({op_type}) has an omitted output", where)
         _check_options(to, op_type, f"{where}: op {k} ({shown(op_type)})")
-        if to.intermediates is not None and len(to.intermediates) and op_type in SUPPORTED_OPS:
+        if to.intermediates is not None and len(to.intermediates) and op_type in SUPPORTED_OPS \
+                and op_type != "UNIDIRECTIONAL_SEQUENCE_LSTM":   # (TFLM's LSTM ignores them)
             raise McucError("intermediate tensors on an op that has none (LSTM ops only)",
                             f"{where}: op {k} ({shown(op_type)})")
         attrs = dict(vars(to.builtinOptions)) if to.builtinOptions is not None else {}

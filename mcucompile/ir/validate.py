@@ -28,8 +28,9 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
      requantisation multiplier input x weight / output scale below 2^31 (TFLM's fixed point
      shifts an int32 left by at most 31);
   5. every integer attribute that reaches generated C within int32;
-  6. state: a variable tensor only where an op keeps its state (SVDF input 4), never a graph
-     input or output, and that operand always one (TFLM checks is_variable).
+  6. state: a variable tensor only where an op keeps its state (SVDF input 4, an LSTM's
+     inputs 18 and 19), never a graph input or output, and those operands always one (TFLM
+     checks is_variable).
 
 Each failure is one McucError line naming the file, the op index and type, and the tensor
 (its index and name, escaped: escape.shown).
@@ -66,9 +67,14 @@ OPERANDS = {
     "SPLIT": (2, 2, (0, 1), None), "SPLIT_V": (3, 3, (0, 1, 2), None),
     # TFLM's integer SVDF reads the bias's scale whether or not it is there: required here
     "SVDF": (5, 5, (0, 1, 2, 3, 4), 1),
+    # the standard (Keras) LSTM: all four gates, no peephole, projection or layer norm
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, (*range(9), 12, 13, 14, 15, 18, 19), 1),
 }
-# op type -> the input that holds its state (a variable tensor)
-STATE_INPUTS = {"SVDF": 4}
+# op type -> the inputs that hold its state (variable tensors)
+STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
+LSTM_VARIANT_INPUTS = {9: "peephole", 10: "peephole", 11: "peephole", 16: "projection",
+                       17: "projection", 20: "layer norm", 21: "layer norm",
+                       22: "layer norm", 23: "layer norm"}
 # Inputs that hold parameters (shapes, axes, paddings ...), not quantized data.
 PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
@@ -183,9 +189,9 @@ def _check_op(op: Op) -> None:
     if (n_out is not None and len(op.outputs) != n_out) or not op.outputs:
         raise _Fail(f"{op.type} has {n_out or 'one or more'} outputs, the model gives it "
                     f"{len(op.outputs)}")
-    state = STATE_INPUTS.get(op.type)
+    state = STATE_INPUTS.get(op.type, ())
     for k, t in enumerate(op.inputs):
-        if t is not None and t.variable != (k == state):
+        if t is not None and t.variable != (k in state):
             raise _Fail(f"input {k} is a variable tensor, which only an op's state may be"
                         if t.variable else f"the state (input {k}) must be a variable tensor",
                         t)
@@ -436,9 +442,54 @@ def _svdf(op: Op) -> None:
                         "multiplier must be below 2^31)", t)
 
 
+def _lstm(op: Op) -> None:
+    """TFLM's integer LSTM (8x8->16): input int8 [batches, steps, input] ([steps, batches,
+    input] when time major); the eight gate weights int8 [state, input] / [state, state] with
+    one scale; four int32 biases [state]; hidden state int8 and cell state int16 of batches x
+    state values; output int8 of the input's first two dimensions x state; the cell gate's
+    activation tanh. LSTM variants (peephole, projection, layer norm) are not supported."""
+    for k, what in LSTM_VARIANT_INPUTS.items():
+        if op.inputs[k] is not None:
+            raise _Fail(f"input {k} is given: {what} LSTMs are not supported (TFLM runs the "
+                        "standard Keras LSTM only)", op.inputs[k])
+    x, h, c, y = op.inputs[0], op.inputs[18], op.inputs[19], op.outputs[0]
+    if x.dtype != "int8" or len(x.shape) != 3:
+        raise _Fail(f"input must be 3-D int8, is {x.dtype}{list(x.shape)}", x)
+    time_major = bool(op.attrs.get("timeMajor", False))
+    batches = x.shape[1] if time_major else x.shape[0]
+    n_in = x.shape[2]
+    w = op.inputs[4]
+    if w.data is None or len(w.shape) != 2:
+        raise _Fail("input-to-output weights must be a constant 2-D tensor", w)
+    n = w.shape[0]
+    for k in range(1, 9):
+        t = op.inputs[k]
+        want = (n, n_in) if k < 5 else (n, n)
+        if t.data is None or t.dtype != "int8" or tuple(t.shape) != want or t.quant is None \
+                or t.quant.per_channel:
+            raise _Fail(f"weights must be constant int8 {list(want)} with one scale", t)
+    for k in range(12, 16):
+        t = op.inputs[k]
+        if t.data is None or t.dtype != "int32" or tuple(t.shape) != (n,):
+            raise _Fail(f"gate bias must be a constant int32 vector of {n} values", t)
+    for t, dtype in ((h, "int8"), (c, "int16")):
+        if t.dtype != dtype or t.size != batches * n or t.quant is None or t.quant.per_channel:
+            raise _Fail(f"state must be {dtype} with {batches * n} values and one scale", t)
+    if y.dtype != "int8" or tuple(y.shape) != (x.shape[0], x.shape[1], n):
+        raise _Fail(f"output must be int8 {[x.shape[0], x.shape[1], n]}, is {y.dtype}"
+                    f"{list(y.shape)}", y)
+    if op.attrs.get("fusedActivationFunction", 0) != 4:
+        raise _Fail(f"cell gate activation code {op.attrs.get('fusedActivationFunction')} "
+                    "(TFLM's integer LSTM runs tanh, code 4)")
+    clip = op.attrs.get("cellClip", 0.0) or 0.0
+    if not math.isfinite(float(clip)) or clip < 0:
+        raise _Fail(f"cell clip {clip!r} must be finite and not negative")
+
+
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,
            "MEAN": _mean, "CONCATENATION": _concat, "SVDF": _svdf,
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
            **{t: _same_shape for t in SHAPE_PRESERVING}}

@@ -442,6 +442,61 @@ def _svdf(op: Op) -> KernelCall:
                       macs=batches * filters * (input_size + memory))
 
 
+# TFLM's fixed scales around the LSTM's nonlinearities (float literals in its Prepare: the
+# second is not exactly 2^-15)
+LSTM_GATE_SCALE = np.float32(0.00024414062)       # gate FC outputs, Q3.12
+LSTM_ACTIVATION_SCALE = np.float32(0.00003051757)  # sigmoid / tanh outputs, Q0.15
+
+
+def _lstm(op: Op) -> KernelCall:
+    """TFLM's integer LSTM (runtime_c/src/recurrent/lstm_s8.c); hidden and cell state are the
+    variable tensors at inputs 18 and 19. Parameters as TFLM's Prepare forms them: gate FC
+    multipliers in_scale x weight scale / 2^-12 (double), the element-wise products'
+    scale1 x scale2 / out_scale (double), tanh's input scaling from the rounded log2 of the
+    cell scale (float32 log, as CheckedLog2), the cell clip quantized by truncation."""
+    x, h, c, y = op.inputs[0], op.inputs[18], op.inputs[19], op.outputs[0]
+    a = op.attrs
+    time_major = bool(a.get("timeMajor", False))
+    steps, batches = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    n = op.inputs[4].shape[0]
+    in_s, in_z = _qs(x)
+    h_s, h_z = _qs(h)
+    c_s = _qs(c)[0]
+    gate_s = float(LSTM_GATE_SCALE)
+    # TFLite input order: input_to_{input, forget, cell, output}, recurrent_to_{...}, biases
+    in_w, rec_w, biases = op.inputs[1:5], op.inputs[5:9], op.inputs[12:16]
+    in_m = [quantize_multiplier(in_s * f32(w.quant.scale[0]) / gate_s) for w in in_w]
+    rec_m = [quantize_multiplier(h_s * f32(w.quant.scale[0]) / gate_s) for w in rec_w]
+    act_s = float(LSTM_ACTIVATION_SCALE)
+    forget_m = quantize_multiplier(act_s * c_s / c_s)
+    input_m = quantize_multiplier(act_s * act_s / c_s)
+    hidden_m = quantize_multiplier(act_s * act_s / h_s)
+    log2 = np.float32(np.log(np.float32(c_s))) * np.float32(1.0 / np.log(np.float32(2.0)))
+    power = int(np.round(np.float32(log2)))
+    left = 15 + power - 3
+    tanh_mult, tanh_shift = (3 << left, 0) if left >= 0 else (3, -left)
+    clip = float(a.get("cellClip", 0.0) or 0.0)
+    params = dict(batches=batches, steps=steps, input_size=x.shape[2], state_size=n,
+                  time_major=int(time_major), input_offset=-in_z, hidden_offset=-h_z,
+                  in_w_offset=[-int(w.quant.zero_point[0]) for w in in_w],
+                  rec_w_offset=[-int(w.quant.zero_point[0]) for w in rec_w],
+                  in_mult=[m for m, _ in in_m], in_shift=[s for _, s in in_m],
+                  rec_mult=[m for m, _ in rec_m], rec_shift=[s for _, s in rec_m],
+                  cell_tanh=1, forget_mult=forget_m[0], forget_shift=forget_m[1],
+                  input_mult=input_m[0], input_shift=input_m[1], hidden_mult=hidden_m[0],
+                  hidden_shift=hidden_m[1], hidden_zp=h_z, tanh_mult=tanh_mult,
+                  tanh_shift=tanh_shift, clip=int(clip > 0),
+                  cell_clip=int(min(max(clip / c_s, -32768.0), 32767.0)))
+    return KernelCall(
+        "mcuc_lstm_s8", "mcuc_lstm_params", params,
+        [Arg.input(x), Arg.constant("in_weights", np.stack([w.data for w in in_w])),
+         Arg.constant("rec_weights", np.stack([w.data for w in rec_w])),
+         Arg.constant("biases", np.stack([b.data.reshape(-1) for b in biases])),
+         Arg.input(h), Arg.input(c), Arg.output(y)],
+        scratch_bytes=scratch_bytes("mcuc_lstm_s8", params),
+        macs=batches * steps * 4 * n * (x.shape[2] + n))
+
+
 # ------------------------------------------------------------------ data movement
 
 def _copy_call(x: Tensor, y: Tensor, box, in_strides, out_strides, in_off, out_off) -> KernelCall:
@@ -625,7 +680,7 @@ _LOWERINGS = {
     "SOFTMAX": _softmax, "LOGISTIC": _logistic_tanh, "TANH": _logistic_tanh,
     "HARD_SWISH": _hard_swish, "LEAKY_RELU": _leaky_relu,
     "RELU": _relu_like, "RELU6": _relu_like,
-    "QUANTIZE": _quantize, "SVDF": _svdf,
+    "QUANTIZE": _quantize, "SVDF": _svdf, "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "TRANSPOSE": _transpose, "STRIDED_SLICE": _strided_slice, "SLICE": _slice,
     "SPLIT": _split, "SPLIT_V": _split_v, "CONCATENATION": _concat,
     "PAD": _pad, "PADV2": _pad,

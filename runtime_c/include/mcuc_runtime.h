@@ -243,6 +243,30 @@ void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *
                   const void *weights_time, const int32_t *bias, void *state, int8_t *output,
                   void *scratch);
 
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (lstm_s8.c).
+ * Gates in the order input, forget, cell, output; multipliers as (mult, shift). */
+typedef struct {
+    int32_t batches, steps, input_size, state_size, time_major;
+    int32_t input_offset, hidden_offset;        /* -zero points of input and hidden state */
+    int32_t in_w_offset[4], rec_w_offset[4];    /* -weight zero points */
+    int32_t in_mult[4], in_shift[4];            /* input FC -> int16 at 2^-12 */
+    int32_t rec_mult[4], rec_shift[4];          /* recurrent FC -> int16 at 2^-12 */
+    int32_t cell_tanh;                          /* cell gate: 1 tanh, 0 sigmoid */
+    int32_t forget_mult, forget_shift;          /* forget x cell -> cell */
+    int32_t input_mult, input_shift;            /* input x cell gate -> cell */
+    int32_t hidden_mult, hidden_shift, hidden_zp; /* tanh(cell) x output -> hidden */
+    int32_t tanh_mult, tanh_shift;              /* cell -> tanh's Q3.12 input */
+    int32_t clip, cell_clip;                    /* cell clipped to +-cell_clip if clip */
+} mcuc_lstm_params;
+
+/* in_weights: [4][state][input]; rec_weights: [4][state][state]; biases: [4][state];
+ * hidden: [batches][state] int8 and cell: [batches][state] int16, kept across runs;
+ * scratch: mcuc_lstm_s8_scratch_bytes() bytes. */
+size_t mcuc_lstm_s8_scratch_bytes(const mcuc_lstm_params *p);
+void mcuc_lstm_s8(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
+                  const int8_t *rec_weights, const int32_t *biases, int8_t *hidden,
+                  void *cell, int8_t *output, void *scratch);
+
 /* LOGISTIC and TANH share their parameter layout. */
 typedef struct {
     int32_t size;
