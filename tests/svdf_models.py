@@ -5,7 +5,8 @@ steps (so activations spread over their int8 / int16 range instead of saturating
 
     input [batches, n_in] int16 (or int8) -> QUANTIZE -> int8
     -> SVDF layers (rank, units, memory; state int8 or int16, a variable tensor each)
-    -> FULLY_CONNECTED -> SOFTMAX (int8)
+    -> FULLY_CONNECTED -> SOFTMAX (int8; or int16 and a QUANTIZE to int32, `softmax16`, as
+    TFLM's keyword model ends)
 Every SVDF output is a graph output too, so tests compare the intermediate tensors.
 `svdf_model(layers=[(rank, units, memory, state_dtype), ...])` returns the file bytes.
 """
@@ -33,7 +34,7 @@ def _float_svdf(x_steps, wf, wt, bias, rank):
 
 
 def svdf_model(layers=((1, 8, 4, "int8"),), n_in=12, batches=1, input_dtype="int16",
-               classes=3, seed=0) -> bytes:
+               classes=3, seed=0, softmax16=False) -> bytes:
     s = schema()
     rng = np.random.default_rng(seed)
     m = s.ModelT()
@@ -127,10 +128,17 @@ def svdf_model(layers=((1, 8, 4, "int8"),), n_in=12, batches=1, input_dtype="int
     t_l = tensor("fc/output", [batches, classes], "int8", _quant(l_s, l_z))
     op("FULLY_CONNECTED", [x, t_w, t_fb], [t_l], s.FullyConnectedOptionsT(),
        "FullyConnectedOptions")
-    t_p = tensor("probabilities", [batches, classes], "int8", _quant(1 / 256, -128))
     sm = s.SoftmaxOptionsT()
     sm.beta = 1.0
-    op("SOFTMAX", [t_l], [t_p], sm, "SoftmaxOptions")
+    if softmax16:
+        t_16 = tensor("probabilities/int16", [batches, classes], "int16",
+                      _quant(1 / 65536, -32768))
+        op("SOFTMAX", [t_l], [t_16], sm, "SoftmaxOptions")
+        t_p = tensor("probabilities", [batches, classes], "int32", _quant(1 / 32768, 0))
+        op("QUANTIZE", [t_16], [t_p])
+    else:
+        t_p = tensor("probabilities", [batches, classes], "int8", _quant(1 / 256, -128))
+        op("SOFTMAX", [t_l], [t_p], sm, "SoftmaxOptions")
     sg.inputs, sg.outputs, sg.name = [x_in], [t_p] + outputs, "main"
     m.subgraphs = [sg]
     return serialise(m)

@@ -62,7 +62,7 @@ int main(void)
 
 def _scratch_cases():
     """Real calls of the kernels whose C sizes their scratch: the in-place layers, the
-    streamed block and SVDF, with the layer geometry varied."""
+    streamed block, SVDF and LSTM, with the layer geometry varied."""
     rng = np.random.default_rng(0)
     cases = []
     for seed, (h, w, c) in enumerate([(9, 7, 8), (12, 12, 16), (5, 11, 4)]):
@@ -89,6 +89,8 @@ def _scratch_cases():
                         state_bytes=1 + k % 2, input_zp=0, state_zp=0, output_zp=0, mult1=0,
                         shift1=0, mult2=0, shift2=0)
             cases.append(("mcuc_svdf_s8", "mcuc_svdf_params", svdf))
+            lstm = dict(batches=1, steps=3, input_size=c, state_size=int(rng.integers(1, 64)))
+            cases.append(("mcuc_lstm_s8", "mcuc_lstm_params", lstm))
     return cases
 
 
