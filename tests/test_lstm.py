@@ -36,6 +36,22 @@ def test_lstm_models_bit_exact_over_a_sequence(tmp_path, name):
     assert len(np.unique(out)) > 100 and (np.abs(out) < 127).mean() > 0.95
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_random_lstm_shapes_bit_exact(tmp_path, seed):
+    """Random geometry, batch, layout, cell scale 2^-10..2^-15 (tanh's input shifted left
+    and right) and clip. Seed 0's 2^-13 cell state once found the Q0.15 scale: with TFLM's
+    float literal for 2^-15, 4 outputs were 1 apart."""
+    rng = np.random.default_rng(seed)
+    kwargs = dict(batches=int(rng.integers(1, 3)), cell_power=[13, 10, 15, 11, 14, 12][seed],
+                  steps=int(rng.integers(2, 8)), units=int(rng.integers(3, 20)),
+                  n_in=int(rng.integers(2, 12)), time_major=bool(rng.integers(0, 2)),
+                  cell_clip=float(rng.choice([0.0, 0.5, 1.0, 3.0])))
+    if seed == 0:
+        kwargs.update(batches=2, steps=6, units=7, n_in=5, time_major=False, cell_clip=0.0)
+    path = write_model(tmp_path, lstm_model(seed=0 if seed == 0 else seed + 20, **kwargs))
+    assert_bit_exact(api.simulate(path, "host", count=20, seed=7))
+
+
 def test_lstm_state_carries_over(tmp_path):
     """The same sequence run twice gives other outputs the second time (the state moved on)."""
     path = write_model(tmp_path, lstm_model(seed=4))
