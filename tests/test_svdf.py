@@ -45,6 +45,26 @@ def test_svdf_models_bit_exact_over_a_sequence(tmp_path, name):
     assert ((svdf_out > -128) & (svdf_out < 127)).mean() > 0.9
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_random_svdf_stacks_bit_exact(tmp_path, seed):
+    """Random stacks (1-3 layers: rank 1-3, 1-23 units, memory 1-12, int8 or int16 state),
+    batch 1-2, int8 or int16 input, int8 or int16 softmax; int16 states with a zero point of
+    their own (TFLM resets them to 0, not to it)."""
+    rng = np.random.default_rng(100 + seed)
+    layers = tuple((int(rng.integers(1, 4)), int(rng.integers(1, 24)), int(rng.integers(1, 13)),
+                    str(rng.choice(["int8", "int16"]))) for _ in range(int(rng.integers(1, 4))))
+    data = svdf_model(layers, batches=int(rng.integers(1, 3)), n_in=int(rng.integers(1, 40)),
+                      input_dtype=str(rng.choice(["int8", "int16"])),
+                      softmax16=bool(rng.integers(0, 2)), seed=seed)
+    s = schema()
+    m = s.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    for t in m.subgraphs[0].tensors:
+        if t.isVariable and t.type == s.TensorType.INT16:
+            t.quantization.zeroPoint = [37]
+    path = write_model(tmp_path, serialise(m))
+    assert_bit_exact(api.simulate(path, "host", count=20, seed=seed))
+
+
 def test_state_matters_and_persists(tmp_path):
     """The same vector run again gives another output while the state fills (memory 4: the
     first 4 differ, then the state is all this vector's and the output stays), and runs on a
