@@ -89,8 +89,11 @@ def _scratch_cases():
                         state_bytes=1 + k % 2, input_zp=0, state_zp=0, output_zp=0, mult1=0,
                         shift1=0, mult2=0, shift2=0)
             cases.append(("mcuc_svdf_s8", "mcuc_svdf_params", svdf))
-            lstm = dict(batches=1, steps=3, input_size=c, state_size=int(rng.integers(1, 64)))
+            units = int(rng.integers(1, 64))
+            lstm = dict(batches=1, steps=3, input_size=c, state_size=units, in_stride=c + k,
+                        rec_stride=units + 3)
             cases.append(("mcuc_lstm_s8", "mcuc_lstm_params", lstm))
+            cases.append(("mcuc_lstm_s8_dsp", "mcuc_lstm_params", lstm))
     return cases
 
 

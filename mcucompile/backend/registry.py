@@ -74,8 +74,12 @@ def _svdf(p: dict) -> int:            # svdf_s8.c: one int32 per filter and batc
     return p["batches"] * p["filters"] * 4
 
 
-def _lstm(p: dict) -> int:            # lstm_s8.c: the four gates of one step, int16
-    return 4 * p["state_size"] * 2
+def _lstm(p: dict) -> int:            # lstm_s8.c: a copy of the hidden state
+    return p["state_size"]
+
+
+def _lstm_dsp(p: dict) -> int:        # lstm_s8_dsp.c: the step's int16 input and hidden
+    return (p["in_stride"] + p["rec_stride"]) * 2
 
 
 def irb_span(dw: dict) -> int:        # inverted_residual.h: expanded rows in the ring
@@ -155,6 +159,8 @@ _SPECS = [
                weights="int16", generated=True),
     KernelSpec("mcuc_depthwise_conv_s8_dsp", ("DEPTHWISE_CONV_2D",), isa="dsp",
                weights="int16", generated=True),
+    KernelSpec("mcuc_lstm_s8_dsp", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), isa="dsp",
+               weights="int8", scratch=_lstm_dsp),
     KernelSpec("mcuc_add_s8_dsp", ("ADD", "SUB"), isa="dsp",
                traits=_T({OVERWRITES_INPUT}), weights="table"),
     KernelSpec("mcuc_avg_pool_s8_dsp", ("AVERAGE_POOL_2D",), isa="dsp"),

@@ -479,7 +479,8 @@ def _lstm(op: Op) -> KernelCall:
     tanh_mult, tanh_shift = (3 << left, 0) if left >= 0 else (3, -left)
     clip = float(a.get("cellClip", 0.0) or 0.0)
     params = dict(batches=batches, steps=steps, input_size=x.shape[2], state_size=n,
-                  time_major=int(time_major), input_offset=-in_z, hidden_offset=-h_z,
+                  time_major=int(time_major), in_stride=x.shape[2], rec_stride=n,
+                  input_offset=-in_z, hidden_offset=-h_z,
                   in_w_offset=[-int(w.quant.zero_point[0]) for w in in_w],
                   rec_w_offset=[-int(w.quant.zero_point[0]) for w in rec_w],
                   in_mult=[m for m, _ in in_m], in_shift=[s for _, s in in_m],

@@ -247,6 +247,7 @@ void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *
  * Gates in the order input, forget, cell, output; multipliers as (mult, shift). */
 typedef struct {
     int32_t batches, steps, input_size, state_size, time_major;
+    int32_t in_stride, rec_stride;              /* weight row lengths (rows may be padded) */
     int32_t input_offset, hidden_offset;        /* -zero points of input and hidden state */
     int32_t in_w_offset[4], rec_w_offset[4];    /* -weight zero points */
     int32_t in_mult[4], in_shift[4];            /* input FC -> int16 at 2^-12 */
@@ -266,6 +267,12 @@ size_t mcuc_lstm_s8_scratch_bytes(const mcuc_lstm_params *p);
 void mcuc_lstm_s8(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
                   const int8_t *rec_weights, const int32_t *biases, int8_t *hidden,
                   void *cell, int8_t *output, void *scratch);
+/* The same on Armv7E-M DSP (lstm_s8_dsp.c): weight zero points 0, rows padded with zeros to
+ * in_stride / rec_stride (multiples of 4). */
+size_t mcuc_lstm_s8_dsp_scratch_bytes(const mcuc_lstm_params *p);
+void mcuc_lstm_s8_dsp(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
+                      const int8_t *rec_weights, const int32_t *biases, int8_t *hidden,
+                      void *cell, int8_t *output, void *scratch);
 
 /* LOGISTIC and TANH share their parameter layout. */
 typedef struct {
