@@ -70,8 +70,8 @@ def _conv_pixel(p: dict) -> int:      # conv_s8_inplace.c: one output pixel
     return p["out_c"]
 
 
-def _svdf(p: dict) -> int:            # svdf_s8.c: one int32 per filter and batch
-    return p["batches"] * p["filters"] * 4
+def _svdf_dsp(p: dict) -> int:        # svdf_s8_dsp.c: the widened input
+    return p["in_stride"] * 2
 
 
 def _lstm(p: dict) -> int:            # lstm_s8.c: a copy of the hidden state
@@ -139,7 +139,7 @@ _SPECS = [
     KernelSpec("mcuc_softmax_s8_s16", ("SOFTMAX",)),
     KernelSpec("mcuc_requantize_int", ("QUANTIZE",)),
     # recurrent layers: the state is a variable tensor in the arena's state region
-    KernelSpec("mcuc_svdf_s8", ("SVDF",), weights="int8", scratch=_svdf),
+    KernelSpec("mcuc_svdf_s8", ("SVDF",), weights="int8"),
     KernelSpec("mcuc_lstm_s8", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), weights="int8",
                scratch=_lstm),
     # data movement
@@ -159,6 +159,7 @@ _SPECS = [
                weights="int16", generated=True),
     KernelSpec("mcuc_depthwise_conv_s8_dsp", ("DEPTHWISE_CONV_2D",), isa="dsp",
                weights="int16", generated=True),
+    KernelSpec("mcuc_svdf_s8_dsp", ("SVDF",), isa="dsp", weights="int8", scratch=_svdf_dsp),
     KernelSpec("mcuc_lstm_s8_dsp", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), isa="dsp",
                weights="int8", scratch=_lstm_dsp),
     KernelSpec("mcuc_add_s8_dsp", ("ADD", "SUB"), isa="dsp",

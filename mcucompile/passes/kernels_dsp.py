@@ -13,8 +13,9 @@ handles exactly (it then keeps the portable kernel).
       (other depthwise layers on one input channel             -> as a GEMM)
     ADD / SUB without broadcasting                              -> per-input tables
     AVERAGE_POOL_2D (channels % 4 == 0, <= 256 taps)            -> 4 channels per load
-    UNIDIRECTIONAL_SEQUENCE_LSTM (weight zero points 0)        -> the gates' dot products
-                                                                  4 MACs per word (SMLAD)
+    UNIDIRECTIONAL_SEQUENCE_LSTM (weight zero points 0), SVDF  -> the gates' / the features'
+                                                                  dot products 4 MACs per
+                                                                  word (SMLAD)
 
 Every builder takes the same two choices (the search in the planner passes them; the
 defaults are what select_kernels has always got) and records what it made of them in
@@ -380,9 +381,33 @@ def avg_pool(op: Op, call: KernelCall, weights: str | None = None,
                       macs=call.macs, variant=Variant())
 
 
+def _words(n: int) -> int:
+    return -(-n // 4) * 4
+
+
+def _padded(a: np.ndarray, stride: int) -> np.ndarray:
+    """Rows (the last axis) padded with zeros to `stride` values."""
+    return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, stride - a.shape[-1])])
+
+
+def svdf(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    """The feature dot products on SMLAD (runtime_c/src/recurrent/svdf_s8_dsp.c), the
+    weights_feature rows padded to whole words at compile time."""
+    params = dict(call.params, in_stride=_words(call.params["input_size"]))
+    scratch = registry_scratch("mcuc_svdf_s8_dsp", params)
+    if scratch_budget is not None and scratch > scratch_budget:
+        return None
+    x, wf, wt, bias, state, y = call.args
+    return KernelCall("mcuc_svdf_s8_dsp", call.params_type, params,
+                      [x, Arg.constant("weights_feature", _padded(wf.const, params["in_stride"])),
+                       wt, bias, state, y],
+                      scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
+
+
 def _lstm_params(p: dict) -> dict:
     """The DSP LSTM's params: weight rows padded to a multiple of 4 (lstm_s8_dsp.c)."""
-    return dict(p, in_stride=-(-p["input_size"] // 4) * 4, rec_stride=-(-p["state_size"] // 4) * 4)
+    return dict(p, in_stride=_words(p["input_size"]), rec_stride=_words(p["state_size"]))
 
 
 def lstm(op: Op, call: KernelCall, weights: str | None = None,
@@ -398,12 +423,9 @@ def lstm(op: Op, call: KernelCall, weights: str | None = None,
     if scratch_budget is not None and scratch > scratch_budget:
         return None
     x, in_w, rec_w, biases, h, c, y = call.args
-
-    def padded(a: np.ndarray, stride: int) -> np.ndarray:
-        return np.pad(a, [(0, 0), (0, 0), (0, stride - a.shape[2])])
     return KernelCall("mcuc_lstm_s8_dsp", call.params_type, params,
-                      [x, Arg.constant("in_weights", padded(in_w.const, params["in_stride"])),
-                       Arg.constant("rec_weights", padded(rec_w.const, params["rec_stride"])),
+                      [x, Arg.constant("in_weights", _padded(in_w.const, params["in_stride"])),
+                       Arg.constant("rec_weights", _padded(rec_w.const, params["rec_stride"])),
                        biases, h, c, y],
                       scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
 
@@ -422,6 +444,9 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
         return _gemm_scratch(view.geo, variant.pixels) if view else 0
     if call.fn == "mcuc_lstm_s8":
         return registry_scratch("mcuc_lstm_s8_dsp", _lstm_params(call.params))
+    if call.fn == "mcuc_svdf_s8":
+        return registry_scratch("mcuc_svdf_s8_dsp", dict(call.params, in_stride=_words(
+            call.params["input_size"])))
     return 0
 
 
@@ -455,4 +480,5 @@ BUILDERS = {
     "mcuc_depthwise_conv_s8": depthwise,
     "mcuc_depthwise_conv_s8_fpreq": depthwise,
     "mcuc_lstm_s8": lstm,
+    "mcuc_svdf_s8": svdf,
 }

@@ -430,7 +430,7 @@ def _svdf(op: Op) -> KernelCall:
     m1, s1 = quantize_multiplier(float(np.float32(scale1)))
     m2, s2 = quantize_multiplier(float(np.float32(scale2)))
     params = dict(batches=batches, input_size=input_size, filters=filters,
-                  units=filters // rank, rank=rank, memory=memory,
+                  units=filters // rank, rank=rank, memory=memory, in_stride=input_size,
                   state_bytes=state.nbytes // state.size, input_zp=in_z, state_zp=st_z,
                   output_zp=out_z, mult1=m1, shift1=s1, mult2=m2, shift2=s2)
     return KernelCall("mcuc_svdf_s8", "mcuc_svdf_params", params,
@@ -438,7 +438,6 @@ def _svdf(op: Op) -> KernelCall:
                        Arg.constant("weights_time", wt.data),
                        Arg.constant("bias", None if b is None else b.data.reshape(-1)),
                        Arg.input(state), Arg.output(y)],
-                      scratch_bytes=scratch_bytes("mcuc_svdf_s8", params),
                       macs=batches * filters * (input_size + memory))
 
 

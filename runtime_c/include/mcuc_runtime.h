@@ -230,18 +230,23 @@ void mcuc_softmax_s8_s16(const mcuc_softmax_params *p, const int8_t *input, int1
  * weights_time; state [batches][filters][memory] persists across runs (svdf_s8.c). */
 typedef struct {
     int32_t batches, input_size, filters, units, rank, memory;
+    int32_t in_stride;              /* weights_feature row length (padded on DSP) */
     int32_t state_bytes;
     int32_t input_zp, state_zp, output_zp;
     int32_t mult1, shift1;          /* input x weights_feature -> state */
     int32_t mult2, shift2;          /* state x weights_time -> output */
 } mcuc_svdf_params;
 
-/* weights_feature: [filters][input_size]; weights_time: [filters][memory] of the state's
- * type; bias: [units] int32 or NULL; scratch: mcuc_svdf_s8_scratch_bytes() bytes. */
-size_t mcuc_svdf_s8_scratch_bytes(const mcuc_svdf_params *p);
+/* weights_feature: [filters][in_stride]; weights_time: [filters][memory] of the state's
+ * type; bias: [units] int32 or NULL. */
 void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
-                  const void *weights_time, const int32_t *bias, void *state, int8_t *output,
-                  void *scratch);
+                  const void *weights_time, const int32_t *bias, void *state, int8_t *output);
+/* The same on Armv7E-M DSP (svdf_s8_dsp.c): rows padded with zeros to in_stride (a
+ * multiple of 4); scratch: mcuc_svdf_s8_dsp_scratch_bytes() bytes. */
+size_t mcuc_svdf_s8_dsp_scratch_bytes(const mcuc_svdf_params *p);
+void mcuc_svdf_s8_dsp(const mcuc_svdf_params *p, const int8_t *input,
+                      const int8_t *weights_feature, const void *weights_time,
+                      const int32_t *bias, void *state, int8_t *output, void *scratch);
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (lstm_s8.c).
  * Gates in the order input, forget, cell, output; multipliers as (mult, shift). */

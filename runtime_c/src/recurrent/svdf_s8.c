@@ -17,85 +17,27 @@
  *                the fused activation is not applied (TFLM's integer SVDF ignores it).
  * mult1/shift1 = in_scale * wf_scale / state_scale, mult2/shift2 = state_scale * wt_scale /
  * out_scale (float32 products, as TFLM's Prepare forms them). The int32 sums wrap as
- * two's complement (TFLM's would overflow the same way). Scratch: one int32 per filter and
- * batch (mcuc_svdf_s8_scratch_bytes).
+ * two's complement (TFLM's would overflow the same way), and are added in TFLM's order, so
+ * each unit's filters are summed as they come (TFLM keeps them in scratch first): no scratch.
+ * The weights_feature rows are in_stride values apart (input_size here; the DSP kernel's
+ * are padded, svdf_s8_dsp.c).
  */
-#include "mcuc_runtime.h"
-#include "mcuc_fixedpoint.h"
-
-size_t mcuc_svdf_s8_scratch_bytes(const mcuc_svdf_params *p)
-{
-    return (size_t)p->batches * (size_t)p->filters * sizeof(int32_t);
-}
-
-static int32_t mcuc_svdf_load(const void *base, int32_t i, int32_t bytes)
-{
-    return bytes == 2 ? (int32_t)((const int16_t *)base)[i] : (int32_t)((const int8_t *)base)[i];
-}
-
-static int32_t mcuc_wrap_add(int32_t a, int32_t b)
-{
-    return (int32_t)((uint32_t)a + (uint32_t)b);
-}
+#include "svdf_s8.h"
 
 void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
-                  const void *weights_time, const int32_t *bias, void *state, int8_t *output,
-                  void *scratch)
+                  const void *weights_time, const int32_t *bias, void *state, int8_t *output)
 {
-    const int32_t wide = p->state_bytes == 2;
-    const int32_t lo = wide ? INT16_MIN : INT8_MIN;
-    const int32_t hi = wide ? INT16_MAX : INT8_MAX;
-    const int32_t total = p->batches * p->filters * p->memory;
-    int32_t *time_sums = (int32_t *)scratch;
     int32_t b, f, i;
-
-    /* 1. every value one slot to the front */
-    if (wide) {
-        int16_t *s = (int16_t *)state;
-        for (i = 0; i + 1 < total; ++i)
-            s[i] = s[i + 1];
-    } else {
-        int8_t *s = (int8_t *)state;
-        for (i = 0; i + 1 < total; ++i)
-            s[i] = s[i + 1];
-    }
-
+    mcuc_svdf_shift(p, state);
     for (b = 0; b < p->batches; ++b) {
         const int8_t *x = input + (size_t)b * (size_t)p->input_size;
         for (f = 0; f < p->filters; ++f) {
-            /* 2. this run's feature activation into the row's last slot */
-            const int8_t *w = weights_feature + (size_t)f * (size_t)p->input_size;
-            const int32_t slot = (b * p->filters + f) * p->memory + p->memory - 1;
-            int32_t dot = 0, s;
+            const int8_t *w = weights_feature + (size_t)f * (size_t)p->in_stride;
+            int32_t dot = 0;
             for (i = 0; i < p->input_size; ++i)
                 dot = mcuc_wrap_add(dot, (int32_t)w[i] * ((int32_t)x[i] - p->input_zp));
-            s = mcuc_clamp(mcuc_mul_by_quantized_mult(dot, p->mult1, p->shift1), lo, hi)
-                + p->state_zp;
-            s = (int32_t)((uint32_t)(s - lo) & (uint32_t)(hi - lo)) + lo;   /* wrap */
-            if (wide)
-                ((int16_t *)state)[slot] = (int16_t)s;
-            else
-                ((int8_t *)state)[slot] = (int8_t)s;
+            mcuc_svdf_store(p, state, b, f, dot);
         }
-        for (f = 0; f < p->filters; ++f) {
-            /* 3. the row against the time weights */
-            const int32_t row = (b * p->filters + f) * p->memory;
-            int32_t sum = 0, j;
-            for (j = 0; j < p->memory; ++j) {
-                const int32_t wt = mcuc_svdf_load(weights_time, f * p->memory + j, p->state_bytes);
-                const int32_t sv = mcuc_svdf_load(state, row + j, p->state_bytes) - p->state_zp;
-                sum = mcuc_wrap_add(sum, wt * sv);
-            }
-            time_sums[b * p->filters + f] = sum;
-        }
-        for (i = 0; i < p->units; ++i) {
-            /* 4. bias + the rank sums of each unit; 5. requantised to int8 */
-            int32_t a = bias ? bias[i] : 0, r;
-            for (r = 0; r < p->rank; ++r)
-                a = mcuc_wrap_add(a, time_sums[b * p->filters + i * p->rank + r]);
-            output[b * p->units + i] = (int8_t)mcuc_clamp(
-                p->output_zp + mcuc_mul_by_quantized_mult(a, p->mult2, p->shift2),
-                INT8_MIN, INT8_MAX);
-        }
+        mcuc_svdf_output(p, b, weights_time, bias, state, output);
     }
 }
