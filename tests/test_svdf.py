@@ -95,6 +95,7 @@ def test_state_region_is_never_planned(tmp_path):
     assert plan.arena_bytes - plan.state_offset == 240 + 16
     summary = plan_summary(compiled.graph, plan)
     assert [(b["name"], b["bytes"]) for b in summary["state"]] == [("st0", 240), ("st1", 15)]
+    assert summary["unpatched_arena_bytes"] == plan.arena_bytes       # the state counted once
     header = (compiled.project.out_dir / "model.h").read_text()
     assert f"#define MCUC_STATE_BYTES   {plan.arena_bytes - plan.state_offset}" in header
     assert "void mcuc_model_reset(void);" in header

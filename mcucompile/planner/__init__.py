@@ -88,9 +88,12 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
             + f" but the SRAM budget is {sram_budget:,} bytes (over by "
               f"{chosen.arena_bytes - sram_budget:,}); the peak is at {op.where}", where,
             hint=None if patch != "off" else "try --patch auto")
-    chosen.base_arena_bytes = base.arena_bytes
     chosen.extra_macs_pct = round(100.0 * chosen.extra_macs / base_macs, 2) if base_macs else 0.0
-    return place_state(graph, chosen)
+    unpatched = base.arena_bytes            # (base may be `chosen`, which the state grows)
+    place_state(graph, chosen)
+    chosen.base_arena_bytes = unpatched + (chosen.arena_bytes - chosen.state_offset
+                                           if chosen.state else 0)
+    return chosen
 
 
 def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
