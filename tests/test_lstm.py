@@ -69,11 +69,13 @@ def test_trained_lstm_on_the_host():
 
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 def test_lstm_in_qemu(tmp_path, board):
-    """The DSP kernel (rows padded to words: 5 inputs, 7 units) and the portable one."""
+    """The DSP kernel (M4: rows padded to words, 5 inputs, 7 units), the Helium kernel (M55:
+    rows padded to 16, zero points folded into biases) and the portable one."""
     report = api.simulate(shared_model("trained_lstm_int8"), board, count=4, seed=6)
     assert_bit_exact(report)
     path = write_model(tmp_path, lstm_model(seed=8, **CASES["batch2-time-major"]))
-    for kernels, fn in (("auto", "mcuc_lstm_s8_dsp"), ("portable", "mcuc_lstm_s8")):
+    fast = "mcuc_lstm_s8_mve" if board == "mps3-an547" else "mcuc_lstm_s8_dsp"
+    for kernels, fn in (("auto", fast), ("portable", "mcuc_lstm_s8")):
         _, plan = api.plan_model(path, board, kernels=kernels)
         assert [c.fn for op in plan.schedule for c in op.kernel.calls] == [fn]
         report = api.simulate(path, board, count=6, seed=3, kernels=kernels)

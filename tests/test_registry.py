@@ -94,6 +94,7 @@ def _scratch_cases():
                         rec_stride=units + 3)
             cases.append(("mcuc_lstm_s8", "mcuc_lstm_params", lstm))
             cases.append(("mcuc_lstm_s8_dsp", "mcuc_lstm_params", lstm))
+            cases.append(("mcuc_lstm_s8_mve", "mcuc_lstm_params", lstm))
     return cases
 
 

@@ -82,6 +82,10 @@ def _lstm_dsp(p: dict) -> int:        # lstm_s8_dsp.c: the step's int16 input an
     return (p["in_stride"] + p["rec_stride"]) * 2
 
 
+def _lstm_mve(p: dict) -> int:        # lstm_s8_mve.c: the step's input and hidden, padded
+    return p["in_stride"] + p["rec_stride"]
+
+
 def irb_span(dw: dict) -> int:        # inverted_residual.h: expanded rows in the ring
     return (dw["k_h"] - 1) * dw["dil_h"] + 1
 
@@ -168,6 +172,8 @@ _SPECS = [
     # Helium (passes/kernels_mve.py)
     KernelSpec("mcuc_conv_s8_mve", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
                isa="mve", weights="int8", generated=True),
+    KernelSpec("mcuc_lstm_s8_mve", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), isa="mve",
+               weights="int8", scratch=_lstm_mve),
     KernelSpec("mcuc_depthwise_conv_s8_mve", ("DEPTHWISE_CONV_2D",), isa="mve",
                weights="int8", generated=True),
     # the same kernel with the planes made a few channels at a time (the scratch budget):

@@ -278,6 +278,13 @@ size_t mcuc_lstm_s8_dsp_scratch_bytes(const mcuc_lstm_params *p);
 void mcuc_lstm_s8_dsp(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
                       const int8_t *rec_weights, const int32_t *biases, int8_t *hidden,
                       void *cell, int8_t *output, void *scratch);
+/* The same on Helium (lstm_s8_mve.c): rows padded to in_stride / rec_stride (multiples of
+ * 16), the zero points folded into biases (input side) and rec_biases (recurrent side). */
+size_t mcuc_lstm_s8_mve_scratch_bytes(const mcuc_lstm_params *p);
+void mcuc_lstm_s8_mve(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
+                      const int8_t *rec_weights, const int32_t *biases,
+                      const int32_t *rec_biases, int8_t *hidden, void *cell, int8_t *output,
+                      void *scratch);
 
 /* LOGISTIC and TANH share their parameter layout. */
 typedef struct {
