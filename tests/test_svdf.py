@@ -136,14 +136,15 @@ def test_keyword_scrambled_model_on_the_host(tmp_path):
 
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
 def test_svdf_in_qemu(tmp_path, board):
-    """keyword_scrambled_8bit (its SVDFs on the DSP kernel) and an SVDF model of real-looking
-    weights (int16 and int8 state, batch 2) over a sequence, the latter with a harness that
-    resets."""
+    """keyword_scrambled_8bit (its SVDFs on the DSP kernel, Helium on the M55) and an SVDF
+    model of real-looking weights (int16 and int8 state, batch 2) over a sequence, the latter
+    with a harness that resets."""
     report = api.simulate(shared_model("keyword_scrambled_8bit"), board, count=6, seed=7)
     assert_bit_exact(report)
     _, plan = api.plan_model(shared_model("keyword_scrambled_8bit"), board)
+    fast = "mcuc_svdf_s8_mve" if board == "mps3-an547" else "mcuc_svdf_s8_dsp"
     assert {c.fn for op in plan.schedule if op.type == "SVDF"
-            for c in op.kernel.calls} == {"mcuc_svdf_s8_dsp"}
+            for c in op.kernel.calls} == {fast}
     path = write_model(tmp_path, svdf_model(LAYERS["rank2-int16-then-int8"], batches=2,
                                             seed=11))
     vectors = np.random.default_rng(3).integers(-128, 128, (8, 48), dtype=np.int8)

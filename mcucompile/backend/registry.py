@@ -86,6 +86,10 @@ def _lstm_mve(p: dict) -> int:        # lstm_s8_mve.c: the step's input and hidd
     return p["in_stride"] + p["rec_stride"]
 
 
+def _svdf_mve(p: dict) -> int:        # svdf_s8_mve.c: the padded input
+    return p["in_stride"]
+
+
 def irb_span(dw: dict) -> int:        # inverted_residual.h: expanded rows in the ring
     return (dw["k_h"] - 1) * dw["dil_h"] + 1
 
@@ -172,6 +176,7 @@ _SPECS = [
     # Helium (passes/kernels_mve.py)
     KernelSpec("mcuc_conv_s8_mve", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
                isa="mve", weights="int8", generated=True),
+    KernelSpec("mcuc_svdf_s8_mve", ("SVDF",), isa="mve", weights="int8", scratch=_svdf_mve),
     KernelSpec("mcuc_lstm_s8_mve", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), isa="mve",
                weights="int8", scratch=_lstm_mve),
     KernelSpec("mcuc_depthwise_conv_s8_mve", ("DEPTHWISE_CONV_2D",), isa="mve",

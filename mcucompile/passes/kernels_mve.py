@@ -10,7 +10,8 @@ runtime_c/src/conv/*_mve.h) with its weights repacked at compile time, or None.
       all channels the output may be shifted over the input, backend/shift.py)
       (other depthwise layers on one channel   -> as a GEMM)
     UNIDIRECTIONAL_SEQUENCE_LSTM (weight zero  -> the gates' dot products on VMLADAVA, the
-      points 0)                                   zero points folded into biases
+      points 0), SVDF                             zero points folded into biases (SVDF: the
+                                                  feature dot products, into offsets)
 
 The builders take kernels_dsp's two choices and record them in KernelCall.variant:
     weights        these kernels read TFLite's int8 weights as they are (reordered, padded
@@ -170,6 +171,8 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
             return plane * (variant.channels or call.params["in_c"])
     if call.fn == "mcuc_lstm_s8":
         return _lstm_params(call.params)["in_stride"] + _lstm_params(call.params)["rec_stride"]
+    if call.fn == "mcuc_svdf_s8":
+        return -(-call.params["input_size"] // 16) * 16
     view = gemm_view.of_call(call)
     return _gemm_scratch(view.geo) if view else 0
 
@@ -221,9 +224,29 @@ def lstm(op: Op, call: KernelCall, weights: str | None = None,
                       scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
 
 
+def svdf(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    """The feature dot products on VMLADAVA (runtime_c/src/recurrent/svdf_s8_mve.c): the
+    weights_feature rows padded to 16-byte vectors, -input_zp x each row's sum an offset per
+    filter."""
+    params = dict(call.params, in_stride=-(-call.params["input_size"] // 16) * 16)
+    scratch = registry_scratch("mcuc_svdf_s8_mve", params)
+    if scratch_budget is not None and scratch > scratch_budget:
+        return None
+    x, wf, wt, bias, state, y = call.args
+    offsets = -params["input_zp"] * wf.const.astype(np.int64).sum(axis=1)
+    padded = np.pad(wf.const, [(0, 0), (0, params["in_stride"] - wf.const.shape[1])])
+    return KernelCall("mcuc_svdf_s8_mve", call.params_type, params,
+                      [x, Arg.constant("weights_feature", padded),
+                       Arg.constant("feature_offsets", offsets.astype(np.int32)), wt, bias,
+                       state, y],
+                      scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
+
+
 BUILDERS = {
     "mcuc_conv_s8": conv,
     "mcuc_fully_connected_s8": fully_connected,
     "mcuc_depthwise_conv_s8": depthwise,
     "mcuc_lstm_s8": lstm,
+    "mcuc_svdf_s8": svdf,
 }

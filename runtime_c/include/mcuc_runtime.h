@@ -247,6 +247,13 @@ size_t mcuc_svdf_s8_dsp_scratch_bytes(const mcuc_svdf_params *p);
 void mcuc_svdf_s8_dsp(const mcuc_svdf_params *p, const int8_t *input,
                       const int8_t *weights_feature, const void *weights_time,
                       const int32_t *bias, void *state, int8_t *output, void *scratch);
+/* The same on Helium (svdf_s8_mve.c): rows padded to in_stride (a multiple of 16), the input
+ * zero point folded into feature_offsets [filters]; scratch: in_stride bytes. */
+size_t mcuc_svdf_s8_mve_scratch_bytes(const mcuc_svdf_params *p);
+void mcuc_svdf_s8_mve(const mcuc_svdf_params *p, const int8_t *input,
+                      const int8_t *weights_feature, const int32_t *feature_offsets,
+                      const void *weights_time, const int32_t *bias, void *state,
+                      int8_t *output, void *scratch);
 
 /* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (lstm_s8.c).
  * Gates in the order input, forget, cell, output; multipliers as (mult, shift). */
