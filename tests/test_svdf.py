@@ -180,6 +180,14 @@ def _variable_elsewhere(s, m):
     m.subgraphs[0].tensors[_svdf_op(m).inputs[0]].isVariable = True
 
 
+def _state_with_data(s, m):
+    t = m.subgraphs[0].tensors[_svdf_op(m).inputs[4]]
+    buf = s.BufferT()
+    buf.data = np.zeros(32, np.uint8)
+    m.buffers.append(buf)
+    t.buffer = len(m.buffers) - 1
+
+
 def _rank(s, m):
     _svdf_op(m).builtinOptions.rank = 3
 
@@ -205,6 +213,7 @@ REFUSED = {
     "state not a variable tensor": (_not_variable, "no graph input, constant, variable tensor"),
     "variable tensor as data input": (_variable_elsewhere, "is a variable tensor"),
     "rank does not divide filters": (_rank, "rank 3 must be >= 1 and divide"),
+    "state with constant data": (_state_with_data, "a variable tensor with constant data"),
     "no bias": (_no_bias, "required input 3 is missing"),
     "bias scale": (_bias_scale, "is not state scale x weights_time scale"),
     "state shape": (_state_shape, "state must be [1, 32]"),

@@ -191,6 +191,9 @@ def _check_op(op: Op) -> None:
                     f"{len(op.outputs)}")
     state = STATE_INPUTS.get(op.type, ())
     for k, t in enumerate(op.inputs):
+        if t is not None and t.variable and t.data is not None:
+            raise _Fail("a variable tensor with constant data (state that starts from a "
+                        "buffer) is not supported", t)
         if t is not None and t.variable != (k in state):
             raise _Fail(f"input {k} is a variable tensor, which only an op's state may be"
                         if t.variable else f"the state (input {k}) must be a variable tensor",
