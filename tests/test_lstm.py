@@ -62,6 +62,18 @@ def test_lstm_state_carries_over(tmp_path):
     assert not np.array_equal(report.outputs[0], report.outputs[1])
 
 
+def test_lstm_reset_equals_a_fresh_interpreter(tmp_path):
+    """mcuc_model_reset() sets the int8 hidden state to its zero point (not 0) and the cell
+    to 0, as TFLM's reset(): every third vector starts from a fresh interpreter's state."""
+    from test_svdf import _reset_every
+    path = write_model(tmp_path, lstm_model(seed=6))
+    vectors = np.random.default_rng(4).integers(-128, 128, (7, 30), dtype=np.int8)
+    got, want = _reset_every(tmp_path, path, "host", 3, vectors)
+    assert np.array_equal(got, want)
+    fresh = _reset_every(tmp_path / "one", path, "host", 1, vectors)[0]
+    assert not np.array_equal(got, fresh)          # the state between resets matters
+
+
 def test_trained_lstm_on_the_host():
     report = api.simulate(shared_model("trained_lstm_int8"), "host", count=10, seed=5)
     assert_bit_exact(report)
