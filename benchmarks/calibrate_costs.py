@@ -256,6 +256,21 @@ NEW_FAMILY_MODELS = ["chain_1px_a", "chain_1px_b", "chain_direct_conv", "chain_d
                      "chain_mve_chunks_c", "chain_mve_chunks_d"]
 
 
+# recurrent layers (schema-written: the converter makes none), several sizes each; the SVDF
+# models also run an int16 -> int8 QUANTIZE, an int8 -> int16 SOFTMAX and int16 -> int32
+# QUANTIZE (--families mcuc_svdf_s8,mcuc_lstm_s8,mcuc_requantize_int,mcuc_softmax_s8_s16
+# --models RECURRENT)
+RECURRENT = {
+    "svdf_a": ("svdf", dict(layers=((1, 32, 8, "int8"), (2, 16, 4, "int16"), (1, 8, 12, "int8")),
+                            n_in=40, classes=12, softmax16=True)),
+    "svdf_b": ("svdf", dict(layers=((3, 24, 16, "int16"), (1, 64, 2, "int8")), n_in=96,
+                            classes=40, softmax16=True, batches=2)),
+    "lstm_a": ("lstm", dict(steps=8, n_in=12, units=16)),
+    "lstm_b": ("lstm", dict(steps=20, n_in=28, units=32, batches=2)),
+    "lstm_c": ("lstm", dict(steps=4, n_in=40, units=8)),
+}
+
+
 def _onnx_misc():
     """ONNX: convolution, AveragePool, Mul, Sigmoid, Tanh, 1x1 convolution."""
     import onnx_modelgen
@@ -293,6 +308,11 @@ def _generate(name: str) -> bytes:
         return _onnx_misc()
     if name == "onnx_1px":
         return _onnx_1px()
+    if name in RECURRENT:
+        from lstm_models import lstm_model
+        from svdf_models import svdf_model
+        kind, kwargs = RECURRENT[name]
+        return (svdf_model if kind == "svdf" else lstm_model)(**kwargs)
     raise KeyError(name)
 
 
@@ -304,7 +324,8 @@ CALIBRATION = [*(c for c in CHAINS if c not in NEW_FAMILY_MODELS), "mobilenet_v2
 def model_path(name: str) -> Path:
     """The generated model's file, converted once and cached by its definition."""
     from importlib.metadata import version
-    spec = repr((name, CHAINS.get(name), MODELS_VERSION, version("tensorflow"))).encode()
+    spec = repr((name, CHAINS.get(name), RECURRENT.get(name), MODELS_VERSION,
+                 version("tensorflow"))).encode()
     ext = ".onnx" if name.startswith("onnx_") else ".tflite"
     path = _cache_dir() / f"calib_{name}_{hashlib.sha256(spec).hexdigest()[:12]}{ext}"
     if not path.exists():

@@ -215,24 +215,25 @@ def _file_vectors(graph: Graph, path: Path) -> np.ndarray:
 
 
 def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndarray:
-    """[N, t.size] int8. Float arrays are quantized with the input's scale: rounding half away
-    from zero (as TFLite does), or for ONNX models as their QuantizeLinear does (float32 x /
-    scale, half to even), so the int8 vectors are what onnxruntime would feed the model's int8
-    core. The array must pass inputs.as_batch (numeric, finite, the input's layout)."""
+    """[N, t.nbytes] int8: the input's values (int8, or int16 where the model takes int16) as
+    bytes. Float arrays are quantized with the input's scale: rounding half away from zero
+    (as TFLite does), or for ONNX models as their QuantizeLinear does (float32 x / scale, half
+    to even), so the int8 vectors are what onnxruntime would feed the model's int8 core. The
+    array must pass inputs.as_batch (numeric, finite, the input's layout)."""
     arr = as_batch(arr, t.shape, f"input vectors for '{t.name}'", str(path), layout="NHWC")
+    info = np.iinfo(t.dtype)
     if arr.dtype.kind == "f" and half_even:
         scale, zp = t.quant.scalar()
-        arr = np.clip(np.rint(arr.astype(np.float32) / np.float32(scale)) + zp, -128, 127)
-        arr = arr.astype(np.int8)
+        arr = np.clip(np.rint(arr.astype(np.float32) / np.float32(scale)) + zp, info.min,
+                      info.max)
     elif arr.dtype.kind == "f":
         scale, zp = t.quant.scalar()
-        arr = np.clip(np.floor(np.abs(arr / scale) + 0.5) * np.sign(arr) + zp, -128, 127)
-        arr = arr.astype(np.int8)
-    elif arr.dtype != np.int8:
-        if arr.min(initial=0) < -128 or arr.max(initial=0) > 127:
-            raise McucError(f"input values for '{t.name}' do not fit int8", str(path))
-        arr = arr.astype(np.int8)
-    return arr.reshape(-1, t.size)
+        arr = np.clip(np.floor(np.abs(arr / scale) + 0.5) * np.sign(arr) + zp, info.min,
+                      info.max)
+    elif arr.min(initial=0) < info.min or arr.max(initial=0) > info.max:
+        raise McucError(f"input values for '{t.name}' do not fit {t.dtype}", str(path))
+    arr = np.ascontiguousarray(arr.astype(t.dtype)).reshape(-1, t.size)
+    return arr.view(np.int8)
 
 
 # ------------------------------------------------------------------ simulate

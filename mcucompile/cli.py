@@ -292,6 +292,9 @@ def cmd_plan(args) -> int:
     print("buffers: " + "; ".join(f"{b['name']} = {b['holds']}"
                                   for b in sorted(summary["buffers"],
                                                   key=lambda b: b["first_step"])))
+    if summary["state"]:
+        print("state (kept across runs, never reused): " + "; ".join(
+            f"{b['name']}@{b['offset']}:{b['bytes']} = {b['holds']}" for b in summary["state"]))
     if args.plot:
         print(f"plot written to {args.plot}")
     return 0

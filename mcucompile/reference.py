@@ -13,6 +13,11 @@ interpreter (onnx itself takes a second to import). Requests and replies are pic
 child's stdin and stdout (the child moves its C++ code's stdout onto stderr, which goes to a
 temporary file); a child that dies becomes a McucError naming the signal, with the end of its
 stderr.
+
+State: a TFLite model with variable tensors (recurrent layers) keeps them across invoke(), as
+the firmware keeps its state region across runs. So the vectors run in order on one
+interpreter, never reset between them, across every chunk a ReferenceProcess is sent: output
+N is TFLM's after N invokes, as the harness's is the firmware's after N runs.
 """
 from __future__ import annotations
 
@@ -43,9 +48,11 @@ def reference_name(graph: Graph) -> str:
 
 
 def model_input(graph: Graph, i: int, data: np.ndarray) -> np.ndarray:
-    """Graph input i's bytes (the firmware's layout) as the model file's input tensor:
-    transposed back where the compiler changed the layout (Graph.input_perms)."""
-    part = data.view(np.int8).reshape(graph.inputs[i].shape)
+    """Graph input i's bytes (the firmware's layout) as the model file's input tensor, of
+    its type (int8, or int16 where a model starts with a QUANTIZE): transposed back where the
+    compiler changed the layout (Graph.input_perms)."""
+    t = graph.inputs[i]
+    part = np.ascontiguousarray(data).view(np.int8).view(t.dtype).reshape(t.shape)
     perm = graph.input_perms.get(i)
     return np.ascontiguousarray(part.transpose(perm)) if perm else part
 
@@ -60,30 +67,38 @@ def reference_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> 
     [N, output_bytes]) in graph output order."""
     if _is_onnx(graph):
         return onnxruntime_outputs(model_bytes, graph, vectors)
-    return _tflm_outputs(model_bytes, graph, vectors)
+    return tflm_run(tflm_interpreter(model_bytes, graph), graph, vectors)
 
 
-def _tflm_outputs(model_bytes: bytes, graph: Graph, vectors: np.ndarray) -> np.ndarray:
+def tflm_interpreter(model_bytes: bytes, graph: Graph, **options):
+    """A fresh TFLM interpreter of the model (its variable tensors reset)."""
     try:
         from tflite_micro.python.tflite_micro import runtime
     except ImportError as e:  # pragma: no cover - a dependency of the package
         raise McucError(f"the tflite-micro package is needed for the reference ({e})") from None
     try:
-        interp = runtime.Interpreter.from_bytes(model_bytes)
+        return runtime.Interpreter.from_bytes(model_bytes, **options)
     except Exception as e:
         raise McucError(f"TFLM reference interpreter refused the model: {e}",
                         graph.source) from None
+
+
+def tflm_run(interp, graph: Graph, vectors: np.ndarray, reset_every: int = 0) -> np.ndarray:
+    """The packed outputs (as bytes, int8 [N, output_bytes]) of the vectors run in order on
+    `interp`, its state kept from one to the next (reset before every `reset_every`-th
+    vector after the first, as a harness built with MCUC_RESET_EVERY does)."""
     results = []
-    for vec in vectors:
+    for n, vec in enumerate(vectors):
+        if reset_every and n and n % reset_every == 0:
+            interp.reset()
         offset = 0
         for i, t in enumerate(graph.inputs):
             interp.set_input(model_input(graph, i, vec[offset:offset + t.nbytes]), i)
             offset += t.nbytes
         interp.invoke()
-        outs = [np.asarray(interp.get_output(i)).astype(np.int8).reshape(-1)
-                for i in range(len(graph.outputs))]
+        outs = [np.ascontiguousarray(np.asarray(interp.get_output(i)).astype(t.dtype))
+                .reshape(-1).view(np.int8) for i, t in enumerate(graph.outputs)]
         results.append(np.concatenate(outs))
-        interp.reset()
     return np.stack(results) if results else np.zeros((0, 0), np.int8)
 
 
@@ -159,6 +174,7 @@ class _Tensor:
     name: str
     shape: tuple
     nbytes: int
+    dtype: str
 
 
 @dataclass
@@ -171,8 +187,9 @@ class _Graph:
 
 
 def _picklable(graph: Graph) -> _Graph:
-    return _Graph(graph.source, [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.inputs],
-                  [_Tensor(t.name, tuple(t.shape), t.nbytes) for t in graph.outputs],
+    return _Graph(graph.source,
+                  [_Tensor(t.name, tuple(t.shape), t.nbytes, t.dtype) for t in graph.inputs],
+                  [_Tensor(t.name, tuple(t.shape), t.nbytes, t.dtype) for t in graph.outputs],
                   dict(graph.input_perms))
 
 
@@ -239,7 +256,8 @@ class ReferenceProcess:
 
 def _serve(interpreter: str) -> None:
     """The child: import the interpreter (while the parent builds the firmware), then take
-    ("model", prepared, graph) and answer ("run", vectors) until EOF."""
+    ("model", prepared, graph) and answer ("run", vectors) until EOF (TFLM: on one
+    interpreter, made at the first run, so that state carries over from chunk to chunk)."""
     onnx = interpreter == "onnxruntime"
     if onnx:
         import onnxruntime  # noqa: F401
@@ -257,9 +275,13 @@ def _serve(interpreter: str) -> None:
         if request[0] == "model":
             _, prepared, graph = request
             continue
-        run = _onnxruntime_run if onnx else _tflm_outputs
         try:
-            reply = ("ok", run(prepared, graph, request[1]))
+            if onnx:
+                reply = ("ok", _onnxruntime_run(prepared, graph, request[1]))
+            else:
+                if isinstance(prepared, bytes):
+                    prepared = tflm_interpreter(prepared, graph)
+                reply = ("ok", tflm_run(prepared, graph, request[1]))
         except McucError as e:
             reply = ("error", (e.message, e.where, e.hint))
         except Exception as e:  # noqa: BLE001 - the interpreter refused the model at run time

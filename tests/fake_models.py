@@ -19,6 +19,7 @@ MODEL_H = """#ifndef MODEL_H
 int8_t *mcuc_model_input(int i);
 const int8_t *mcuc_model_output(int i);
 void mcuc_model_run(void);
+void mcuc_model_reset(void);
 #endif
 """
 
@@ -27,6 +28,7 @@ IO = """
 static int8_t in[MCUC_INPUT_BYTES], out[MCUC_OUTPUT_BYTES];
 int8_t *mcuc_model_input(int i) { return i == 0 ? in : 0; }
 const int8_t *mcuc_model_output(int i) { return i == 0 ? out : 0; }
+void mcuc_model_reset(void) {}
 """
 
 # Faults unless the first input byte is 99.

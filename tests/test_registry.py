@@ -61,8 +61,8 @@ int main(void)
 
 
 def _scratch_cases():
-    """Real calls of the kernels whose C sizes their scratch: the in-place layers and the
-    streamed block, from small generated models, with the layer geometry varied."""
+    """Real calls of the kernels whose C sizes their scratch: the in-place layers, the
+    streamed block, SVDF and LSTM, with the layer geometry varied."""
     rng = np.random.default_rng(0)
     cases = []
     for seed, (h, w, c) in enumerate([(9, 7, 8), (12, 12, 16), (5, 11, 4)]):
@@ -83,6 +83,19 @@ def _scratch_cases():
             irb = dict(expand=dict(conv, out_c=c), dw=dw, project=dict(conv, in_c=c),
                        has_add=k % 2, residual_first=1, add=add)
             cases.append(("mcuc_inverted_residual_s8", "mcuc_inverted_residual_params", irb))
+            rank, units = int(rng.integers(1, 4)), int(rng.integers(1, 40))
+            svdf = dict(batches=int(rng.integers(1, 4)), input_size=c, filters=rank * units,
+                        units=units, rank=rank, memory=int(rng.integers(1, 12)),
+                        in_stride=c + k, state_bytes=1 + k % 2, input_zp=0, state_zp=0,
+                        output_zp=0, mult1=0, shift1=0, mult2=0, shift2=0)
+            cases.append(("mcuc_svdf_s8_dsp", "mcuc_svdf_params", svdf))
+            cases.append(("mcuc_svdf_s8_mve", "mcuc_svdf_params", svdf))
+            units = int(rng.integers(1, 64))
+            lstm = dict(batches=1, steps=3, input_size=c, state_size=units, in_stride=c + k,
+                        rec_stride=units + 3)
+            cases.append(("mcuc_lstm_s8", "mcuc_lstm_params", lstm))
+            cases.append(("mcuc_lstm_s8_dsp", "mcuc_lstm_params", lstm))
+            cases.append(("mcuc_lstm_s8_mve", "mcuc_lstm_params", lstm))
     return cases
 
 

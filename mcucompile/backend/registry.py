@@ -70,6 +70,26 @@ def _conv_pixel(p: dict) -> int:      # conv_s8_inplace.c: one output pixel
     return p["out_c"]
 
 
+def _svdf_dsp(p: dict) -> int:        # svdf_s8_dsp.c: the widened input
+    return p["in_stride"] * 2
+
+
+def _lstm(p: dict) -> int:            # lstm_s8.c: a copy of the hidden state
+    return p["state_size"]
+
+
+def _lstm_dsp(p: dict) -> int:        # lstm_s8_dsp.c: the step's int16 input and hidden
+    return (p["in_stride"] + p["rec_stride"]) * 2
+
+
+def _lstm_mve(p: dict) -> int:        # lstm_s8_mve.c: the step's input and hidden, padded
+    return p["in_stride"] + p["rec_stride"]
+
+
+def _svdf_mve(p: dict) -> int:        # svdf_s8_mve.c: the padded input
+    return p["in_stride"]
+
+
 def irb_span(dw: dict) -> int:        # inverted_residual.h: expanded rows in the ring
     return (dw["k_h"] - 1) * dw["dil_h"] + 1
 
@@ -124,6 +144,12 @@ _SPECS = [
     KernelSpec("mcuc_lut_s8", ("LOGISTIC", "TANH", "HARD_SWISH", "LEAKY_RELU"), arith="none",
                traits=_T({UNARY}), weights="table"),
     KernelSpec("mcuc_softmax_s8", ("SOFTMAX",), traits=_T({OVERWRITES_INPUT})),
+    KernelSpec("mcuc_softmax_s8_s16", ("SOFTMAX",)),
+    KernelSpec("mcuc_requantize_int", ("QUANTIZE",)),
+    # recurrent layers: the state is a variable tensor in the arena's state region
+    KernelSpec("mcuc_svdf_s8", ("SVDF",), weights="int8"),
+    KernelSpec("mcuc_lstm_s8", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), weights="int8",
+               scratch=_lstm),
     # data movement
     KernelSpec("mcuc_strided_copy_s8", ("STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
                                          "CONCATENATION", "TRANSPOSE", "PATCH_COPY"),
@@ -141,12 +167,18 @@ _SPECS = [
                weights="int16", generated=True),
     KernelSpec("mcuc_depthwise_conv_s8_dsp", ("DEPTHWISE_CONV_2D",), isa="dsp",
                weights="int16", generated=True),
+    KernelSpec("mcuc_svdf_s8_dsp", ("SVDF",), isa="dsp", weights="int8", scratch=_svdf_dsp),
+    KernelSpec("mcuc_lstm_s8_dsp", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), isa="dsp",
+               weights="int8", scratch=_lstm_dsp),
     KernelSpec("mcuc_add_s8_dsp", ("ADD", "SUB"), isa="dsp",
                traits=_T({OVERWRITES_INPUT}), weights="table"),
     KernelSpec("mcuc_avg_pool_s8_dsp", ("AVERAGE_POOL_2D",), isa="dsp"),
     # Helium (passes/kernels_mve.py)
     KernelSpec("mcuc_conv_s8_mve", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
                isa="mve", weights="int8", generated=True),
+    KernelSpec("mcuc_svdf_s8_mve", ("SVDF",), isa="mve", weights="int8", scratch=_svdf_mve),
+    KernelSpec("mcuc_lstm_s8_mve", ("UNIDIRECTIONAL_SEQUENCE_LSTM",), isa="mve",
+               weights="int8", scratch=_lstm_mve),
     KernelSpec("mcuc_depthwise_conv_s8_mve", ("DEPTHWISE_CONV_2D",), isa="mve",
                weights="int8", generated=True),
     # the same kernel with the planes made a few channels at a time (the scratch budget):

@@ -70,7 +70,8 @@ def _io_table(tensors: list[Tensor], plan: MemoryPlan, layouts=None) -> list[dic
         scale, zp = t.quant.scalar()
         rows.append(dict(name=t.name, shape=list(t.shape), bytes=t.nbytes, offset=offset,
                          scale=repr(scale), zero_point=zp, arena_offset=plan.offset_of(t),
-                         layout=layouts(k) if layouts else None))
+                         layout=layouts(k) if layouts else None, dtype=t.dtype,
+                         ctype=C_TYPES[t.dtype]))
         offset += t.nbytes
     return rows
 
@@ -157,9 +158,20 @@ def _scratch_offset(plan: MemoryPlan, op) -> int:
     return plan.scratch[scratch_name(op)]
 
 
+def _state_table(plan: MemoryPlan) -> list[dict]:
+    """The state region's tensors and the byte each is reset to: TFLM's ResetVariableTensors
+    sets an int8 variable tensor to its zero point, any other to 0."""
+    return [dict(name=t.name, offset=off, bytes=t.nbytes,
+                 value=int(t.quant.zero_point[0]) if t.dtype == "int8" and t.quant else 0)
+            for t, off in plan.state]
+
+
 def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _Consts) -> str:
     if arg.tensor is not None:
-        return f"mcuc_arena + {plan.offset_of(arg.tensor)}"
+        text = f"mcuc_arena + {plan.offset_of(arg.tensor)}"
+        if arg.tensor.dtype != "int8":      # (offsets are aligned: planner/arena.py)
+            text = f"({C_TYPES[arg.tensor.dtype]} *)(void *)({text})"
+        return text
     if arg.const is None:
         return "NULL"
     name = re.sub(r"[^A-Za-z0-9_]", "_", f"mcuc_{role_prefix}_{arg.const_name}")
@@ -203,7 +215,8 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
                input_bytes=sum(r["bytes"] for r in inputs),
                output_bytes=sum(r["bytes"] for r in outputs),
                prototypes=[g.prototype for g in generated.values()],
-               fingerprint=_fingerprint(graph))
+               fingerprint=_fingerprint(graph), state=_state_table(plan),
+               state_offset=plan.state_offset)
     env = _env()
     for template, target in (("model.h.j2", "model.h"), ("model.c.j2", "model.c"),
                              ("weights.h.j2", "weights.h"), ("weights.c.j2", "weights.c")):

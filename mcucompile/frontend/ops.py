@@ -11,7 +11,19 @@ SUPPORTED_OPS = frozenset({
     "QUANTIZE",
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
     "PAD", "PADV2", "CONCATENATION", "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
+    "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
 })
+
+# Activation types other than int8 an op takes: (its data inputs, its outputs). Everything
+# else is int8. So an int16 graph input (TFLM's SVDF keyword model) reaches the int8 body
+# through a QUANTIZE, and an int16 / int32 result leaves it through one; an SVDF's state (a
+# variable tensor) may be int16.
+WIDE_DTYPES = {
+    "QUANTIZE": (("int16",), ("int16", "int32")),
+    "SOFTMAX": ((), ("int16",)),
+    "SVDF": (("int16",), ()),
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (("int16",), ()),    # the cell state
+}
 
 # Ops that only reinterpret a shape: the aliasing pass removes them, no code, no copy.
 ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
@@ -31,5 +43,7 @@ OPTIONS = {
     "PAD": "PadOptions", "PADV2": "PadV2Options", "CONCATENATION": "ConcatenationOptions",
     "TRANSPOSE": "TransposeOptions", "STRIDED_SLICE": "StridedSliceOptions",
     "SLICE": "SliceOptions", "SPLIT": "SplitOptions", "SPLIT_V": "SplitVOptions",
+    "SVDF": "SVDFOptions",
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
 }
 OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})

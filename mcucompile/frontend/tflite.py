@@ -16,7 +16,7 @@ from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
-from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS
+from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS, WIDE_DTYPES
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
            6: "bool", 7: "int16", 9: "int8", 10: "float64", 15: "uint32", 16: "uint16",
@@ -148,7 +148,8 @@ def _lower(model, buf: bytes, where: str) -> Graph:
                                 f"{dtype} needs {expected}", t_where)
             arr = np.frombuffer(data, dtype=dtype).reshape(shape).copy()
         tensors.append(Tensor(name=name, shape=shape, dtype=dtype,
-                              quant=_quant(tt.quantization, t_where, shape), data=arr, index=i))
+                              quant=_quant(tt.quantization, t_where, shape), data=arr, index=i,
+                              variable=bool(tt.isVariable)))
 
     def tensor_at(i: int, what: str) -> Tensor | None:
         _check_index(i, len(tensors), what, where)
@@ -168,7 +169,8 @@ def _lower(model, buf: bytes, where: str) -> Graph:
         if any(o is None for o in outputs):
             raise McucError(f"op {k} ({op_type}) has an omitted output", where)
         _check_options(to, op_type, f"{where}: op {k} ({shown(op_type)})")
-        if to.intermediates is not None and len(to.intermediates) and op_type in SUPPORTED_OPS:
+        if to.intermediates is not None and len(to.intermediates) and op_type in SUPPORTED_OPS \
+                and op_type != "UNIDIRECTIONAL_SEQUENCE_LSTM":   # (TFLM's LSTM ignores them)
             raise McucError("intermediate tensors on an op that has none (LSTM ops only)",
                             f"{where}: op {k} ({shown(op_type)})")
         attrs = dict(vars(to.builtinOptions)) if to.builtinOptions is not None else {}
@@ -218,8 +220,9 @@ def _check_options(to, op_type: str, where: str) -> None:
 def check_supported(graph: Graph) -> None:
     """Reject what the runtime cannot execute, naming the op and tensor."""
     where = graph.source or graph.name
+    io_dtypes = {"int8"} | {d for ins, outs in WIDE_DTYPES.values() for d in ins + outs}
     for t in graph.inputs + graph.outputs:
-        if t.dtype != "int8":
+        if t.dtype not in io_dtypes:
             kind = "float" if t.dtype.startswith("float") else t.dtype
             raise McucError(
                 f"graph {'input' if t in graph.inputs else 'output'} {shown(t.name)} is {t.dtype}; "
@@ -231,10 +234,11 @@ def check_supported(graph: Graph) -> None:
             raise McucError(f"unsupported op {shown(op.type)}",
                             f"{where}: {op.where}",
                             hint="supported: " + ", ".join(sorted(SUPPORTED_OPS)))
+        wide_in, wide_out = WIDE_DTYPES.get(op.type, ((), ()))
         for t in op.inputs + op.outputs:
             if t is None or t.is_const:
                 continue
-            if t.dtype != "int8":
+            if t.dtype != "int8" and t.dtype not in (wide_out if t in op.outputs else wide_in):
                 raise McucError(f"tensor {shown(t.name)} is {t.dtype}: only int8 activations are "
                                 "supported (float/uint8/int16 models must be quantized to full "
                                 "INT8)", f"{where}: {op.where}")

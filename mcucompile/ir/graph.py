@@ -60,10 +60,18 @@ class Tensor:
     data: np.ndarray | None = None   # constant contents, already shaped
     index: int = -1                  # index in the source model
     alias_of: "Tensor | None" = None  # set by the aliasing pass: shares that tensor's memory
+    # a TFLite variable tensor: state an op reads and updates in place, kept across runs in
+    # the arena's state region (never planned; planner/arena.py place_state)
+    variable: bool = False
 
     @property
     def is_const(self) -> bool:
         return self.data is not None
+
+    @property
+    def planned(self) -> bool:
+        """Does the arena planner give it a buffer (a non-constant, non-state tensor)?"""
+        return self.data is None and not self.variable
 
     @property
     def size(self) -> int:
@@ -171,12 +179,21 @@ class Graph:
         return f"the model file's input is this one transposed by {list(perm)}"
 
     def activations(self) -> list[Tensor]:
-        """Non-constant tensors used by the graph (what lives in the arena)."""
+        """Non-constant, non-state tensors used by the graph (what the planner packs)."""
         seen: dict[int, Tensor] = {}
         for t in self.inputs:
             seen[id(t)] = t
         for op in self.ops:
             for t in list(op.inputs) + list(op.outputs):
-                if t is not None and not t.is_const:
+                if t is not None and t.planned:
+                    seen[id(t)] = t
+        return list(seen.values())
+
+    def state(self) -> list[Tensor]:
+        """The variable tensors the ops read, in model order (the arena's state region)."""
+        seen: dict[int, Tensor] = {}
+        for op in self.ops:
+            for t in op.inputs:
+                if t is not None and t.variable:
                     seen[id(t)] = t
         return list(seen.values())

@@ -27,7 +27,10 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
      channel changes its outputs) where our kernels add the int32 bias as it is); the
      requantisation multiplier input x weight / output scale below 2^31 (TFLM's fixed point
      shifts an int32 left by at most 31);
-  5. every integer attribute that reaches generated C within int32.
+  5. every integer attribute that reaches generated C within int32;
+  6. state: a variable tensor only where an op keeps its state (SVDF input 4, an LSTM's
+     inputs 18 and 19), never a graph input or output, and those operands always one (TFLM
+     checks is_variable).
 
 Each failure is one McucError line naming the file, the op index and type, and the tensor
 (its index and name, escaped: escape.shown).
@@ -62,7 +65,16 @@ OPERANDS = {
     "CONCATENATION": (1, None, None, 1), "TRANSPOSE": (2, 2, (0, 1), 1),
     "STRIDED_SLICE": (4, 4, (0, 1, 2, 3), 1), "SLICE": (3, 3, (0, 1, 2), 1),
     "SPLIT": (2, 2, (0, 1), None), "SPLIT_V": (3, 3, (0, 1, 2), None),
+    # TFLM's integer SVDF reads the bias's scale whether or not it is there: required here
+    "SVDF": (5, 5, (0, 1, 2, 3, 4), 1),
+    # the standard (Keras) LSTM: all four gates, no peephole, projection or layer norm
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, (*range(9), 12, 13, 14, 15, 18, 19), 1),
 }
+# op type -> the inputs that hold its state (variable tensors)
+STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
+LSTM_VARIANT_INPUTS = {9: "peephole", 10: "peephole", 11: "peephole", 16: "projection",
+                       17: "projection", 20: "layer norm", 21: "layer norm",
+                       22: "layer norm", 23: "layer norm"}
 # Inputs that hold parameters (shapes, axes, paddings ...), not quantized data.
 PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
@@ -118,6 +130,9 @@ def validate(graph: Graph) -> None:
                             "computed by an op", where)
     for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
         for t in tensors:
+            if t.variable:
+                raise McucError(f"graph {kind} {tensor_label(t)} is a variable tensor (state "
+                                "kept inside the model)", where)
             if t.quant is None:
                 raise McucError(f"graph {kind} {tensor_label(t)} has no quantization "
                                 "parameters (scale, zero point)", where)
@@ -174,6 +189,15 @@ def _check_op(op: Op) -> None:
     if (n_out is not None and len(op.outputs) != n_out) or not op.outputs:
         raise _Fail(f"{op.type} has {n_out or 'one or more'} outputs, the model gives it "
                     f"{len(op.outputs)}")
+    state = STATE_INPUTS.get(op.type, ())
+    for k, t in enumerate(op.inputs):
+        if t is not None and t.variable and t.data is not None:
+            raise _Fail("a variable tensor with constant data (state that starts from a "
+                        "buffer) is not supported", t)
+        if t is not None and t.variable != (k in state):
+            raise _Fail(f"input {k} is a variable tensor, which only an op's state may be"
+                        if t.variable else f"the state (input {k}) must be a variable tensor",
+                        t)
     params = PARAM_INPUTS.get(op.type, ())
     for k, t in enumerate(op.inputs + op.outputs):
         if t is None:
@@ -372,9 +396,103 @@ def _concat(op: Op) -> None:
         raise _Fail(f"inputs fill {total} of the output's {y.shape[axis]} along axis {axis}", y)
 
 
+def _svdf(op: Op) -> None:
+    """TFLM PrepareSvdf: input [batches, input_size]; weights_feature [filters, input_size];
+    weights_time [filters, memory] of the state's type (int8 or int16: the kernel reads both
+    as one type); bias [units = filters / rank] int32 with scale state x time scale (1e-5);
+    state [batches, memory x filters]; output int8 [batches, units]; one scale each."""
+    x, wf, wt, b, st = op.inputs
+    y = op.outputs[0]
+    rank = op.attrs.get("rank", 0)
+    if len(x.shape) != 2 or x.dtype != "int8":
+        raise _Fail(f"input must be 2-D int8 [batches, input_size], is {x.dtype}"
+                    f"{list(x.shape)}", x)
+    batches, input_size = x.shape
+    for t, what in ((wf, "weights_feature"), (wt, "weights_time")):
+        if t.data is None or len(t.shape) != 2 or t.quant is None or t.quant.per_channel:
+            raise _Fail(f"{what} must be a constant 2-D tensor with one scale", t)
+    filters, memory = wt.shape
+    if wf.dtype != "int8" or tuple(wf.shape) != (filters, input_size):
+        raise _Fail(f"weights_feature must be int8 [{filters}, {input_size}], is {wf.dtype}"
+                    f"{list(wf.shape)}", wf)
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1 \
+            or filters % rank:
+        raise _Fail(f"rank {rank} must be >= 1 and divide the {filters} filters")
+    units = filters // rank
+    if st.dtype not in ("int8", "int16") or wt.dtype != st.dtype:
+        raise _Fail(f"state and weights_time must both be int8 or both int16 (are "
+                    f"{st.dtype}, {wt.dtype})", st)
+    if tuple(st.shape) != (batches, memory * filters) or st.quant is None \
+            or st.quant.per_channel:
+        raise _Fail(f"state must be [{batches}, {memory * filters}] with one scale, is "
+                    f"{list(st.shape)}", st)
+    if b.data is None or b.dtype != "int32" or b.size != units or b.quant is None:
+        raise _Fail(f"bias must be a constant quantized int32 vector of {units} values", b)
+    if y.dtype != "int8" or tuple(y.shape) != (batches, units):
+        raise _Fail(f"output must be int8 [{batches}, {units}], is {y.dtype}{list(y.shape)}", y)
+    if x.quant is None or y.quant is None:
+        return
+    f32 = np.float32
+    st_s, wt_s = f32(st.quant.scale[0]), f32(wt.quant.scale[0])
+    if not abs(float(b.quant.scale[0]) - float(st_s * wt_s)) < 1e-5:
+        raise _Fail(f"bias scale {float(b.quant.scale[0])!r} is not state scale x "
+                    f"weights_time scale = {float(st_s * wt_s)!r} (TFLM refuses)", b)
+    for m, what, t in (((f32(x.quant.scale[0]) * f32(wf.quant.scale[0])) / st_s,
+                        "input x weights_feature / state", st),
+                       (st_s * wt_s / f32(y.quant.scale[0]), "state x weights_time / output", y)):
+        if not float(m) < MAX_MULTIPLIER:
+            raise _Fail(f"scale ratio {what} = {float(m):.4g} is too large (the requantisation "
+                        "multiplier must be below 2^31)", t)
+
+
+def _lstm(op: Op) -> None:
+    """TFLM's integer LSTM (8x8->16): input int8 [batches, steps, input] ([steps, batches,
+    input] when time major); the eight gate weights int8 [state, input] / [state, state] with
+    one scale; four int32 biases [state]; hidden state int8 and cell state int16 of batches x
+    state values; output int8 of the input's first two dimensions x state; the cell gate's
+    activation tanh. LSTM variants (peephole, projection, layer norm) are not supported."""
+    for k, what in LSTM_VARIANT_INPUTS.items():
+        if op.inputs[k] is not None:
+            raise _Fail(f"input {k} is given: {what} LSTMs are not supported (TFLM runs the "
+                        "standard Keras LSTM only)", op.inputs[k])
+    x, h, c, y = op.inputs[0], op.inputs[18], op.inputs[19], op.outputs[0]
+    if x.dtype != "int8" or len(x.shape) != 3:
+        raise _Fail(f"input must be 3-D int8, is {x.dtype}{list(x.shape)}", x)
+    time_major = bool(op.attrs.get("timeMajor", False))
+    batches = x.shape[1] if time_major else x.shape[0]
+    n_in = x.shape[2]
+    w = op.inputs[4]
+    if w.data is None or len(w.shape) != 2:
+        raise _Fail("input-to-output weights must be a constant 2-D tensor", w)
+    n = w.shape[0]
+    for k in range(1, 9):
+        t = op.inputs[k]
+        want = (n, n_in) if k < 5 else (n, n)
+        if t.data is None or t.dtype != "int8" or tuple(t.shape) != want or t.quant is None \
+                or t.quant.per_channel:
+            raise _Fail(f"weights must be constant int8 {list(want)} with one scale", t)
+    for k in range(12, 16):
+        t = op.inputs[k]
+        if t.data is None or t.dtype != "int32" or tuple(t.shape) != (n,):
+            raise _Fail(f"gate bias must be a constant int32 vector of {n} values", t)
+    for t, dtype in ((h, "int8"), (c, "int16")):
+        if t.dtype != dtype or t.size != batches * n or t.quant is None or t.quant.per_channel:
+            raise _Fail(f"state must be {dtype} with {batches * n} values and one scale", t)
+    if y.dtype != "int8" or tuple(y.shape) != (x.shape[0], x.shape[1], n):
+        raise _Fail(f"output must be int8 {[x.shape[0], x.shape[1], n]}, is {y.dtype}"
+                    f"{list(y.shape)}", y)
+    if op.attrs.get("fusedActivationFunction", 0) != 4:
+        raise _Fail(f"cell gate activation code {op.attrs.get('fusedActivationFunction')} "
+                    "(TFLM's integer LSTM runs tanh, code 4)")
+    clip = op.attrs.get("cellClip", 0.0) or 0.0
+    if not math.isfinite(float(clip)) or clip < 0:
+        raise _Fail(f"cell clip {clip!r} must be finite and not negative")
+
+
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,
-           "MEAN": _mean, "CONCATENATION": _concat,
+           "MEAN": _mean, "CONCATENATION": _concat, "SVDF": _svdf,
+           "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
            **{t: _same_shape for t in SHAPE_PRESERVING}}

@@ -30,14 +30,25 @@ def verify(graph: Graph) -> None:
             raise McucError(f"tensor {t.index} '{t.name}': {len(t.quant.scale)} scales but "
                             f"{len(t.quant.zero_point)} zero points", where_file)
 
-    defined = {id(t) for t in graph.inputs} | {id(t) for t in graph.tensors if t.is_const}
+    # variable tensors (state) hold values before any op runs: the last run's, or zero
+    defined = {id(t) for t in graph.inputs} | {id(t) for t in graph.tensors
+                                               if t.is_const or t.variable}
+    produced = {id(t) for op in graph.ops for t in op.outputs}
     for op in graph.ops:
         for t in op.inputs:
+            if t is not None and id(t) not in defined and id(t) not in produced:
+                raise McucError(f"input tensor '{t.name}' has no value: it is no graph input, "
+                                "constant, variable tensor (state) or op output",
+                                f"{where_file}: {op.where}")
             if t is not None and id(t) not in defined:
                 raise McucError(f"input tensor '{t.name}' is used before it is produced "
                                 f"(the graph is not in topological order or has a cycle)",
                                 f"{where_file}: {op.where}")
         for t in op.outputs:
+            if t.variable:
+                raise McucError(f"output tensor '{t.name}' is a variable tensor (state is "
+                                "updated by the op that reads it, never written as an output)",
+                                f"{where_file}: {op.where}")
             if id(t) in defined:
                 raise McucError(f"output tensor '{t.name}' is produced twice",
                                 f"{where_file}: {op.where}")

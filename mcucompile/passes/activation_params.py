@@ -102,17 +102,28 @@ def _check_out_quant(op: str, output_scale, output_zp, scale: float, zp: int) ->
 # ------------------------------------------------------------------ softmax
 
 def softmax_params(input_scale: float, beta: float, rows: int, depth: int,
-                   output_scale: float | None = None, output_zp: int | None = None) -> dict:
-    """mcuc_softmax_params for int8 -> int8 SOFTMAX over the last axis.
+                   output_scale: float | None = None, output_zp: int | None = None,
+                   output_bits: int = 8) -> dict:
+    """mcuc_softmax_params for int8 -> int8 (or int16, output_bits 16) SOFTMAX over the last
+    axis.
 
     TFLM: PreprocessSoftmaxScaling(double(beta), double(input_scale), 5): the real multiplier
     beta*scale*2^26 (double, capped at 2^31-1) must exceed 1; diff_min = -floor(31 * 2^26 /
-    2^left_shift). The output must be exactly scale 1/256 (float compare), zero point -128
-    (checked when output_scale / output_zp are given).
+    2^left_shift). An int8 output must be exactly scale 1/256 (float compare), zero point
+    -128; an int16 output zero point -32768 and scale 1/65536 within 0.1% (TFLM's
+    TF_LITE_ENSURE_NEAR) (checked when output_scale / output_zp are given).
     """
     _check_scale("input_scale", input_scale)
     rows, depth = _check_size(rows), _check_size(depth)
-    _check_out_quant("SOFTMAX", output_scale, output_zp, 1.0 / 256, -128)
+    if output_bits == 16:
+        if output_zp is not None and int(output_zp) != INT16_MIN:
+            raise ValueError(f"SOFTMAX: int16 output zero point must be {INT16_MIN} "
+                             f"(got {output_zp})")
+        if output_scale is not None and not abs(_d(output_scale) - 1.0 / 65536) <= 1e-3 / 65536:
+            raise ValueError(f"SOFTMAX: int16 output scale must be 1/65536 (got "
+                             f"{output_scale!r})")
+    else:
+        _check_out_quant("SOFTMAX", output_scale, output_zp, 1.0 / 256, -128)
     b = _d(beta)
     real = min(b * _d(input_scale) * float(1 << (31 - _SOFTMAX_DIFF_INT_BITS)),
                float((1 << 31) - 1))
@@ -276,6 +287,17 @@ def relu_params(kind: str, in_scale: float, in_zp: int, out_scale: float, out_zp
     else:
         lo, hi = max(INT8_MIN, bound(-1.0)), min(INT8_MAX, bound(1.0))
     return _requant(size, izp, ozp, mult, shift, lo, hi)
+
+
+def requant_int_params(in_scale: float, in_zp: int, in_bytes: int, out_scale: float,
+                       out_zp: int, out_bytes: int, size: int) -> dict:
+    """mcuc_requant_int_params for QUANTIZE between integer types (TFLM Requantize, int8 or
+    int16 in, int8/int16/int32 out): multiplier from double(in_s) / double(out_s)."""
+    _check_scale("in_scale", in_scale)
+    _check_scale("out_scale", out_scale)
+    mult, shift = quantize_multiplier(_d(in_scale) / _d(out_scale))
+    return dict(size=_check_size(size), in_bytes=int(in_bytes), out_bytes=int(out_bytes),
+                input_zp=int(in_zp), output_zp=int(out_zp), mult=mult, shift=shift)
 
 
 def quantize_params(in_scale: float, in_zp: int, out_scale: float, out_zp: int,

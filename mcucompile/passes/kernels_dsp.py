@@ -13,6 +13,9 @@ handles exactly (it then keeps the portable kernel).
       (other depthwise layers on one input channel             -> as a GEMM)
     ADD / SUB without broadcasting                              -> per-input tables
     AVERAGE_POOL_2D (channels % 4 == 0, <= 256 taps)            -> 4 channels per load
+    UNIDIRECTIONAL_SEQUENCE_LSTM (weight zero points 0), SVDF  -> the gates' / the features'
+                                                                  dot products 4 MACs per
+                                                                  word (SMLAD)
 
 Every builder takes the same two choices (the search in the planner passes them; the
 defaults are what select_kernels has always got) and records what it made of them in
@@ -48,6 +51,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import shift as shifted
+from ..backend.registry import scratch_bytes as registry_scratch
 from ..ir import Op
 from . import gemm_view
 from .gemm_view import GemmView, conv_args, needs_bounds
@@ -392,6 +396,55 @@ def avg_pool(op: Op, call: KernelCall, weights: str | None = None,
                       macs=call.macs, variant=Variant())
 
 
+def _words(n: int) -> int:
+    return -(-n // 4) * 4
+
+
+def _padded(a: np.ndarray, stride: int) -> np.ndarray:
+    """Rows (the last axis) padded with zeros to `stride` values."""
+    return np.pad(a, [(0, 0)] * (a.ndim - 1) + [(0, stride - a.shape[-1])])
+
+
+def svdf(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    """The feature dot products on SMLAD (runtime_c/src/recurrent/svdf_s8_dsp.c), the
+    weights_feature rows padded to whole words at compile time."""
+    params = dict(call.params, in_stride=_words(call.params["input_size"]))
+    scratch = registry_scratch("mcuc_svdf_s8_dsp", params)
+    if scratch_budget is not None and scratch > scratch_budget:
+        return None
+    x, wf, wt, bias, state, y = call.args
+    return KernelCall("mcuc_svdf_s8_dsp", call.params_type, params,
+                      [x, Arg.constant("weights_feature", _padded(wf.const, params["in_stride"])),
+                       wt, bias, state, y],
+                      scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
+
+
+def _lstm_params(p: dict) -> dict:
+    """The DSP LSTM's params: weight rows padded to a multiple of 4 (lstm_s8_dsp.c)."""
+    return dict(p, in_stride=_words(p["input_size"]), rec_stride=_words(p["state_size"]))
+
+
+def lstm(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    """The gates' dot products on SMLAD (runtime_c/src/recurrent/lstm_s8_dsp.c): the weight
+    rows padded with zeros to whole words at compile time; weights with a zero point stay
+    portable."""
+    p = call.params
+    if any(p["in_w_offset"]) or any(p["rec_w_offset"]):
+        return None
+    params = _lstm_params(p)
+    scratch = registry_scratch("mcuc_lstm_s8_dsp", params)
+    if scratch_budget is not None and scratch > scratch_budget:
+        return None
+    x, in_w, rec_w, biases, h, c, y = call.args
+    return KernelCall("mcuc_lstm_s8_dsp", call.params_type, params,
+                      [x, Arg.constant("in_weights", _padded(in_w.const, params["in_stride"])),
+                       Arg.constant("rec_weights", _padded(rec_w.const, params["rec_stride"])),
+                       biases, h, c, y],
+                      scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
+
+
 # --- what the planner asks -----------------------------------------------------------------
 
 def scratch_bytes(call: KernelCall, variant: Variant) -> int:
@@ -404,6 +457,11 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
     if variant.pixels and not variant.direct:
         view = gemm_view.of_call(call)
         return _gemm_scratch(view.geo, variant.pixels) if view else 0
+    if call.fn == "mcuc_lstm_s8":
+        return registry_scratch("mcuc_lstm_s8_dsp", _lstm_params(call.params))
+    if call.fn == "mcuc_svdf_s8":
+        return registry_scratch("mcuc_svdf_s8_dsp", dict(call.params, in_stride=_words(
+            call.params["input_size"])))
     return 0
 
 
@@ -436,4 +494,6 @@ BUILDERS = {
     "mcuc_fully_connected_s8_fpreq": fully_connected,
     "mcuc_depthwise_conv_s8": depthwise,
     "mcuc_depthwise_conv_s8_fpreq": depthwise,
+    "mcuc_lstm_s8": lstm,
+    "mcuc_svdf_s8": svdf,
 }

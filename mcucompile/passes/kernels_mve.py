@@ -9,6 +9,9 @@ runtime_c/src/conv/*_mve.h) with its weights repacked at compile time, or None.
       family of its own, _chunks, when the planes go a few channels at a time: slower; with
       all channels the output may be shifted over the input, backend/shift.py)
       (other depthwise layers on one channel   -> as a GEMM)
+    UNIDIRECTIONAL_SEQUENCE_LSTM (weight zero  -> the gates' dot products on VMLADAVA, the
+      points 0), SVDF                             zero points folded into biases (SVDF: the
+                                                  feature dot products, into offsets)
 
 The builders take kernels_dsp's two choices and record them in KernelCall.variant:
     weights        these kernels read TFLite's int8 weights as they are (reordered, padded
@@ -24,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..backend import shift as shifted
+from ..backend.registry import scratch_bytes as registry_scratch
 from ..ir import Op
 from .kernel_call import Arg, GeneratedKernel, KernelCall, Variant, layer_fn
 from . import gemm_view
@@ -165,6 +169,10 @@ def scratch_bytes(call: KernelCall, variant: Variant) -> int:
         plane = _plane(call.params)
         if plane is not None:
             return plane * (variant.channels or call.params["in_c"])
+    if call.fn == "mcuc_lstm_s8":
+        return _lstm_params(call.params)["in_stride"] + _lstm_params(call.params)["rec_stride"]
+    if call.fn == "mcuc_svdf_s8":
+        return -(-call.params["input_size"] // 16) * 16
     view = gemm_view.of_call(call)
     return _gemm_scratch(view.geo) if view else 0
 
@@ -180,8 +188,65 @@ def minimum_variant(call: KernelCall, weights: str | None = None) -> Variant | N
     return Variant(weights="int8", pixels=2) if gemm_view.of_call(call) else None
 
 
+def _lstm_params(p: dict) -> dict:
+    """The Helium LSTM's params: weight rows padded to 16-byte vectors."""
+    return dict(p, in_stride=-(-p["input_size"] // 16) * 16,
+                rec_stride=-(-p["state_size"] // 16) * 16)
+
+
+def lstm(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    """The gates' dot products on VMLADAVA (runtime_c/src/recurrent/lstm_s8_mve.c): weight
+    rows padded with zeros to 16-byte vectors; the input and hidden zero points folded into
+    an input-side and a recurrent-side bias per gate and unit (None where a folded value
+    leaves int32, or the weights have a zero point)."""
+    p = call.params
+    if any(p["in_w_offset"]) or any(p["rec_w_offset"]):
+        return None
+    params = _lstm_params(p)
+    scratch = registry_scratch("mcuc_lstm_s8_mve", params)
+    if scratch_budget is not None and scratch > scratch_budget:
+        return None
+    x, in_w, rec_w, biases, h, c, y = call.args
+    bias = biases.const.astype(np.int64) \
+        + p["input_offset"] * in_w.const.astype(np.int64).sum(axis=2)
+    rec_bias = p["hidden_offset"] * rec_w.const.astype(np.int64).sum(axis=2)
+    if max(np.abs(bias).max(), np.abs(rec_bias).max()) >= 2 ** 31:
+        return None
+
+    def padded(a: np.ndarray, stride: int) -> np.ndarray:
+        return np.pad(a, [(0, 0), (0, 0), (0, stride - a.shape[2])])
+    return KernelCall("mcuc_lstm_s8_mve", call.params_type, params,
+                      [x, Arg.constant("in_weights", padded(in_w.const, params["in_stride"])),
+                       Arg.constant("rec_weights", padded(rec_w.const, params["rec_stride"])),
+                       Arg.constant("biases", bias.astype(np.int32)),
+                       Arg.constant("rec_biases", rec_bias.astype(np.int32)), h, c, y],
+                      scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
+
+
+def svdf(op: Op, call: KernelCall, weights: str | None = None,
+         scratch_budget: int | None = None) -> KernelCall | None:
+    """The feature dot products on VMLADAVA (runtime_c/src/recurrent/svdf_s8_mve.c): the
+    weights_feature rows padded to 16-byte vectors, -input_zp x each row's sum an offset per
+    filter."""
+    params = dict(call.params, in_stride=-(-call.params["input_size"] // 16) * 16)
+    scratch = registry_scratch("mcuc_svdf_s8_mve", params)
+    if scratch_budget is not None and scratch > scratch_budget:
+        return None
+    x, wf, wt, bias, state, y = call.args
+    offsets = -params["input_zp"] * wf.const.astype(np.int64).sum(axis=1)
+    padded = np.pad(wf.const, [(0, 0), (0, params["in_stride"] - wf.const.shape[1])])
+    return KernelCall("mcuc_svdf_s8_mve", call.params_type, params,
+                      [x, Arg.constant("weights_feature", padded),
+                       Arg.constant("feature_offsets", offsets.astype(np.int32)), wt, bias,
+                       state, y],
+                      scratch_bytes=scratch, macs=call.macs, variant=Variant(weights="int8"))
+
+
 BUILDERS = {
     "mcuc_conv_s8": conv,
     "mcuc_fully_connected_s8": fully_connected,
     "mcuc_depthwise_conv_s8": depthwise,
+    "mcuc_lstm_s8": lstm,
+    "mcuc_svdf_s8": svdf,
 }

@@ -356,11 +356,14 @@ def _mul(op: Op) -> KernelCall:
 def _softmax(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
     depth = x.shape[-1] if x.shape else 1
-    # TFLM requires exactly scale 1/256, zero point -128 on the output (checked in there).
+    # TFLM requires exactly scale 1/256, zero point -128 on an int8 output, 1/65536 and
+    # -32768 on an int16 one (checked in there).
+    wide = y.dtype == "int16"
     params = ap.softmax_params(_qs(x)[0], float(op.attrs.get("beta", 1.0)),
-                               x.size // max(depth, 1), depth, *_qs(y))
-    return KernelCall("mcuc_softmax_s8", "mcuc_softmax_params", params,
-                      [Arg.input(x), Arg.output(y)])
+                               x.size // max(depth, 1), depth, *_qs(y),
+                               output_bits=16 if wide else 8)
+    return KernelCall("mcuc_softmax_s8_s16" if wide else "mcuc_softmax_s8",
+                      "mcuc_softmax_params", params, [Arg.input(x), Arg.output(y)])
 
 
 def _logistic_tanh(op: Op) -> KernelCall:
@@ -398,9 +401,102 @@ def _relu_like(op: Op) -> KernelCall:
 
 def _quantize(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
+    if (x.dtype, y.dtype) != ("int8", "int8"):      # int16 graph inputs, int32 outputs
+        params = ap.requant_int_params(*_qs(x), x.nbytes // x.size, *_qs(y),
+                                       y.nbytes // y.size, x.size)
+        return KernelCall("mcuc_requantize_int", "mcuc_requant_int_params", params,
+                          [Arg.input(x), Arg.output(y)])
     params = ap.quantize_params(*_qs(x), *_qs(y), x.size)
     return KernelCall("mcuc_requantize_s8", "mcuc_requant_params", params,
                       [Arg.input(x), Arg.output(y)])
+
+
+# ------------------------------------------------------------------ recurrent layers
+
+def _svdf(op: Op) -> KernelCall:
+    """TFLM's integer SVDF (runtime_c/src/recurrent/svdf_s8.c); the state is the variable
+    tensor at input 4 (the arena's state region). Scales as TFLM's Prepare forms them: float32
+    products and quotients, widened to double for QuantizeMultiplier."""
+    x, wf, wt, b, state = op.inputs
+    y = op.outputs[0]
+    batches, input_size = x.shape
+    filters, memory = wt.shape
+    rank = int(op.attrs["rank"])
+    in_s, in_z = _qs(x)
+    st_s, st_z = _qs(state)
+    out_s, out_z = _qs(y)
+    scale1 = np.float32(np.float32(in_s) * np.float32(wf.quant.scale[0])) / np.float32(st_s)
+    scale2 = np.float32(np.float32(st_s) * np.float32(wt.quant.scale[0])) / np.float32(out_s)
+    m1, s1 = quantize_multiplier(float(np.float32(scale1)))
+    m2, s2 = quantize_multiplier(float(np.float32(scale2)))
+    params = dict(batches=batches, input_size=input_size, filters=filters,
+                  units=filters // rank, rank=rank, memory=memory, in_stride=input_size,
+                  state_bytes=state.nbytes // state.size, input_zp=in_z, state_zp=st_z,
+                  output_zp=out_z, mult1=m1, shift1=s1, mult2=m2, shift2=s2)
+    return KernelCall("mcuc_svdf_s8", "mcuc_svdf_params", params,
+                      [Arg.input(x), Arg.constant("weights_feature", wf.data),
+                       Arg.constant("weights_time", wt.data),
+                       Arg.constant("bias", None if b is None else b.data.reshape(-1)),
+                       Arg.input(state), Arg.output(y)],
+                      macs=batches * filters * (input_size + memory))
+
+
+# The fixed scales around the LSTM's nonlinearities: gate FC outputs Q3.12, sigmoid / tanh
+# outputs Q0.15. Exact powers of two: TFLM sources write the second as the float literal
+# 0.00003051757 (2.4e-7 below 2^-15), but the pinned tflite-micro computes as with 2^-15
+# (measured: tests/test_lstm.py, a 2^-13 cell scale, 4 outputs 1 apart with the literal).
+LSTM_GATE_SCALE = 2.0 ** -12
+LSTM_ACTIVATION_SCALE = 2.0 ** -15
+
+
+def _lstm(op: Op) -> KernelCall:
+    """TFLM's integer LSTM (runtime_c/src/recurrent/lstm_s8.c); hidden and cell state are the
+    variable tensors at inputs 18 and 19. Parameters as TFLM's Prepare forms them: gate FC
+    multipliers in_scale x weight scale / 2^-12 (double), the element-wise products'
+    scale1 x scale2 / out_scale (double), tanh's input scaling from the rounded log2 of the
+    cell scale (float32 log, as CheckedLog2), the cell clip quantized by truncation."""
+    x, h, c, y = op.inputs[0], op.inputs[18], op.inputs[19], op.outputs[0]
+    a = op.attrs
+    time_major = bool(a.get("timeMajor", False))
+    steps, batches = (x.shape[0], x.shape[1]) if time_major else (x.shape[1], x.shape[0])
+    n = op.inputs[4].shape[0]
+    in_s, in_z = _qs(x)
+    h_s, h_z = _qs(h)
+    c_s = _qs(c)[0]
+    gate_s = LSTM_GATE_SCALE
+    # TFLite input order: input_to_{input, forget, cell, output}, recurrent_to_{...}, biases
+    in_w, rec_w, biases = op.inputs[1:5], op.inputs[5:9], op.inputs[12:16]
+    in_m = [quantize_multiplier(in_s * f32(w.quant.scale[0]) / gate_s) for w in in_w]
+    rec_m = [quantize_multiplier(h_s * f32(w.quant.scale[0]) / gate_s) for w in rec_w]
+    act_s = LSTM_ACTIVATION_SCALE
+    forget_m = quantize_multiplier(act_s * c_s / c_s)
+    input_m = quantize_multiplier(act_s * act_s / c_s)
+    hidden_m = quantize_multiplier(act_s * act_s / h_s)
+    log2 = np.float32(np.log(np.float32(c_s))) * np.float32(1.0 / np.log(np.float32(2.0)))
+    power = int(np.round(np.float32(log2)))
+    left = 15 + power - 3
+    tanh_mult, tanh_shift = (3 << left, 0) if left >= 0 else (3, -left)
+    clip = float(a.get("cellClip", 0.0) or 0.0)
+    params = dict(batches=batches, steps=steps, input_size=x.shape[2], state_size=n,
+                  time_major=int(time_major), in_stride=x.shape[2], rec_stride=n,
+                  input_offset=-in_z, hidden_offset=-h_z,
+                  in_w_offset=[-int(w.quant.zero_point[0]) for w in in_w],
+                  rec_w_offset=[-int(w.quant.zero_point[0]) for w in rec_w],
+                  in_mult=[m for m, _ in in_m], in_shift=[s for _, s in in_m],
+                  rec_mult=[m for m, _ in rec_m], rec_shift=[s for _, s in rec_m],
+                  cell_tanh=1, forget_mult=forget_m[0], forget_shift=forget_m[1],
+                  input_mult=input_m[0], input_shift=input_m[1], hidden_mult=hidden_m[0],
+                  hidden_shift=hidden_m[1], hidden_zp=h_z, tanh_mult=tanh_mult,
+                  tanh_shift=tanh_shift, clip=int(clip > 0),
+                  cell_clip=int(min(max(clip / c_s, -32768.0), 32767.0)))
+    return KernelCall(
+        "mcuc_lstm_s8", "mcuc_lstm_params", params,
+        [Arg.input(x), Arg.constant("in_weights", np.stack([w.data for w in in_w])),
+         Arg.constant("rec_weights", np.stack([w.data for w in rec_w])),
+         Arg.constant("biases", np.stack([b.data.reshape(-1) for b in biases])),
+         Arg.input(h), Arg.input(c), Arg.output(y)],
+        scratch_bytes=scratch_bytes("mcuc_lstm_s8", params),
+        macs=batches * steps * 4 * n * (x.shape[2] + n))
 
 
 # ------------------------------------------------------------------ data movement
@@ -586,7 +682,7 @@ _LOWERINGS = {
     "SOFTMAX": _softmax, "LOGISTIC": _logistic_tanh, "TANH": _logistic_tanh,
     "HARD_SWISH": _hard_swish, "LEAKY_RELU": _leaky_relu,
     "RELU": _relu_like, "RELU6": _relu_like,
-    "QUANTIZE": _quantize,
+    "QUANTIZE": _quantize, "SVDF": _svdf, "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
     "TRANSPOSE": _transpose, "STRIDED_SLICE": _strided_slice, "SLICE": _slice,
     "SPLIT": _split, "SPLIT_V": _split_v, "CONCATENATION": _concat,
     "PAD": _pad, "PADV2": _pad,

@@ -63,7 +63,7 @@ def _choices(builder) -> frozenset:
 
 def io_bytes(op) -> int:
     return sum(t.nbytes for t in list(op.inputs) + list(op.outputs)
-               if t is not None and not t.is_const)
+               if t is not None and t.planned)
 
 
 def select_kernels(graph: Graph, board, kernels: str = "auto", peak: int | None = None,

@@ -5,7 +5,9 @@ offsets in one static arena. `plan_memory` ties the pieces together:
 2. optionally replace the first stage by a patch-based schedule (patches.py), and run the
    inverted residual blocks after it streamed by rows (streaming.py);
 3. let layers write over inputs that die there (arena.py, inplace.py) and pack every buffer
-   of the chosen schedule into the arena (arena.py).
+   of the chosen schedule into the arena (arena.py);
+4. put the state (variable tensors) in a region of its own after the packed buffers
+   (arena.place_state); the SRAM budget left for the packing is smaller by that region.
 If the result exceeds the SRAM budget, 1-3 run again with layers on fast DSP/Helium kernels
 allowed to run the portable in-place ones (smaller, slower).
 """
@@ -13,7 +15,8 @@ from __future__ import annotations
 
 from ..errors import McucError
 from ..ir import Graph
-from .arena import MemoryPlan, check_plan, live_profile, lower_bound, plan_schedule  # noqa: F401
+from .arena import (MemoryPlan, check_plan, live_profile, lower_bound, place_state,  # noqa: F401
+                    plan_schedule, state_bytes)
 from .inplace import original
 from .patches import (build_patch_schedule, grids, parse_patch_spec, stage_ends,
                       total_macs)
@@ -46,6 +49,11 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
     (streaming.Streaming: which blocks on fast kernels, and fast kernels for their 1x1
     layers). Raises McucError when nothing fits."""
     where = graph.source or graph.name
+    state = state_bytes(graph)
+    if sram_budget is not None and state:
+        sram_budget -= state
+        budget_what = (budget_what or f"{sram_budget + state:,} bytes") \
+            + f", less {state:,} bytes of state"
     try:
         fixed = parse_patch_spec(patch) if patch != "off" else None
     except ValueError as e:
@@ -80,8 +88,11 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
             + f" but the SRAM budget is {sram_budget:,} bytes (over by "
               f"{chosen.arena_bytes - sram_budget:,}); the peak is at {op.where}", where,
             hint=None if patch != "off" else "try --patch auto")
-    chosen.base_arena_bytes = base.arena_bytes
     chosen.extra_macs_pct = round(100.0 * chosen.extra_macs / base_macs, 2) if base_macs else 0.0
+    unpatched = base.arena_bytes            # (base may be `chosen`, which the state grows)
+    place_state(graph, chosen)
+    chosen.base_arena_bytes = unpatched + (chosen.arena_bytes - chosen.state_offset
+                                           if chosen.state else 0)
     return chosen
 
 

@@ -20,6 +20,9 @@ Algorithm:
    stops early when it reaches the lower bound.
 5. Lower bound = max over steps of the (aligned) bytes live at that step: no placement of
    these buffers can be smaller, so the report shows the distance from optimal.
+6. State (`place_state`): TFLite variable tensors (an SVDF's memory) are no buffers of the
+   above: they keep their values from one run to the next, so they get a region of their
+   own after the packed buffers, which nothing else ever uses; arena and bound grow by it.
 
 Not guaranteed: optimality when the lower bound is not reached (packing is NP-hard).
 """
@@ -79,6 +82,9 @@ class MemoryPlan:
     alternatives: list = field(default_factory=list)
     # id(op) -> estimated instructions of its calls (planner/search.py, backend/cost.py)
     estimated_instructions: dict = field(default_factory=dict)
+    # the state region (place_state): [(variable tensor, offset)], from state_offset on
+    state: list = field(default_factory=list)
+    state_offset: int = 0
 
     def storage(self, t: Tensor) -> Tensor:
         return resolve(t, self.roots)
@@ -111,7 +117,7 @@ def _in_place_roots(graph: Graph, schedule: list[Op]) -> tuple[dict, list]:
     last_use: dict[int, int] = {}
     for step, op in enumerate(schedule):
         for t in op.inputs:
-            if t is not None and not t.is_const:
+            if t is not None and t.planned:
                 last_use[id(t.storage())] = step
     for t in graph.outputs:
         last_use[id(t.storage())] = len(schedule)
@@ -166,13 +172,13 @@ def lifetimes(graph: Graph, schedule: list[Op], roots: dict) -> list[Buffer]:
     scratch (its step only)."""
     last_step = len(schedule)
     spans: dict[int, list] = {}          # id(storage) -> [tensor, start, end]
-    seen: dict[int, int] = {}            # id(tensor) -> id(its root), None for constants
+    seen: dict[int, int] = {}            # id(tensor) -> id(its root), None if not planned
 
     def touch(t: Tensor, step: int):     # called with non-decreasing steps
         key = seen.get(id(t), 0)
         if key == 0:
             root = resolve(t, roots)
-            key = seen[id(t)] = None if root.is_const else id(root)
+            key = seen[id(t)] = None if not root.planned else id(root)
             if key is not None and key not in spans:
                 spans[key] = [root, step, step]
                 return
@@ -510,6 +516,26 @@ def _pack(schedule, buffers, roots, shared, pins=()) -> MemoryPlan:
     return plan
 
 
+def state_bytes(graph: Graph) -> int:
+    """Bytes of the state region: every variable tensor, aligned."""
+    return sum(_align(t.nbytes) for t in graph.state())
+
+
+def place_state(graph: Graph, plan: MemoryPlan) -> MemoryPlan:
+    """Step 6: the variable tensors one after the other from the end of the packed buffers
+    (aligned), in model order; the arena and its lower bound grow by the region."""
+    offset = plan.state_offset = _align(plan.arena_bytes)
+    plan.state = []
+    for t in graph.state():
+        plan.state.append((t, offset))
+        plan.offsets[id(t)] = offset
+        offset += _align(t.nbytes)
+    if plan.state:
+        plan.lower_bound_bytes += offset - plan.arena_bytes
+        plan.arena_bytes = offset
+    return plan
+
+
 def check_plan(plan: MemoryPlan) -> None:
     """Invariant: no two buffers live at the same time, nor a graph input and a graph
     output, share a byte; all inside the arena."""
@@ -518,7 +544,8 @@ def check_plan(plan: MemoryPlan) -> None:
         assert b.offset == a.offset + d, f"{b.name} not at {a.name} + {d}"
         allowed |= {(id(a), id(b)), (id(b), id(a))}
     for i, a in enumerate(plan.buffers):
-        assert 0 <= a.offset and a.offset + a.size <= plan.arena_bytes, a.name
+        assert 0 <= a.offset and a.offset + a.size <= (plan.state_offset if plan.state
+                                                        else plan.arena_bytes), a.name
         for b in plan.buffers[i + 1:]:
             if a.conflicts(b) and (id(a), id(b)) not in allowed:
                 assert a.offset + a.size <= b.offset or b.offset + b.size <= a.offset, \

@@ -83,7 +83,7 @@ def stage_ends(graph: Graph, schedule: list[Op]) -> list[int]:
     for k, op in enumerate(schedule):
         if not _patchable(op):
             break
-        acts = [t for t in op.inputs if t is not None and not t.is_const]
+        acts = [t for t in op.inputs if t is not None and t.planned]
         if any(len(t.shape) != 4 or (t is not t.storage() and id(t.storage()) in produced)
                for t in acts):
             break  # inside a stage every op must read a 4-D tile of an earlier op's output
@@ -94,7 +94,7 @@ def stage_ends(graph: Graph, schedule: list[Op]) -> list[int]:
         ok = True
         for later in schedule[k + 1:]:
             for t in later.inputs:
-                if t is not None and not t.is_const and id(t.storage()) in produced \
+                if t is not None and t.planned and id(t.storage()) in produced \
                         and t.storage() is not y:
                     ok = False
         if any(t.storage() is not y and id(t.storage()) in produced for t in graph.outputs):

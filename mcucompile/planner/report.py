@@ -78,7 +78,11 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
                 buffers=[dict(name=names[id(b)][0], holds=names[id(b)][1],
                               tensor=b.tensor.name if b.tensor is not None else None,
                               bytes=b.size, offset=b.offset, first_step=b.start,
-                              last_step=b.end) for b in plan.buffers])
+                              last_step=b.end) for b in plan.buffers],
+                # the state region (arena.place_state): kept across runs, never reused
+                state=[dict(name=f"st{k}", holds=f"state {list(t.shape)} {t.dtype}",
+                            tensor=t.name, bytes=t.nbytes, offset=offset)
+                       for k, (t, offset) in enumerate(plan.state)])
 
 
 def streamed_blocks(plan: MemoryPlan) -> list[list[int]]:

@@ -24,7 +24,7 @@ def _deps(graph: Graph, ops: list[Op]):
     for op in ops:
         d = set()
         for t in op.inputs:
-            if t is None or t.is_const:
+            if t is None or not t.planned:
                 continue
             p = producer.get(id(t)) or producer.get(id(t.storage()))
             if p is not None and p is not op:
@@ -63,7 +63,7 @@ def candidate_orders(graph: Graph, ops: list[Op]) -> dict[str, list[Op]]:
         return sum(t.nbytes for t in op.outputs)
 
     def frees(op, order):
-        return sum(t.nbytes for t in op.inputs if t is not None and not t.is_const)
+        return sum(t.nbytes for t in op.inputs if t is not None and t.planned)
 
     orders["free-first"] = _greedy(graph, ops, lambda ready, order: min(
         ready, key=lambda op: (out_bytes(op) - frees(op, order), ops.index(op))))

@@ -245,7 +245,7 @@ def _live_without_scratch(graph: Graph) -> list[tuple]:
     ends = {id(b.tensor): b for b in buffers}
     out = []
     for step, op in enumerate(ops):
-        x = next((t for t in op.inputs if t is not None and not t.is_const), None)
+        x = next((t for t in op.inputs if t is not None and t.planned), None)
         b = ends.get(id(x.storage())) if x is not None else None
         dies = b is not None and b.end == step and "out" not in b.io
         out.append((op, live[step], x if dies else None))

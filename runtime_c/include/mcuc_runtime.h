@@ -201,6 +201,17 @@ typedef struct {
 
 void mcuc_requantize_s8(const mcuc_requant_params *p, const int8_t *input, int8_t *output);
 
+/* QUANTIZE between other integer widths: int8/int16 (in_bytes 1/2) -> int8/int16/int32
+ * (out_bytes 1/2/4), clamped to the output type's range. */
+typedef struct {
+    int32_t size;
+    int32_t in_bytes, out_bytes;
+    int32_t input_zp, output_zp;
+    int32_t mult, shift;
+} mcuc_requant_int_params;
+
+void mcuc_requantize_int(const mcuc_requant_int_params *p, const void *input, void *output);
+
 /* ---------------------------------------------------------------- nonlinear activations */
 
 typedef struct {
@@ -210,6 +221,77 @@ typedef struct {
 } mcuc_softmax_params;
 
 void mcuc_softmax_s8(const mcuc_softmax_params *p, const int8_t *input, int8_t *output);
+/* The same with an int16 output (scale 1/65536, zero point -32768). */
+void mcuc_softmax_s8_s16(const mcuc_softmax_params *p, const int8_t *input, int16_t *output);
+
+/* ---------------------------------------------------------------- recurrent layers */
+
+/* SVDF, int8 input / weights_feature / output, int8 or int16 (state_bytes 1/2) state and
+ * weights_time; state [batches][filters][memory] persists across runs (svdf_s8.c). */
+typedef struct {
+    int32_t batches, input_size, filters, units, rank, memory;
+    int32_t in_stride;              /* weights_feature row length (padded on DSP) */
+    int32_t state_bytes;
+    int32_t input_zp, state_zp, output_zp;
+    int32_t mult1, shift1;          /* input x weights_feature -> state */
+    int32_t mult2, shift2;          /* state x weights_time -> output */
+} mcuc_svdf_params;
+
+/* weights_feature: [filters][in_stride]; weights_time: [filters][memory] of the state's
+ * type; bias: [units] int32 or NULL. */
+void mcuc_svdf_s8(const mcuc_svdf_params *p, const int8_t *input, const int8_t *weights_feature,
+                  const void *weights_time, const int32_t *bias, void *state, int8_t *output);
+/* The same on Armv7E-M DSP (svdf_s8_dsp.c): rows padded with zeros to in_stride (a
+ * multiple of 4); scratch: mcuc_svdf_s8_dsp_scratch_bytes() bytes. */
+size_t mcuc_svdf_s8_dsp_scratch_bytes(const mcuc_svdf_params *p);
+void mcuc_svdf_s8_dsp(const mcuc_svdf_params *p, const int8_t *input,
+                      const int8_t *weights_feature, const void *weights_time,
+                      const int32_t *bias, void *state, int8_t *output, void *scratch);
+/* The same on Helium (svdf_s8_mve.c): rows padded to in_stride (a multiple of 16), the input
+ * zero point folded into feature_offsets [filters]; scratch: in_stride bytes. */
+size_t mcuc_svdf_s8_mve_scratch_bytes(const mcuc_svdf_params *p);
+void mcuc_svdf_s8_mve(const mcuc_svdf_params *p, const int8_t *input,
+                      const int8_t *weights_feature, const int32_t *feature_offsets,
+                      const void *weights_time, const int32_t *bias, void *state,
+                      int8_t *output, void *scratch);
+
+/* UNIDIRECTIONAL_SEQUENCE_LSTM, int8 activations and weights, int16 cell state (lstm_s8.c).
+ * Gates in the order input, forget, cell, output; multipliers as (mult, shift). */
+typedef struct {
+    int32_t batches, steps, input_size, state_size, time_major;
+    int32_t in_stride, rec_stride;              /* weight row lengths (rows may be padded) */
+    int32_t input_offset, hidden_offset;        /* -zero points of input and hidden state */
+    int32_t in_w_offset[4], rec_w_offset[4];    /* -weight zero points */
+    int32_t in_mult[4], in_shift[4];            /* input FC -> int16 at 2^-12 */
+    int32_t rec_mult[4], rec_shift[4];          /* recurrent FC -> int16 at 2^-12 */
+    int32_t cell_tanh;                          /* cell gate: 1 tanh, 0 sigmoid */
+    int32_t forget_mult, forget_shift;          /* forget x cell -> cell */
+    int32_t input_mult, input_shift;            /* input x cell gate -> cell */
+    int32_t hidden_mult, hidden_shift, hidden_zp; /* tanh(cell) x output -> hidden */
+    int32_t tanh_mult, tanh_shift;              /* cell -> tanh's Q3.12 input */
+    int32_t clip, cell_clip;                    /* cell clipped to +-cell_clip if clip */
+} mcuc_lstm_params;
+
+/* in_weights: [4][state][input]; rec_weights: [4][state][state]; biases: [4][state];
+ * hidden: [batches][state] int8 and cell: [batches][state] int16, kept across runs;
+ * scratch: mcuc_lstm_s8_scratch_bytes() bytes. */
+size_t mcuc_lstm_s8_scratch_bytes(const mcuc_lstm_params *p);
+void mcuc_lstm_s8(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
+                  const int8_t *rec_weights, const int32_t *biases, int8_t *hidden,
+                  void *cell, int8_t *output, void *scratch);
+/* The same on Armv7E-M DSP (lstm_s8_dsp.c): weight zero points 0, rows padded with zeros to
+ * in_stride / rec_stride (multiples of 4). */
+size_t mcuc_lstm_s8_dsp_scratch_bytes(const mcuc_lstm_params *p);
+void mcuc_lstm_s8_dsp(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
+                      const int8_t *rec_weights, const int32_t *biases, int8_t *hidden,
+                      void *cell, int8_t *output, void *scratch);
+/* The same on Helium (lstm_s8_mve.c): rows padded to in_stride / rec_stride (multiples of
+ * 16), the zero points folded into biases (input side) and rec_biases (recurrent side). */
+size_t mcuc_lstm_s8_mve_scratch_bytes(const mcuc_lstm_params *p);
+void mcuc_lstm_s8_mve(const mcuc_lstm_params *p, const int8_t *input, const int8_t *in_weights,
+                      const int8_t *rec_weights, const int32_t *biases,
+                      const int32_t *rec_biases, int8_t *hidden, void *cell, int8_t *output,
+                      void *scratch);
 
 /* LOGISTIC and TANH share their parameter layout. */
 typedef struct {
