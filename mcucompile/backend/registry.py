@@ -144,6 +144,18 @@ _SPECS = [
     KernelSpec("mcuc_add_s8_dsp", ("ADD", "SUB"), isa="dsp",
                traits=_T({OVERWRITES_INPUT}), weights="table"),
     KernelSpec("mcuc_avg_pool_s8_dsp", ("AVERAGE_POOL_2D",), isa="dsp"),
+    # plain C99 for cores without DSP (Cortex-M0/M3, host; passes/kernels_fast.py): int8
+    # weights reordered (the model's flash), blocks of channels x pixels in registers
+    KernelSpec("mcuc_conv_s8_fast", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
+               weights="int8", generated=True, in_place="mcuc_conv_s8_fast_inplace"),
+    KernelSpec("mcuc_depthwise_conv_s8_fast", ("DEPTHWISE_CONV_2D",), weights="int8",
+               generated=True, in_place="mcuc_depthwise_conv_s8_fast_inplace"),
+    # their in-place twins (planner/inplace.py): 1x1 through np pixels' outputs, depthwise
+    # through one output plane
+    KernelSpec("mcuc_conv_s8_fast_inplace", ("CONV_2D",), traits=_T({IN_PLACE_LAYER}),
+               weights="int8", generated=True),
+    KernelSpec("mcuc_depthwise_conv_s8_fast_inplace", ("DEPTHWISE_CONV_2D",),
+               traits=_T({IN_PLACE_LAYER}), weights="int8", generated=True),
     # Helium (passes/kernels_mve.py)
     KernelSpec("mcuc_conv_s8_mve", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
                isa="mve", weights="int8", generated=True),
