@@ -54,6 +54,20 @@ static inline int32_t mcuc_requant_split(int32_t acc, int32_t mult, int32_t zp, 
     return (h >> rsh) + ((h & mask) > (mask >> 1) - (h >> 31)) + zp;
 }
 
+/* The same value plus the output zero point, for an accumulator a = acc * 2^(left+1) that
+ * does not overflow (checked at compile time, passes/pack.py requant_records): the doubling
+ * high multiply is then floor((a mult + 2^31) / 2^32), and the rounding right shift by rsh
+ * with the zero point folded into rnd = 2^(rsh-1) + zp 2^rsh is (h + rnd - [a < 0]) >> rsh
+ * ([h < 0] may be replaced by [a < 0]: they differ only where h == 0, where both give 0);
+ * sgn = -1, or 0 for rsh = 0 (rnd = zp, no rounding step). mcuc_dsp.h's
+ * mcuc_dsp_requant_e0 is the same with one SMMLAR. */
+static inline int32_t mcuc_requant_folded(int32_t a, int32_t mult, int32_t rnd, int32_t rsh,
+                                          int32_t sgn)
+{
+    const int32_t h = (int32_t)(((int64_t)a * mult + ((int64_t)1 << 31)) >> 32);
+    return (h + rnd + ((a >> 31) & sgn)) >> rsh;
+}
+
 static inline int32_t mcuc_clamp(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
