@@ -41,6 +41,14 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
     return tables
 
 
+def row_builders(board, kernels: str = "auto") -> list[dict]:
+    """The DSP/Helium builder tables only: a streamed block's 1x1 layers run on kernels of
+    these, generated for one row (planner/streaming.py; the plain-C kernels of cores without
+    DSP are not offered: there the block runs the portable streamed kernel)."""
+    return [t for t in variant_builders(board, kernels)
+            if t is kernels_dsp.BUILDERS or t is kernels_mve.BUILDERS]
+
+
 def fast_variant(tables: list[dict], op, call, **choices):
     """The first variant a builder table makes of `call`, or None (the portable call stays).
     `choices`: `weights` ("int16" / "int8"), `scratch_budget` (bytes) and `raster` (outputs
