@@ -101,3 +101,21 @@ def test_block_shape_follows_the_core():
         op = next(op for op in graph.ops if op.index == 2)     # a 1x1 conv, 125 pixels
         ctx = op.kernel.calls[0].generated.context
         assert (ctx["nc"], ctx["np"]) == block, board
+
+
+def test_flash_budget_trades_them_for_portable_kernels():
+    """The search weighs them by their calibrated cost against the flash they add
+    (generated code, zero-point rows): 3 KB under the fast plan's flash estimate, some
+    layers go back to portable kernels, the cheapest to lose first, and the arena stays."""
+    from mcucompile.planner.search import flash_estimate
+    path = shared_model("kws_ref_model")
+    _, fast = plan_model(path, "microbit")
+    need = flash_estimate(fast.schedule)
+    _, tight = plan_model(path, "microbit", flash=need - 3000)
+
+    def fast_ops(plan):
+        return {op.index for op in plan.schedule for c in op.kernel.calls
+                if spec_of(c).isa == "c"}
+    assert fast_ops(tight) < fast_ops(fast)
+    assert flash_estimate(tight.schedule) <= need - 3000
+    assert tight.arena_bytes == fast.arena_bytes
