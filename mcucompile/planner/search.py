@@ -7,8 +7,9 @@ static data) and flash for constants + code (`--flash`, default: the board's fla
 
 Algorithm:
 1. Kernels. Each call takes its fastest candidate (by the cost model, backend/cost.py): a
-   DSP/Helium variant where the board has one (passes/kernels_*.py), else the portable
-   kernel. A fast variant may use scratch only up to what its step leaves free under a
+   DSP/Helium variant where the board has one (passes/kernels_*.py), on cores without
+   either (Cortex-M0/M3, the host) a plain-C one generated per layer (kernels_fast.py: no
+   scratch, so nothing to trade against the arena), else the portable kernel. A fast variant may use scratch only up to what its step leaves free under a
    limit: by default the layer-wise bound B (the largest inputs + outputs of any op) plus a
    slack of 1% or 256 bytes, so a fast kernel never raises the arena past B + slack (the
    builders take the fastest tiling that fits: fewer im2col pixels, shorter depthwise
