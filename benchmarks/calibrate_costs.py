@@ -7,6 +7,11 @@
                                                          # (re)fit only families F, G from
                                                          # models M, N (fast kernels), kept
                                                          # beside the other rows
+The plain-C fast kernels' rows (Cortex-M3 and Cortex-M0, passes/kernels_fast.py) were fitted so:
+    python benchmarks/calibrate_costs.py --boards mps2-an385,microbit \
+        --families mcuc_conv_s8_fast,mcuc_depthwise_conv_s8_fast,mcuc_conv_s8_fast_inplace,mcuc_depthwise_conv_s8_fast_inplace \
+        --models chain_a,chain_b,chain_kws,chain_c,chain_dw,chain_dense,chain_direct_conv,chain_direct_fc,chain_1px_a,chain_1px_b,chain_misc,chain_fast_m0,chain_fast_dw_a,chain_fast_dw_b,chain_fast_dw_c
+(models that do not fit the micro:bit's 16 KB are skipped there).
 
 Calibration: a set of generated models (tests/modelgen.py and tests/onnx_modelgen.py:
 convolutions of several shapes, strides, kernels and odd channel counts, depthwise layers,
@@ -249,11 +254,22 @@ CHAINS = {
     "chain_mve_chunks_d": ((1, 16, 16, 8), [
         ("conv", 36, 1, 1, "SAME", "relu"), ("out",), ("dw", (3, 5), 2, "SAME", "relu"),
         ("conv", 160, 1, 1, "SAME", None), ("mean",), ("fc", 4)]),
+    # small enough for the micro:bit (plain-C fast kernels, passes/kernels_fast.py): 1x1
+    # layers written over their input, and depthwise layers whose output is the graph's
+    # (so never in place)
+    "chain_fast_m0": ((1, 10, 9, 40), [
+        ("conv", 40, 1, 1, "SAME", "relu"), ("conv", 27, 1, 1, "SAME", None),
+        ("dw", 3, 1, "SAME", "relu6"), ("conv", 13, 1, 1, "SAME", None),
+        ("conv", 9, 1, 1, "SAME", "relu"), ("dw", 3, 1, "SAME", None)]),
+    "chain_fast_dw_a": ((1, 11, 10, 6), [("dw", 3, 1, "SAME", "relu")]),
+    "chain_fast_dw_b": ((1, 13, 12, 5), [("dw", 5, 2, "SAME", None)]),
+    "chain_fast_dw_c": ((1, 20, 7, 16), [("dw", 3, 2, "VALID", "relu6")]),
 }
 # models that exercise families only a tight scratch limit selects (--families)
 NEW_FAMILY_MODELS = ["chain_1px_a", "chain_1px_b", "chain_direct_conv", "chain_direct_fc",
                      "onnx_1px", "chain_mve_chunks_a", "chain_mve_chunks_b",
-                     "chain_mve_chunks_c", "chain_mve_chunks_d"]
+                     "chain_mve_chunks_c", "chain_mve_chunks_d", "chain_fast_m0",
+                     "chain_fast_dw_a", "chain_fast_dw_b", "chain_fast_dw_c"]
 
 
 # recurrent layers (schema-written: the converter makes none), several sizes each; the SVDF

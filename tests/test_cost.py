@@ -11,7 +11,7 @@ from mcucompile.passes.kernel_call import Arg, KernelCall
 
 # the ISAs whose kernels run on each calibrated core (passes/select_kernels.py)
 MAC_OPS = {"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "INVERTED_RESIDUAL"}
-CORE_ISAS = {"cortex-m3": {"portable"}, "cortex-m4": {"portable", "dsp"},
+CORE_ISAS = {"cortex-m3": {"portable", "c"}, "cortex-m4": {"portable", "dsp"},
              "cortex-m7": {"portable", "dsp"}, "cortex-m55": {"portable", "dsp", "mve"}}
 
 
@@ -39,6 +39,16 @@ def test_every_kernel_the_core_runs_is_calibrated_on_it(core):
                      if spec.isa in CORE_ISAS[core] and name not in entries)
     assert not missing, f"{core}: no measured coefficients for {missing}"
     assert cost.GENERIC in entries
+
+
+def test_fast_c_kernels_are_calibrated_on_the_cortex_m0():
+    """The micro:bit's Cortex-M0 (no MLA: about twice the M3's instructions per MAC) has rows
+    of its own for the plain-C fast kernels, not the M3's."""
+    entries = cost.load()["cores"]
+    for name, spec in REGISTRY.items():
+        if spec.isa == "c":
+            m0, m3 = entries["cortex-m0"][name], entries["cortex-m3"][name]
+            assert m0["macs"] > 1.5 * m3["macs"], name
 
 
 def test_coefficients_are_non_negative_and_known_features():

@@ -81,14 +81,17 @@ def test_shared_model_fast_kernels(name, board, tmp_path):
 
 
 def test_selection_depends_on_the_board():
-    """M3 and the host keep the portable kernels; DSP boards get generated ones; the
+    """M3 and the host get the plain-C generated kernels, DSP boards the DSP ones; the
     'portable' switch turns selection off."""
     path = shared_model("kws_ref_model")
     portable = {"mcuc_conv_s8", "mcuc_depthwise_conv_s8", "mcuc_fully_connected_s8"}
     for board in ("host", "mps2-an385"):
-        assert portable <= _fast_fns(board, path)
+        fns = _fast_fns(board, path)
+        assert not portable & fns
+        assert all("_dsp" not in fn for fn in fns)
     fast = _fast_fns("mps2-an386", path)
     assert not portable & fast
+    assert all("_fast" not in fn for fn in fast)
     graph = run_passes(load_model(path), get_board("mps2-an386"), kernels="portable")
     assert portable <= {c.fn for op in graph.ops for c in op.kernel.calls}
 

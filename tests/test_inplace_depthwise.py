@@ -9,6 +9,7 @@ import pytest
 import modelgen
 from conftest import assert_bit_exact, write_model
 from mcucompile.api import plan_model, simulate
+from mcucompile.backend.registry import base_name
 
 # Each layer after a 3x3 stem: a layer whose input is the graph input and whose output is
 # the graph output never runs in place (the application writes the next input while it may
@@ -36,27 +37,37 @@ def _in_place_fns(plan):
     return [c.fn for op in plan.in_place for c in op.kernel.calls]
 
 
+@pytest.mark.parametrize("kernels", ["portable", "auto"])
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_in_place_depthwise_bit_exact_on_host(case, tmp_path):
+def test_in_place_depthwise_bit_exact_on_host(case, kernels, tmp_path):
+    """The portable in-place kernel, and on the host's default kernels the plain-C fast
+    kernel's in-place twin (passes/kernels_fast.py; not for dilation, which it does not
+    take)."""
     path = write_model(tmp_path, CASES[case](), case)
-    graph, plan = plan_model(path, "host")
-    assert "mcuc_depthwise_conv_s8_inplace" in _in_place_fns(plan)
+    graph, plan = plan_model(path, "host", kernels=kernels)
+    fast = kernels == "auto" and case != "dilated"
+    assert (f"mcuc_depthwise_conv_s8{'_fast' if fast else ''}_inplace"
+            in {base_name(fn) for fn in _in_place_fns(plan)})
     step = next(s for s, op in enumerate(plan.schedule) if op.type == "DEPTHWISE_CONV_2D")
     x = plan.schedule[step].inputs[0]
     scratch = [b for b in plan.buffers if b.tensor is None]
     # at that step: one buffer for input and output, plus one output plane of scratch
     live = sum(b.size for b in plan.live_at(step))
     assert live <= -(-x.nbytes // 8) * 8 + -(-scratch[0].size // 8) * 8
-    assert_bit_exact(simulate(path, "host", count=3, sanitize=True, out_dir=tmp_path / "prj"))
+    assert_bit_exact(simulate(path, "host", count=3, sanitize=True, kernels=kernels,
+                              out_dir=tmp_path / "prj"))
 
 
+@pytest.mark.parametrize("kernels", ["portable", "auto"])
 @pytest.mark.parametrize("shape,filters", [((1, 6, 7, 8), 4), ((2, 5, 5, 6), 6)])
-def test_in_place_pointwise_projection_bit_exact(shape, filters, tmp_path):
+def test_in_place_pointwise_projection_bit_exact(shape, filters, kernels, tmp_path):
     path = write_model(tmp_path, modelgen.conv2d(shape, filters, (1, 1), (1, 1), "same",
                                                  activation="relu6", stem=True), "pw")
-    _, plan = plan_model(path, "host")
-    assert "mcuc_conv_s8_inplace" in _in_place_fns(plan)
-    assert_bit_exact(simulate(path, "host", count=3, sanitize=True, out_dir=tmp_path / "prj"))
+    _, plan = plan_model(path, "host", kernels=kernels)
+    fast = "_fast" if kernels == "auto" else ""
+    assert f"mcuc_conv_s8{fast}_inplace" in {base_name(fn) for fn in _in_place_fns(plan)}
+    assert_bit_exact(simulate(path, "host", count=3, sanitize=True, kernels=kernels,
+                              out_dir=tmp_path / "prj"))
 
 
 @pytest.mark.slow

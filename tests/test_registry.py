@@ -14,7 +14,7 @@ from conftest import SHARED_MODEL_NAMES, shared_model, write_model
 from mcucompile.api import plan_model
 from mcucompile.backend.registry import REGISTRY, base_name, spec_of
 from mcucompile.codegen.c_literals import initializer
-from mcucompile.passes import kernels_dsp, kernels_mve
+from mcucompile.passes import kernels_dsp, kernels_fast, kernels_mve
 from mcucompile.resources import runtime_dir
 
 
@@ -24,7 +24,7 @@ def test_every_runtime_kernel_has_a_spec():
     kernels -= {"mcuc_model_reset"}
     assert kernels, "no kernel prototypes found"
     assert sorted(kernels - set(REGISTRY)) == []
-    for table in (kernels_dsp.BUILDERS, kernels_mve.BUILDERS):
+    for table in (kernels_dsp.BUILDERS, kernels_mve.BUILDERS, kernels_fast.builders("host")):
         assert sorted(set(table) - set(REGISTRY)) == []
 
 
@@ -124,7 +124,9 @@ def test_scratch_formulas_match_the_c(tmp_path):
 def test_streamed_and_in_place_calls_use_the_formula(tmp_path):
     """The planner's calls carry the registry's scratch, not a size computed beside it."""
     path = write_model(tmp_path, modelgen.inverted_residual(), "irb")
-    _, plan = plan_model(path, "host", patch="auto", max_overhead=0)
+    # (portable kernels: on the host the fast plain-C kernels' in-place twins would take
+    # the in-place layers, and their scratch is sized by their builder, test below)
+    _, plan = plan_model(path, "host", patch="auto", max_overhead=0, kernels="portable")
     seen = 0
     for op in plan.schedule:
         for call in op.kernel.calls:
@@ -181,3 +183,54 @@ def test_dsp_gemm_scratch_formula_matches_the_c(tmp_path):
     got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True,
                                           check=True).stdout.split()]
     assert got == [scratch for _, _, scratch in cases]
+
+
+FAST_SCRATCH_C = r"""
+#include <stdio.h>
+#include "conv/conv_s8_fast.h"
+int main(void)
+{{
+{prints}
+    return 0;
+}}
+"""
+
+
+def test_fast_c_scratch_formula_matches_the_c(tmp_path):
+    """The plain-C fast kernels (kernels_fast.py) of real layers, normal and in-place twins,
+    on the Cortex-M0 and M3 block shapes, need the scratch the C's
+    mcuc_conv_s8_fast_scratch_bytes says (none but in place), compiled and run on the host
+    with -Wall -Wextra -Werror."""
+    from mcucompile.boards import get_board
+    from mcucompile.frontend import load_model
+    from mcucompile.passes import run_passes
+    cases = []
+    for i, model in enumerate((modelgen.gemm_chain(), modelgen.kernel_chain())):
+        path = write_model(tmp_path, model, f"m{i}")
+        for board in ("microbit", "mps2-an385"):
+            graph = run_passes(load_model(path), get_board(board))
+            for op in graph.ops:
+                for fast in op.kernel.calls:
+                    if not spec_of(fast).name.endswith("_fast"):
+                        continue
+                    twin = kernels_fast.in_place(op, fast, op.kernel.portable[0])
+                    for call in (fast, twin) if twin is not None else (fast,):
+                        ctx = call.generated.context
+                        dw = spec_of(call).name.startswith("mcuc_depthwise")
+                        out_c = ctx["in_c"] if dw else ctx["out_c"]
+                        cases.append((int(dw), int(ctx["inplace"]), ctx["np"], out_c,
+                                      ctx["out_h"], ctx["out_w"], call.scratch_bytes))
+                        assert call.scratch_bytes == kernels_fast.scratch_bytes(
+                            dw, ctx["inplace"], ctx["np"], ctx)
+    assert {(dw, inplace) for dw, inplace, *_ in cases} == {(0, 0), (0, 1), (1, 0), (1, 1)}
+    prints = [f'    printf("%zu\\n", mcuc_conv_s8_fast_scratch_bytes({", ".join(map(str, c[:6]))}));'
+              for c in cases]
+    src = tmp_path / "fast_scratch.c"
+    src.write_text(FAST_SCRATCH_C.format(prints="\n".join(prints)))
+    exe = tmp_path / "fast_scratch"
+    subprocess.run(["gcc", "-std=c99", "-Wall", "-Wextra", "-Werror",
+                    f"-I{runtime_dir() / 'src'}", f"-I{runtime_dir() / 'include'}", str(src),
+                    "-o", str(exe)], check=True)
+    got = [int(v) for v in subprocess.run([str(exe)], capture_output=True, text=True,
+                                          check=True).stdout.split()]
+    assert got == [c[-1] for c in cases]

@@ -17,7 +17,8 @@ maps a kernel's name to what it is. The planner asks specs, never names:
                         two same-shape inputs
       STREAMABLE        a layer a streamed inverted residual block can fuse (streaming.py)
     in_place      the spec of the kernel's in-place twin (inplace.py builds its call)
-    isa           "portable" (C99), "dsp" (Armv7E-M), "mve" (Helium)
+    isa           "portable" (C99), "c" (C99 generated per layer, taken where no "dsp" / "mve"
+                  kernel is: Cortex-M0/M3, the host), "dsp" (Armv7E-M), "mve" (Helium)
     arith         the requantisation strategy: "tflm" (fixed point, bit-exact with TFLM),
                   "float" (onnxruntime's float requantisation), "none"
     weights       how its constants are encoded: "int8" as in the model, "int16" repacked
@@ -173,6 +174,18 @@ _SPECS = [
     KernelSpec("mcuc_add_s8_dsp", ("ADD", "SUB"), isa="dsp",
                traits=_T({OVERWRITES_INPUT}), weights="table"),
     KernelSpec("mcuc_avg_pool_s8_dsp", ("AVERAGE_POOL_2D",), isa="dsp"),
+    # plain C99 for cores without DSP (Cortex-M0/M3, host; passes/kernels_fast.py): int8
+    # weights reordered (the model's flash), blocks of channels x pixels in registers
+    KernelSpec("mcuc_conv_s8_fast", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
+               isa="c", weights="int8", generated=True, in_place="mcuc_conv_s8_fast_inplace"),
+    KernelSpec("mcuc_depthwise_conv_s8_fast", ("DEPTHWISE_CONV_2D",), isa="c", weights="int8",
+               generated=True, in_place="mcuc_depthwise_conv_s8_fast_inplace"),
+    # their in-place twins (planner/inplace.py): 1x1 through np pixels' outputs, depthwise
+    # through one output plane
+    KernelSpec("mcuc_conv_s8_fast_inplace", ("CONV_2D",), traits=_T({IN_PLACE_LAYER}),
+               isa="c", weights="int8", generated=True),
+    KernelSpec("mcuc_depthwise_conv_s8_fast_inplace", ("DEPTHWISE_CONV_2D",),
+               traits=_T({IN_PLACE_LAYER}), isa="c", weights="int8", generated=True),
     # Helium (passes/kernels_mve.py)
     KernelSpec("mcuc_conv_s8_mve", ("CONV_2D", "FULLY_CONNECTED", "DEPTHWISE_CONV_2D"),
                isa="mve", weights="int8", generated=True),

@@ -3,7 +3,8 @@ board's CPU can run.
 
     board.features.mve  (Cortex-M55)          -> Helium kernels (kernels_mve), else as dsp
     board.features.dsp  (Cortex-M4/M7/M33)    -> Armv7E-M DSP kernels (kernels_dsp)
-    neither (Cortex-M3, host), or kernels="portable" -> the portable calls, unchanged
+    neither (Cortex-M0/M3, host)              -> plain-C99 generated kernels (kernels_fast)
+    kernels="portable"                        -> the portable calls, unchanged
 
 A variant builder sees the portable call (all quantisation numbers already resolved by the
 lowering pass), may repack weights at compile time and returns a new call, usually to a kernel
@@ -19,7 +20,7 @@ import functools
 import inspect
 
 from ..ir import Graph
-from . import kernels_dsp, kernels_mve
+from . import kernels_dsp, kernels_fast, kernels_mve
 
 KERNEL_SETS = ("auto", "portable")
 
@@ -35,7 +36,17 @@ def variant_builders(board, kernels: str = "auto") -> list[dict]:
         tables.append(kernels_mve.BUILDERS)
     if board.features.dsp:
         tables.append(kernels_dsp.BUILDERS)
+    if not tables:
+        tables.append(kernels_fast.builders(board.cpu))
     return tables
+
+
+def row_builders(board, kernels: str = "auto") -> list[dict]:
+    """The DSP/Helium builder tables only: a streamed block's 1x1 layers run on kernels of
+    these, generated for one row (planner/streaming.py; the plain-C kernels of cores without
+    DSP are not offered: there the block runs the portable streamed kernel)."""
+    return [t for t in variant_builders(board, kernels)
+            if t is kernels_dsp.BUILDERS or t is kernels_mve.BUILDERS]
 
 
 def fast_variant(tables: list[dict], op, call, **choices):

@@ -17,7 +17,9 @@ Algorithm (one pass over the schedule, on the live-bytes profile P[step]):
    after s while Y is live, +(X - Y) (Y now lives in X's buffer, which cannot shrink; 0 for
    same-size layers). A candidate is taken when it makes the profile, sorted in decreasing
    order, lexicographically smaller: the peak never rises and some step gets lower.
-3. Speed trade-off: the in-place kernels are portable C. A layer that runs a DSP/Helium
+3. Speed trade-off: the in-place kernels are portable C, except the plain-C fast kernels'
+   in-place twins (passes/kernels_fast.py, as fast as the kernel they replace: always
+   eligible). A layer that runs a DSP/Helium
    kernel (up to ~10x faster) is only made in place with `fast=True`, which `plan_memory`
    sets when the plan without it does not fit the SRAM budget. Layers on portable kernels
    (host, Cortex-M3, `--kernels portable`, patch tiles) are always eligible: the in-place
@@ -35,6 +37,7 @@ from itertools import accumulate
 
 from ..backend.registry import spec_of
 from ..ir import Graph, Op
+from ..passes import kernels_fast
 from ..passes.lower import depthwise_in_place, pointwise_in_place
 
 # builders of the in-place twins the registry names (None when a layer does not qualify)
@@ -58,8 +61,12 @@ def _in_place_call(op: Op, fast: bool):
     call = _portable_call(op)
     if call is None or len(calls) != 1 or len(op.outputs) != 1:
         return None
-    if calls[0].fn != call.fn and not fast:
-        return None          # runs a fast kernel: keep it unless memory demands otherwise
+    if calls[0].fn != call.fn:
+        twin = kernels_fast.in_place(op, calls[0], call)   # as fast as the kernel it replaces
+        if twin is not None:
+            return twin
+        if not fast:
+            return None      # runs a fast kernel: keep it unless memory demands otherwise
     twin = spec_of(call).in_place
     return VARIANTS[twin](call) if twin else None
 

@@ -7,8 +7,9 @@ static data) and flash for constants + code (`--flash`, default: the board's fla
 
 Algorithm:
 1. Kernels. Each call takes its fastest candidate (by the cost model, backend/cost.py): a
-   DSP/Helium variant where the board has one (passes/kernels_*.py), else the portable
-   kernel. A fast variant may use scratch only up to what its step leaves free under a
+   DSP/Helium variant where the board has one (passes/kernels_*.py), on cores without
+   either (Cortex-M0/M3, the host) a plain-C one generated per layer (kernels_fast.py: no
+   scratch, so nothing to trade against the arena), else the portable kernel. A fast variant may use scratch only up to what its step leaves free under a
    limit: by default the layer-wise bound B (the largest inputs + outputs of any op) plus a
    slack of 1% or 256 bytes, so a fast kernel never raises the arena past B + slack (the
    builders take the fastest tiling that fits: fewer im2col pixels, shorter depthwise
@@ -48,7 +49,8 @@ import numpy as np
 from ..backend.cost import core_of, estimate
 from ..errors import McucError
 from ..ir import Graph
-from ..passes.select_kernels import fast_variant, io_bytes, select_kernels, variant_builders
+from ..passes.select_kernels import (fast_variant, io_bytes, row_builders, select_kernels,
+                                     variant_builders)
 from . import MemoryPlan, check_plan, plan_memory
 from .arena import ALIGN, lifetimes, live_profile, scratch_name
 from .patches import fast_tile_kernels
@@ -111,8 +113,10 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
         _fit_flash(graph, limits.flash, core, tables)
     # step 3; streamed blocks on fast row kernels carry weights of their own (int16 on
     # DSP), which step 2 did not see: over the flash budget, again on int8-weight rows
-    for rows in _row_weights(graph, limits.flash) if tables else (None,):
-        streaming = Streaming(row_kernels=_row_kernels(tables, rows) if tables else None)
+    row_tables = row_builders(board, kernels)
+    for rows in _row_weights(graph, limits.flash) if row_tables else (None,):
+        streaming = Streaming(row_kernels=_row_kernels(row_tables, rows) if row_tables
+                              else None)
         selected = {id(op): op.kernel.copy() for op in graph.ops}
         plan = _memory(graph, board, kernels, patch, limits, limit, max_overhead, tables,
                        streaming)

@@ -13,7 +13,7 @@ kernels generated for one row (`Streaming.row_kernels`) where the board has them
 larger scratch (a row of depthwise output and of projection) does not grow the arena, else
 the portable kernel. So, like the in-place layers, a block whose layers run fast kernels is
 only streamed when memory demands it (`fast`, or `fast_above` for the blocks whose layers
-are wider than that).
+are wider than that); the plain-C kernels of cores without DSP count as portable (_runs_fast).
 
 Algorithm: scan the schedule for four (or three) consecutive steps
   CONV_2D 1x1 stride 1 (expand, input X) -> DEPTHWISE_CONV_2D, depth multiplier 1 ->
@@ -69,7 +69,11 @@ def _portable(op: Op) -> KernelCall | None:
 
 
 def _runs_fast(op: Op) -> bool:
-    return op.kernel.calls[0].fn != _portable(op).fn
+    """Runs a DSP/Helium kernel. The plain-C kernels of cores without DSP (isa "c",
+    passes/kernels_fast.py) count as portable here: a patched plan streams their blocks
+    wherever that lowers the arena, as it did before they existed."""
+    call = op.kernel.calls[0]
+    return call.fn != _portable(op).fn and spec_of(call).isa != "c"
 
 
 def _streamable(call: KernelCall | None, op_type: str) -> bool:

@@ -29,6 +29,8 @@
 #include <stdint.h>
 #include <arm_acle.h>
 
+#include "mcuc_fixedpoint.h"
+
 #define MCUC_INLINE static inline __attribute__((always_inline))
 
 /* SXTB16 of the value rotated right by 8 (bytes 1 and 3 -> two int16), one instruction
@@ -89,18 +91,11 @@ MCUC_INLINE int32_t mcuc_dsp_requant_e0(int32_t a, int32_t mult, int32_t rnd, in
 }
 
 /* Requantised value (output zero point included) of an unfolded channel: TFLM's
- * MultiplyByQuantizedMultiplier itself on the plain int32 accumulator, wrapping where TFLM's
- * does (x = acc * 2^left in int32) and exact where it is (the doubling high multiply in
- * int64). With mult >= 0 it never saturates, and its rounding (half up, gemmlowp's nudge
- * then truncation) is h = floor((x mult + 2^30) / 2^31): one SMLAL. The rounding right shift
- * is half away from zero: +1 when the remainder exceeds half, or equals it for h >= 0. */
+ * MultiplyByQuantizedMultiplier itself on the plain int32 accumulator (mcuc_fixedpoint.h). */
 MCUC_INLINE int32_t mcuc_dsp_requant_unfolded(int32_t acc, int32_t mult, int32_t zp,
                                               int32_t rsh, int32_t left)
 {
-    const int32_t x = (int32_t)((uint32_t)acc << left);
-    const int32_t h = (int32_t)(((int64_t)x * mult + (1 << 30)) >> 31);
-    const int32_t mask = (int32_t)((1u << rsh) - 1u);
-    return (h >> rsh) + ((h & mask) > (mask >> 1) - (h >> 31)) + zp;
+    return mcuc_requant_split(acc, mult, zp, rsh, left);
 }
 
 /* Activation clamp; [-128, 127] is one SSAT. */

@@ -39,6 +39,35 @@ static inline int32_t mcuc_mul_by_quantized_mult(int32_t x, int32_t mult, int32_
         mcuc_sat_rounding_doubling_high_mul((int32_t)((uint32_t)x << left), mult), right);
 }
 
+/* The same value plus `zp`, with the shift split at compile time into `left` = max(shift, 0)
+ * and `rsh` = max(-shift, 0), and mult >= 0 (so the doubling high multiply never saturates).
+ * Its rounding (half up: gemmlowp's nudge, then truncation toward zero) is
+ * h = floor((x mult + 2^30) / 2^31): one 32x32->64 multiply. The rounding right shift is
+ * half away from zero: +1 when the remainder exceeds half, or equals it for h >= 0. x wraps
+ * where TFLM's does (acc * 2^left in int32). */
+static inline int32_t mcuc_requant_split(int32_t acc, int32_t mult, int32_t zp, int32_t rsh,
+                                         int32_t left)
+{
+    const int32_t x = (int32_t)((uint32_t)acc << left);
+    const int32_t h = (int32_t)(((int64_t)x * mult + (1 << 30)) >> 31);
+    const int32_t mask = (int32_t)((1u << rsh) - 1u);
+    return (h >> rsh) + ((h & mask) > (mask >> 1) - (h >> 31)) + zp;
+}
+
+/* The same value plus the output zero point, for an accumulator a = acc * 2^(left+1) that
+ * does not overflow (checked at compile time, passes/pack.py requant_records): the doubling
+ * high multiply is then floor((a mult + 2^31) / 2^32), and the rounding right shift by rsh
+ * with the zero point folded into rnd = 2^(rsh-1) + zp 2^rsh is (h + rnd - [a < 0]) >> rsh
+ * ([h < 0] may be replaced by [a < 0]: they differ only where h == 0, where both give 0);
+ * sgn = -1, or 0 for rsh = 0 (rnd = zp, no rounding step). mcuc_dsp.h's
+ * mcuc_dsp_requant_e0 is the same with one SMMLAR. */
+static inline int32_t mcuc_requant_folded(int32_t a, int32_t mult, int32_t rnd, int32_t rsh,
+                                          int32_t sgn)
+{
+    const int32_t h = (int32_t)(((int64_t)a * mult + ((int64_t)1 << 31)) >> 32);
+    return (h + rnd + ((a >> 31) & sgn)) >> rsh;
+}
+
 static inline int32_t mcuc_clamp(int32_t x, int32_t lo, int32_t hi)
 {
     return x < lo ? lo : (x > hi ? hi : x);
