@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import signal
 import sys
 import time
@@ -608,9 +609,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(argv)
             _check_args(args)
-            return args.fn(args)
+            code = args.fn(args)
+            sys.stdout.flush()          # a closed pipe shows here, not at interpreter exit
+            return code
         except McucError as e:
             return fail(e.message, e.where, e.hint)
+        except BrokenPipeError:
+            # the reader went away (`mcucompile plan ... | head`): end quietly, as other
+            # command-line tools do, with stdout pointed away so Python's own flush at exit
+            # does not complain
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 128 + signal.SIGPIPE
         except OSError as e:
             where = " -> ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
             return fail(e.strerror or str(e), where or None)

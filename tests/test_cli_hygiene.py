@@ -382,3 +382,15 @@ def test_signal_ends_qemu(tmp_path, sig):
     time.sleep(0.2)
     assert not [p for p in others if _alive(p)], [(_comm(p), p) for p in others]
     assert list(tmp_path.iterdir()) == []           # the temporary build directory is gone
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`mcucompile plan MODEL | head -1`: when the reader closes the pipe, the command ends
+    with SIGPIPE's status and nothing on stderr (it printed "error: Broken pipe")."""
+    proc = subprocess.Popen([sys.executable, "-m", "mcucompile", "plan",
+                             str(shared_model("person_detect")), "--board", "mps2-an386"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()                 # before the command writes anything
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGPIPE, err
+    assert err == b""
