@@ -393,7 +393,8 @@ def _memory_args(s) -> None:
                         "`mcucompile boards --json` lists them; K = 1024, M = 1024 K); the "
                         "search picks the fastest kernels that fit it")
     s.add_argument("--flash", type=int, metavar="BYTES",
-                   help="budget for constants + code in bytes (default: the board's flash); "
+                   help="budget for constants + code in bytes of the main flash (default: "
+                        "the board's flash and its further read-only regions); "
                         "layers whose fast kernels repack weights go back to smaller kernels, "
                         "fewest extra instructions per byte saved first, until it fits")
     s.add_argument("--max-overhead", type=float, default=None, metavar="PCT",
@@ -402,12 +403,19 @@ def _memory_args(s) -> None:
                         "default 100)")
 
 
+def _region_json(r) -> dict:
+    return dict(name=r.name, origin=r.origin, bytes=r.size, speed=r.speed, dma=r.dma,
+                main=r.main)
+
+
 def cmd_boards(args) -> int:
     from .boards import list_boards
     boards = list_boards()
     if args.json:
         print(json.dumps([dict(name=b.name, kind=b.kind, cpu=b.cpu, description=b.description,
                                flash_bytes=b.flash_size, sram_bytes=b.sram_size,
+                               ram_regions=[_region_json(r) for r in b.ram_regions],
+                               rom_regions=[_region_json(r) for r in b.rom_regions],
                                clock_hz=b.clock_hz, dsp=b.features.dsp, fpu=b.features.fpu,
                                mve=b.features.mve, qemu_machine=b.qemu_machine, default=b.default)
                           for b in boards], indent=2))

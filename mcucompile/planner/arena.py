@@ -351,6 +351,7 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None,
         return np.nonzero(placed & hit)[0]
 
     blocked = {io: layout.blocked(io) for io in (False, True)} if not single(layout) else None
+    bases = np.array(layout.bases, np.int64) if blocked is not None else None
     group_of = {id(m): g for g in _groups(pins or ()) for m, _ in g}
     for b in order:
         group = group_of.get(id(b))
@@ -379,21 +380,26 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None,
         else:
             lo, n = blocked[bool(b.io)]
             offset[i] = _best_fit(np.concatenate((offset[hit], lo)),
-                                  np.concatenate((size[hit], n)), b.size)
+                                  np.concatenate((size[hit], n)), b.size, bases)
         placed[i] = True
     for b, off in zip(buffers, offset.tolist()):
         b.offset = off
     return max((b.offset + b.size for b in buffers), default=0)
 
 
-def _best_fit(offsets: np.ndarray, sizes: np.ndarray, need: int) -> int:
+def _best_fit(offsets: np.ndarray, sizes: np.ndarray, need: int,
+              bases: np.ndarray | None = None) -> int:
     """The lowest offset of the smallest hole (between these placed buffers, from 0) that
-    holds `need` bytes, else the end of the highest."""
+    holds `need` bytes, else the end of the highest. With region `bases`: the smallest hole
+    of the first region that has one."""
     order = np.argsort(offsets, kind="stable")
     offsets, ends = offsets[order], offsets[order] + sizes[order]
     cursor = np.maximum(0, np.concatenate(([0], np.maximum.accumulate(ends)[:-1])))
     gaps = offsets - cursor
     fits = np.nonzero(gaps >= need)[0]
+    if len(fits) and bases is not None:
+        region = np.searchsorted(bases, cursor[fits], side="right")
+        fits = fits[region == region.min()]
     if len(fits):
         return int(cursor[fits[np.argmin(gaps[fits])]])
     return int(max(0, ends.max())) if len(ends) else 0
