@@ -4,7 +4,8 @@ A board says how to compile for it (gcc flags, CPU features the code generator m
 memory it really has (the linker script enforces these sizes, so a model that does not fit
 fails at link time): the main flash and SRAM (code, .data, .bss, heap, stack), and optionally
 further RAM regions the arena may use ([[memory.ram]]: address, size, speed class, DMA
-reachable) and further read-only regions for constants ([[memory.rom]]: QSPI, code SRAM), and how to run it: natively ("host"), under QEMU ("qemu", with the
+reachable) and further read-only regions for constants ([[memory.rom]]: QSPI, code SRAM),
+and how to run it: natively ("host"), under QEMU ("qemu", with the
 machine name and the guest-readable counter used to count instructions), or later on a real
 board ("hardware": memory and UART, no QEMU machine).
 
@@ -228,7 +229,8 @@ def _regions(mem: _Table, key: str, ram: bool, where: str) -> tuple[Region, ...]
     out = []
     for k, entry in enumerate(mem.get(key, list, False, [])):
         if not isinstance(entry, dict):
-            raise McucError(f"memory.{key} must be a list of tables ([[memory.{key}]])", where=where)
+            raise McucError(f"memory.{key} must be a list of tables ([[memory.{key}]])",
+                            where=where)
         t = _Table(entry, where, f"memory.{key}[{k}]")
         region = Region(t.get("name", str), t.get("origin", int), t.get("size", int),
                         t.get("speed", int, False, 2),
@@ -236,7 +238,8 @@ def _regions(mem: _Table, key: str, ram: bool, where: str) -> tuple[Region, ...]
         t.done()
         if not re.fullmatch(r"[a-z][a-z0-9_]*", region.name) or region.name in ("ram", "flash"):
             raise McucError(f"memory.{key}[{k}].name '{region.name}' must be a lower-case C "
-                            "identifier other than ram and flash (the linker script's names)", where=where)
+                            "identifier other than ram and flash (the linker script's names)",
+                            where=where)
         if region.speed not in SPEEDS or region.size <= 0:
             raise McucError(f"memory.{key}[{k}]: speed must be one of {sorted(SPEEDS)} and size "
                             "positive", where=where)

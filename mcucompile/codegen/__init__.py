@@ -159,16 +159,18 @@ def _fingerprint(graph: Graph) -> int:
 
 
 def _arenas(plan: MemoryPlan) -> list[dict]:
-    """One static array per RAM region the plan uses: the main SRAM's is `mcuc_arena` (in
-    .bss, as with a single arena), another region's `mcuc_arena_NAME` in its own section
-    .mcuc_arena_NAME, which the linker script places in that region."""
+    """Per RAM region of the plan (in its order): the static array of the region's arena,
+    emitted if the plan uses the region (or it is the only one). The main SRAM's is
+    `mcuc_arena` (in .bss, as with a single arena), another region's `mcuc_arena_NAME` in its
+    own section .mcuc_arena_NAME, which the linker script places in that region."""
     main = plan.layout.main if plan.layout else None
     out = []
     for r in plan.regions:
         own = plan.layout is not None and r["name"] != main
         out.append(dict(name=r["name"], bytes=r["bytes"], alloc=max(r["bytes"], 16),
                         var=f"mcuc_arena_{r['name']}" if own else "mcuc_arena",
-                        section=f".mcuc_arena_{r['name']}" if own else None))
+                        section=f".mcuc_arena_{r['name']}" if own else None,
+                        used=r["bytes"] > 0 or len(plan.regions) == 1))
     return out
 
 

@@ -130,6 +130,8 @@ class Buffer:
 class MemoryPlan:
     schedule: list[Op]
     buffers: list[Buffer]
+    # the packing's end: the arena; over several regions, the end in their joint address
+    # space (what is compared with the budgets), total_bytes the bytes of their arenas
     arena_bytes: int
     lower_bound_bytes: int
     strategy: str

@@ -98,8 +98,9 @@ def budgets(board, sram: int | dict | None = None, flash: int | None = None) -> 
         names = [r.name for r in regions]
         for name, size in sram.items():
             if name not in names:
-                raise McucError(f"--sram names region '{name}', which {board.name if board else 'the host'} "
-                                f"does not have", hint=f"its RAM regions: {', '.join(names) or 'none'}")
+                owner = board.name if board else "the host"
+                raise McucError(f"--sram names region '{name}', which {owner} does not have",
+                                hint=f"its RAM regions: {', '.join(names) or 'none'}")
             region = regions[names.index(name)]
             usable = region.size - (reserve if region.main else 0)
             if not 0 < size <= usable:
