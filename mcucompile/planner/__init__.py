@@ -99,7 +99,7 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
             + f"{over}; the peak is at {op.where}", where,
             hint=None if patch != "off" else "try --patch auto")
     chosen.extra_macs_pct = round(100.0 * chosen.extra_macs / base_macs, 2) if base_macs else 0.0
-    unpatched = base.arena_bytes            # (base may be `chosen`, which the state grows)
+    unpatched = base.total_bytes            # (base may be `chosen`, which the state grows)
     place_state(graph, chosen)
     chosen.base_arena_bytes = unpatched + (chosen.arena_bytes - chosen.state_offset
                                            if chosen.state else 0)

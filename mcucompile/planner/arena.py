@@ -27,7 +27,7 @@ Algorithm:
    fragment small regions less); with an extra ordering that packs kernel scratch and
    then small buffers first (they are read most per byte). Of all these packings, those
    that fit the budgets come first, then the most buffers in the fastest region, then the
-   smallest (with one region: the smallest arena, as before). Each region's arena is
+   fewest bytes over all regions (with one region: the smallest arena, as before). Each region's arena is
    [its base, its highest buffer end) (`MemoryPlan.regions`).
 5. Lower bound = max over steps of the (aligned) bytes live at that step: no placement of
    these buffers can be smaller, so the report shows the distance from optimal.
@@ -86,6 +86,14 @@ class Layout:
         """Index of the region holding packing offset `offset` (the last one is open)."""
         bases = self.bases
         return max(k for k, b in enumerate(bases) if b <= offset or k == 0)
+
+    def used(self, buffers) -> list[int]:
+        """Bytes of each region's arena: from its base to its highest buffer end."""
+        bases, out = self.bases, [0] * len(self.regions)
+        for b in buffers:
+            k = self.region_of(b.offset)
+            out[k] = max(out[k], b.offset + b.size - bases[k])
+        return out
 
     def blocked(self, io: bool) -> tuple[np.ndarray, np.ndarray]:
         """(offsets, sizes) no buffer may overlap: a zero-size mark at every region boundary
@@ -160,12 +168,8 @@ class MemoryPlan:
             name = self.layout.regions[0][0] if self.layout else "sram"
             budget = self.layout.regions[0][1] if self.layout else None
             return [dict(name=name, bytes=self.arena_bytes, budget=budget)]
-        bases, used = self.layout.bases, [0] * len(self.layout.regions)
-        for b in self.buffers:
-            k = self.layout.region_of(b.offset)
-            used[k] = max(used[k], b.offset + b.size - bases[k])
         return [dict(name=n, bytes=u, budget=size)
-                for (n, size, _), u in zip(self.layout.regions, used)]
+                for (n, size, _), u in zip(self.layout.regions, self.layout.used(self.buffers))]
 
     @property
     def total_bytes(self) -> int:
@@ -626,13 +630,13 @@ def _pack(schedule, buffers, roots, shared, pins=(), layout: Layout | None = Non
                 best = (size, name, [b.offset for b in buffers])
             if size == lower:
                 break
-    else:       # fits first, then the most buffers in the fastest region, then smallest
+    else:       # fits first, then the most buffers in the fastest region, then fewest bytes
         for lay in layout.orders():
             fastest = [r[0] for r in lay.regions].index(lay.fastest)
             for name, key in (_HOT_FIRST,) + tuple(_ORDERINGS.items()):
                 size = _place(buffers, sorted(buffers, key=key), pins, lay)
                 fast = sum(lay.region_of(b.offset) == fastest for b in buffers)
-                rank = (size > lay.total, -fast, size)
+                rank = (size > lay.total, -fast, sum(lay.used(buffers)), size)
                 if best is None or rank < best[3]:
                     best = (size, name, [b.offset for b in buffers], rank, lay)
         layout = best[4]

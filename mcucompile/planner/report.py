@@ -85,7 +85,7 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
     return dict(model=graph.source, arena_bytes=plan.total_bytes, regions=plan.regions,
                 const_regions=rom_usage(plan),
                 lower_bound_bytes=plan.lower_bound_bytes,
-                unpatched_arena_bytes=getattr(plan, "base_arena_bytes", plan.arena_bytes),
+                unpatched_arena_bytes=getattr(plan, "base_arena_bytes", plan.total_bytes),
                 packing=plan.strategy, order=getattr(plan, "order", "model"),
                 patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
                 in_place_ops=[op.index for op in plan.in_place],
