@@ -122,7 +122,7 @@ def cmd_compile(args) -> int:
                   output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
                                for p in c.project.out_dir.rglob("*") if p.is_file()),
-                  arena_bytes=c.plan.arena_bytes, lower_bound_bytes=c.plan.lower_bound_bytes,
+                  arena_bytes=c.plan.total_bytes, lower_bound_bytes=c.plan.lower_bound_bytes,
                   const_bytes=c.project.const_bytes, input_bytes=c.project.input_bytes,
                   output_bytes=c.project.output_bytes)
     if args.quantization:
@@ -131,7 +131,7 @@ def cmd_compile(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(f"wrote {len(result['files'])} files to {result['output']} for {c.board.name}: "
-              f"arena {c.plan.arena_bytes:,} bytes, constants {c.project.const_bytes:,} bytes")
+              f"arena {c.plan.total_bytes:,} bytes, constants {c.project.const_bytes:,} bytes")
         print(f"build with: make -C {result['output']}" if args.format == "harness" else
               f"what to compile: {Path(result['output']) / 'README.txt'}")
     return 0

@@ -180,3 +180,15 @@ def test_mobilenet_constants_outside_itcm(tmp_path):
         assert section is not None and section["sh_size"] > 100_000
         assert code_sram.origin <= section["sh_addr"] < code_sram.origin + code_sram.size
     assert rep.flash_bytes - section["sh_size"] <= board.flash_size
+
+
+def test_library_names_the_sections_to_place(tmp_path):
+    """A library for the user's own build: the arena of the CCM is in its own section, which
+    README.txt tells the user to place (prefixed like every exported name)."""
+    from mcucompile.api import compile_model
+    out = tmp_path / "lib"
+    compile_model(_branches(tmp_path), "netduinoplus2", out, patch="off", fmt="library",
+                  prefix="br_")
+    assert 'section(".br_arena_ccm")' in (out / "src" / "br_model.c").read_text()
+    readme = (out / "README.txt").read_text()
+    assert "Place these sections" in readme and "    .br_arena_ccm" in readme
