@@ -27,8 +27,8 @@ Algorithm:
    fragment small regions less); with an extra ordering that packs kernel scratch and
    then small buffers first (they are read most per byte). Of all these packings, those
    that fit the budgets come first, then the most buffers in the fastest region, then the
-   fewest bytes over all regions (with one region: the smallest arena, as before). Each region's arena is
-   [its base, its highest buffer end) (`MemoryPlan.regions`).
+   fewest bytes over all regions (with one region: the smallest arena, as before). Each
+   region's arena is [its base, its highest buffer end) (`MemoryPlan.regions`).
 5. Lower bound = max over steps of the (aligned) bytes live at that step: no placement of
    these buffers can be smaller, so the report shows the distance from optimal.
 6. State (`place_state`): TFLite variable tensors (an SVDF's memory) are no buffers of the
