@@ -192,3 +192,14 @@ def test_library_names_the_sections_to_place(tmp_path):
     assert 'section(".br_arena_ccm")' in (out / "src" / "br_model.c").read_text()
     readme = (out / "README.txt").read_text()
     assert "Place these sections" in readme and "    .br_arena_ccm" in readme
+
+
+def test_model_with_state_uses_the_main_sram():
+    """Variable tensors (an SVDF's memory) live after one arena's packed buffers: such a model
+    is planned in the main SRAM alone; budgets for other regions are refused in one line."""
+    from conftest import shared_model
+    path = shared_model("keyword_scrambled_8bit")
+    _, plan = plan_model(path, "netduinoplus2")
+    assert plan.state and [r["name"] for r in plan.regions] == ["sram"]
+    with pytest.raises(McucError, match="main SRAM .'sram'. alone"):
+        plan_model(path, "netduinoplus2", sram={"sram": 50_000, "ccm": 60_000})

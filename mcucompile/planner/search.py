@@ -61,7 +61,7 @@ from ..ir import Graph
 from ..passes.select_kernels import (fast_variant, io_bytes, row_builders, select_kernels,
                                      variant_builders)
 from . import Layout, MemoryPlan, check_plan, plan_memory
-from .arena import ALIGN, lifetimes, live_profile, scratch_name
+from .arena import ALIGN, lifetimes, live_profile, scratch_name, state_bytes
 from .patches import fast_tile_kernels
 from .streaming import Streaming
 
@@ -86,11 +86,13 @@ class Budgets:
     rom: tuple = ()           # further read-only regions for constants (boards.Region)
 
 
-def budgets(board, sram: int | dict | None = None, flash: int | None = None) -> Budgets:
+def budgets(board, sram: int | dict | None = None, flash: int | None = None,
+            main_only: bool = False) -> Budgets:
     """--sram / --flash if given, else the board's (see the module docstring). `sram`: bytes
     of the main SRAM, or {region name: bytes}. The main SRAM keeps a stack, a heap and 2 KB
     of other static data (the model's inputs and outputs live in the arena, model.h). None
-    on the host."""
+    on the host. `main_only`: the main SRAM alone (a model with state: its region, kept from
+    run to run, is placed after one arena's packed buffers, arena.place_state)."""
     regions = board.ram_regions if board is not None else ()
     reserve = ((board.stack_bytes or 0) + (board.heap_bytes or 0) + OTHER_STATIC) if regions else 0
     what, layout = "", None
@@ -111,7 +113,8 @@ def budgets(board, sram: int | dict | None = None, flash: int | None = None) -> 
         what = f"{board.name} (--sram " + ", ".join(f"{r.name} {b:,}" for r, b in chosen) + ")"
         sram = sum(b for _, b in chosen)
     elif sram is None and regions:
-        chosen = [(r, r.size - (reserve if r.main else 0)) for r in regions]
+        chosen = [(r, r.size - (reserve if r.main else 0))
+                  for r in (regions[:1] if main_only else regions)]
         sram = sum(b for _, b in chosen)
         what = (f"{board.name} ({board.sram_size:,} bytes of SRAM less a "
                 f"{board.stack_bytes or 0:,}-byte stack, {board.heap_bytes or 0:,}-byte heap "
@@ -119,6 +122,9 @@ def budgets(board, sram: int | dict | None = None, flash: int | None = None) -> 
                 + "".join(f", plus {r.name} {r.size:,}" for r, _ in chosen[1:]) + ")")
     else:
         chosen = []
+    if main_only and [r for r, _ in chosen] not in ([], [regions[0]]):
+        raise McucError(f"a model with state (variable tensors) is planned in the main SRAM "
+                        f"('{regions[0].name}') alone: give --sram BYTES")
     if chosen and [r for r, _ in chosen] != [regions[0]]:
         fastest = sorted(chosen, key=lambda rb: rb[0].speed)     # stable: board order on ties
         layout = Layout(tuple((r.name, b, r.dma) for r, b in fastest), regions[0].name,
@@ -137,7 +143,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     calls); raises McucError when nothing fits. `patch` None: "auto" under an SRAM budget
     (patches only if the model does not fit without), "off" without one."""
     graph = _choosing_copy(graph)
-    limits = budgets(board, sram, flash)
+    limits = budgets(board, sram, flash, main_only=state_bytes(graph) > 0)
     if patch is None:
         patch = "auto" if limits.sram is not None else "off"
     tables = variant_builders(board, kernels)
