@@ -122,7 +122,7 @@ def budgets(board, sram: int | dict | None = None, flash: int | None = None,
                 + "".join(f", plus {r.name} {r.size:,}" for r, _ in chosen[1:]) + ")")
     else:
         chosen = []
-    if main_only and [r for r, _ in chosen] not in ([], [regions[0]]):
+    if main_only and chosen and [r for r, _ in chosen] != [regions[0]]:
         raise McucError(f"a model with state (variable tensors) is planned in the main SRAM "
                         f"('{regions[0].name}') alone: give --sram BYTES")
     if chosen and [r for r, _ in chosen] != [regions[0]]:
