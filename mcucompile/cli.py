@@ -250,6 +250,7 @@ def cmd_profile(args) -> int:
 
 def cmd_plan(args) -> int:
     from .api import plan_model
+    from .planner.arena import single
     from .planner.report import plan_summary, plot_plan
     if args.frontier:
         return _frontier(args)
@@ -266,7 +267,7 @@ def cmd_plan(args) -> int:
           f"(lower bound {plan.lower_bound_bytes:,}, without patches "
           f"{summary['unpatched_arena_bytes']:,}), packing '{plan.strategy}', "
           f"order '{summary['order']}'")
-    if len(summary["regions"]) > 1 or plan.layout is not None:
+    if len(summary["regions"]) > 1 or plan.layout is not None and not single(plan.layout):
         print("regions: " + ", ".join(f"{r['name']} {r['bytes']:,} of {r['budget']:,} bytes"
                                       for r in summary["regions"]))
     if summary["const_regions"]:

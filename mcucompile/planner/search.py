@@ -82,7 +82,7 @@ class Budgets:
     sram: int | None          # bytes the arena may take (None: unlimited), all regions together
     flash: int | None         # bytes constants + code may take (None: unlimited)
     what: str = ""            # how the SRAM budget was derived, for messages
-    layout: Layout | None = None    # the RAM regions and their budgets (None: main SRAM)
+    layout: Layout | None = None    # the RAM regions and their budgets (None: no budget)
     rom: tuple = ()           # further read-only regions for constants (boards.Region)
 
 
@@ -125,7 +125,7 @@ def budgets(board, sram: int | dict | None = None, flash: int | None = None,
     if main_only and chosen and [r for r, _ in chosen] != [regions[0]]:
         raise McucError(f"a model with state (variable tensors) is planned in the main SRAM "
                         f"('{regions[0].name}') alone: give --sram BYTES")
-    if chosen and [r for r, _ in chosen] != [regions[0]]:
+    if chosen:      # (the main SRAM alone: one arena, planned as before regions)
         fastest = sorted(chosen, key=lambda rb: rb[0].speed)     # stable: board order on ties
         layout = Layout(tuple((r.name, b, r.dma) for r, b in fastest), regions[0].name,
                         fastest[0][0].name)
