@@ -86,11 +86,11 @@ def compile_model(model: str | Path, board: str | Board = "host", out_dir: str |
             project = generate(graph, plan, staging / ".gen")
             project.sources = package(staging / ".gen", staging, board, fmt, prefix, graph.name)
             project.out_dir, project.include_dirs = staging, ["src"]
-        if board.flash_size and project.const_bytes > board.flash_size:
+        rom = sum(r.size for r in board.rom_regions)
+        if rom and project.const_bytes > rom:
             raise McucError(f"model does not fit {board.name}: its constants need "
                             f"{project.const_bytes:,} bytes of flash, the board has "
-                            f"{board.flash_size:,} (over by "
-                            f"{project.const_bytes - board.flash_size:,} before any code)",
+                            f"{rom:,} (over by {project.const_bytes - rom:,} before any code)",
                             str(model))
         if final is not None:
             publish(staging, final)
@@ -261,6 +261,7 @@ class SimulationReport:
     extra_macs_pct: float = 0.0
     streamed_blocks: list = field(default_factory=list)   # op indices per streamed block
     reference_impl: str = "TFLM"   # what `reference` came from (reference_name)
+    regions: list = field(default_factory=list)   # arena bytes per RAM region (MemoryPlan.regions)
     counter_unit: str = "instructions"  # "cycles": DWT CYCCNT on a real board (`run`)
 
     @property
@@ -282,6 +283,7 @@ class SimulationReport:
                     instructions_per_mac=(round(ins[0] / self.macs, 3) if ins and self.macs else None),
                     patch=self.patch, extra_macs_pct=self.extra_macs_pct,
                     streamed_blocks=self.streamed_blocks, first_mismatch=self.first_mismatch, build_dir=self.build_dir,
+                    regions=self.regions,
                     reference=self.reference_impl, **self._cycles_json())
 
     def _cycles_json(self) -> dict:
@@ -383,7 +385,8 @@ def _report(model, board: Board, graph: Graph, plan: MemoryPlan, count: int, run
     return SimulationReport(
         model=str(model), board=board.name, vectors=count, bit_exact=mismatches == 0,
         mismatches=mismatches, max_abs_diff=int(diff.max(initial=0)),
-        arena_bytes=plan.arena_bytes if arena_bytes is None else arena_bytes,
+        arena_bytes=plan.total_bytes if arena_bytes is None else arena_bytes,
+        regions=plan.regions,
         lower_bound_bytes=plan.lower_bound_bytes,
         flash_bytes=size.get("flash_bytes"), ram_bytes=size.get("ram_bytes"),
         stack_bytes=run.stack_bytes, instructions=run.instructions,

@@ -2,7 +2,10 @@
 
 A board says how to compile for it (gcc flags, CPU features the code generator may use), what
 memory it really has (the linker script enforces these sizes, so a model that does not fit
-fails at link time), and how to run it: natively ("host"), under QEMU ("qemu", with the
+fails at link time): the main flash and SRAM (code, .data, .bss, heap, stack), and optionally
+further RAM regions the arena may use ([[memory.ram]]: address, size, speed class, DMA
+reachable) and further read-only regions for constants ([[memory.rom]]: QSPI, code SRAM),
+and how to run it: natively ("host"), under QEMU ("qemu", with the
 machine name and the guest-readable counter used to count instructions), or later on a real
 board ("hardware": memory and UART, no QEMU machine).
 
@@ -12,6 +15,7 @@ typo in a memory size would otherwise only show up as a wrong answer much later.
 from __future__ import annotations
 
 import difflib
+import re
 import tomllib
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +34,22 @@ class Features:
     dsp: bool  # Armv7E-M DSP instructions (SMLAD, SXTB16, ...)
     fpu: bool
     mve: bool  # Helium / M-profile vector extension
+
+
+SPEEDS = {1: "core-coupled (TCM, CCM)", 2: "on-chip SRAM on the bus matrix",
+          3: "external or slow (QSPI, SDRAM)"}
+
+
+@dataclass(frozen=True)
+class Region:
+    """A memory region: RAM the arena may use, or read-only memory constants may use."""
+
+    name: str              # a C identifier: names the linker region and the arena section
+    origin: int
+    size: int
+    speed: int = 2         # a class of SPEEDS: 1 is the fastest
+    dma: bool = True       # DMA controllers reach it (graph inputs and outputs must be there)
+    main: bool = False     # the board's main SRAM / flash (stack, heap, .data; code)
 
 
 class SetupStep(NamedTuple):
@@ -110,6 +130,12 @@ class Board:
     stack_bytes: int | None = None  # reserved at the top of SRAM
     heap_bytes: int | None = None  # minimum heap, for newlib's stdio buffers
     vector_table: int | None = None  # where the core reads the vector table at reset
+    # Further RAM regions for the arena and read-only regions for constants (boards' [[memory.ram]]
+    # and [[memory.rom]]); the main SRAM is described by sram_* and these:
+    ram_extra: tuple[Region, ...] = ()
+    rom_extra: tuple[Region, ...] = ()
+    sram_name: str = "sram"
+    sram_speed: int = 2
     startup: str = "common/startup.c"  # relative to boards/
     linker_script: str = "common/link.ld.j2"
     uart: Uart | None = None
@@ -121,6 +147,22 @@ class Board:
     @property
     def is_cross(self) -> bool:
         return self.kind != "host"
+
+    @property
+    def ram_regions(self) -> tuple[Region, ...]:
+        """Every RAM region the arena may use, the main SRAM first (none on the host)."""
+        if self.sram_size is None:
+            return ()
+        return (Region(self.sram_name, self.sram_origin, self.sram_size, self.sram_speed, True,
+                       True),) + self.ram_extra
+
+    @property
+    def rom_regions(self) -> tuple[Region, ...]:
+        """Every read-only region constants may use, the main flash first (none on the host)."""
+        if self.flash_size is None:
+            return ()
+        return (Region("flash", self.flash_origin, self.flash_size, 2, True, True),) \
+            + self.rom_extra
 
     @property
     def ram_image(self) -> bool:
@@ -181,6 +223,41 @@ def _setup_step(entry, where: str) -> SetupStep:
     return SetupStep(*numbers, wait=wait)
 
 
+def _regions(mem: _Table, key: str, ram: bool, where: str) -> tuple[Region, ...]:
+    """[[memory.ram]] (name, origin, size, speed, dma) or [[memory.rom]] (name, origin, size,
+    speed) entries."""
+    out = []
+    for k, entry in enumerate(mem.get(key, list, False, [])):
+        if not isinstance(entry, dict):
+            raise McucError(f"memory.{key} must be a list of tables ([[memory.{key}]])",
+                            where=where)
+        t = _Table(entry, where, f"memory.{key}[{k}]")
+        region = Region(t.get("name", str), t.get("origin", int), t.get("size", int),
+                        t.get("speed", int, False, 2),
+                        t.get("dma", bool, False, True) if ram else False)
+        t.done()
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", region.name) or region.name in ("ram", "flash"):
+            raise McucError(f"memory.{key}[{k}].name '{region.name}' must be a lower-case C "
+                            "identifier other than ram and flash (the linker script's names)",
+                            where=where)
+        if region.speed not in SPEEDS or region.size <= 0:
+            raise McucError(f"memory.{key}[{k}]: speed must be one of {sorted(SPEEDS)} and size "
+                            "positive", where=where)
+        out.append(region)
+    return tuple(out)
+
+
+def _check_regions(regions, where: str) -> None:
+    """Unique names, no two regions sharing an address."""
+    names = [r.name for r in regions]
+    if len(set(names)) != len(names):
+        raise McucError(f"memory region names must be unique: {', '.join(names)}", where=where)
+    spans = sorted((r.origin, r.origin + r.size, r.name) for r in regions)
+    for (_, end, a), (start, _, b) in zip(spans, spans[1:]):
+        if start < end:
+            raise McucError(f"memory regions {a} and {b} overlap", where=where)
+
+
 def load_board(path: Path) -> Board:
     """Parse and check one board file."""
     where = str(path)
@@ -207,7 +284,18 @@ def load_board(path: Path) -> Board:
         mem = top.table("memory")
         for key in ("flash_origin", "flash_size", "sram_origin", "sram_size", "stack_bytes", "heap_bytes"):
             fields[key] = mem.get(key, int)
+        fields["sram_name"] = mem.get("sram_name", str, False, Board.sram_name)
+        fields["sram_speed"] = mem.get("sram_speed", int, False, Board.sram_speed)
+        fields["ram_extra"] = _regions(mem, "ram", True, where)
+        fields["rom_extra"] = _regions(mem, "rom", False, where)
         mem.done()
+        if fields["sram_speed"] not in SPEEDS:
+            raise McucError(f"memory.sram_speed must be one of {sorted(SPEEDS)}", where=where)
+        main_ram = Region(fields["sram_name"], fields["sram_origin"], fields["sram_size"])
+        main_rom = Region("flash", fields["flash_origin"], fields["flash_size"])
+        _check_regions((main_ram,) + fields["ram_extra"]
+                       + (() if fields["flash_origin"] == fields["sram_origin"] else (main_rom,))
+                       + fields["rom_extra"], where)
         if fields["flash_origin"] == fields["sram_origin"] and fields["flash_size"] != fields["sram_size"]:
             raise McucError("flash and SRAM must either be the same memory (an image run from "
                             "SRAM: same origin and size) or have different origins", where=where)

@@ -122,7 +122,7 @@ def cmd_compile(args) -> int:
                   output=str(c.project.out_dir),
                   files=sorted(str(p.relative_to(c.project.out_dir))
                                for p in c.project.out_dir.rglob("*") if p.is_file()),
-                  arena_bytes=c.plan.arena_bytes, lower_bound_bytes=c.plan.lower_bound_bytes,
+                  arena_bytes=c.plan.total_bytes, lower_bound_bytes=c.plan.lower_bound_bytes,
                   const_bytes=c.project.const_bytes, input_bytes=c.project.input_bytes,
                   output_bytes=c.project.output_bytes)
     if args.quantization:
@@ -131,7 +131,7 @@ def cmd_compile(args) -> int:
         print(json.dumps(result, indent=2))
     else:
         print(f"wrote {len(result['files'])} files to {result['output']} for {c.board.name}: "
-              f"arena {c.plan.arena_bytes:,} bytes, constants {c.project.const_bytes:,} bytes")
+              f"arena {c.plan.total_bytes:,} bytes, constants {c.project.const_bytes:,} bytes")
         print(f"build with: make -C {result['output']}" if args.format == "harness" else
               f"what to compile: {Path(result['output']) / 'README.txt'}")
     return 0
@@ -250,6 +250,7 @@ def cmd_profile(args) -> int:
 
 def cmd_plan(args) -> int:
     from .api import plan_model
+    from .planner.arena import single
     from .planner.report import plan_summary, plot_plan
     if args.frontier:
         return _frontier(args)
@@ -262,10 +263,16 @@ def cmd_plan(args) -> int:
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
-    print(f"{Path(args.model).name} on {args.board}: arena {plan.arena_bytes:,} bytes "
+    print(f"{Path(args.model).name} on {args.board}: arena {summary['arena_bytes']:,} bytes "
           f"(lower bound {plan.lower_bound_bytes:,}, without patches "
           f"{summary['unpatched_arena_bytes']:,}), packing '{plan.strategy}', "
           f"order '{summary['order']}'")
+    if len(summary["regions"]) > 1 or plan.layout is not None and not single(plan.layout):
+        print("regions: " + ", ".join(f"{r['name']} {r['bytes']:,} of {r['budget']:,} bytes"
+                                      for r in summary["regions"]))
+    if summary["const_regions"]:
+        print("constants outside the main flash: " + ", ".join(
+            f"{r['name']} {r['const_bytes']:,} bytes" for r in summary["const_regions"]))
     if plan.patch:
         p = plan.patch
         print(f"patches: {p['grid']} grid over the output of op {p['split_op_index']} "
@@ -284,7 +291,9 @@ def cmd_plan(args) -> int:
             inplace = f" (in place -{r['shifted_by']})" if r["shifted_by"] else " (in place)"
         if r["streamed_ops"]:
             inplace += f" ops {r['streamed_ops'][0]}-{r['streamed_ops'][-1]}"
-        bufs = " ".join(f"{b['name']}@{b['offset']}:{b['bytes']}" for b in r["live"])
+        several = len(summary["regions"]) > 1
+        bufs = " ".join(f"{b['name']}@" + (f"{b['region']}+" if several else "")
+                        + f"{b['offset']}:{b['bytes']}" for b in r["live"])
         kernel = ",".join(r["kernels"])
         kernel = kernel if len(kernel) <= 30 else kernel[:29] + "~"
         print(f"{r['step']:>4} {r['op_index']:>4} {r['op_type'] + inplace:<18} {kernel:<30} "
@@ -337,6 +346,38 @@ def _frontier(args) -> int:
     return 0
 
 
+_UNITS = {"": 1, "K": 1024, "M": 1024 * 1024}
+
+
+def _bytes(text: str) -> int:
+    """'1000', '128K', '2M' -> bytes."""
+    text = text.strip().upper()
+    unit = text[-1:] if text[-1:] in ("K", "M") else ""
+    number = text[:len(text) - len(unit)]
+    if not number.isdigit():
+        raise ValueError(text)
+    return int(number) * _UNITS[unit]
+
+
+def _sram_arg(text: str) -> int | dict[str, int]:
+    """--sram: BYTES (the main SRAM), or NAME=BYTES,NAME=BYTES (those regions)."""
+    try:
+        if "=" not in text:
+            return _bytes(text)
+        out = {}
+        for part in text.split(","):
+            name, _, size = part.partition("=")
+            name = name.strip().lower()
+            if not name or name in out:
+                raise ValueError(part)
+            out[name] = _bytes(size)
+        return out
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is neither BYTES nor REGION=BYTES,... (e.g. 131072, 128K, "
+            "dtcm=128K,axi=512K)") from None
+
+
 def _memory_args(s) -> None:
     s.add_argument("--patch", default=None, metavar="off|auto|NxN@LAYER",
                    help="patch-based inference of the first stage: auto (the default on a "
@@ -345,12 +386,16 @@ def _memory_args(s) -> None:
                         "a budget, e.g. on the host, the smallest arena), off (layer by "
                         "layer; the default on the host), or e.g. 4x4@5 (4x4 patches up to "
                         "op 5)")
-    s.add_argument("--sram", type=int, metavar="BYTES",
-                   help="arena budget in bytes (default: the board's SRAM less stack, heap "
-                        "and 2 KB of other static data; the model's inputs and outputs live in "
-                        "the arena); the search picks the fastest kernels that fit it")
+    s.add_argument("--sram", type=_sram_arg, metavar="BYTES|REGION=BYTES,...",
+                   help="arena budget (default: every RAM region of the board, its main SRAM "
+                        "less stack, heap and 2 KB of other static data; the model's inputs "
+                        "and outputs live in the arena): BYTES of the main SRAM alone, or "
+                        "budgets per region, e.g. dtcm=128K,axi=512K (only those regions; "
+                        "`mcucompile boards --json` lists them; K = 1024, M = 1024 K); the "
+                        "search picks the fastest kernels that fit it")
     s.add_argument("--flash", type=int, metavar="BYTES",
-                   help="budget for constants + code in bytes (default: the board's flash); "
+                   help="budget for constants + code in bytes of the main flash (default: "
+                        "the board's flash and its further read-only regions); "
                         "layers whose fast kernels repack weights go back to smaller kernels, "
                         "fewest extra instructions per byte saved first, until it fits")
     s.add_argument("--max-overhead", type=float, default=None, metavar="PCT",
@@ -359,12 +404,19 @@ def _memory_args(s) -> None:
                         "default 100)")
 
 
+def _region_json(r) -> dict:
+    return dict(name=r.name, origin=r.origin, bytes=r.size, speed=r.speed, dma=r.dma,
+                main=r.main)
+
+
 def cmd_boards(args) -> int:
     from .boards import list_boards
     boards = list_boards()
     if args.json:
         print(json.dumps([dict(name=b.name, kind=b.kind, cpu=b.cpu, description=b.description,
                                flash_bytes=b.flash_size, sram_bytes=b.sram_size,
+                               ram_regions=[_region_json(r) for r in b.ram_regions],
+                               rom_regions=[_region_json(r) for r in b.rom_regions],
                                clock_hz=b.clock_hz, dsp=b.features.dsp, fpu=b.features.fpu,
                                mve=b.features.mve, qemu_machine=b.qemu_machine, default=b.default)
                           for b in boards], indent=2))
@@ -569,11 +621,11 @@ def _check_args(args) -> None:
                   baud=(1, 100_000_000))
     for name, (lo, hi) in ranges.items():
         value = getattr(args, name, None)
-        if value is None:
-            continue
-        if not (math.isfinite(value) and lo <= value <= hi):
-            flag = "--" + name.replace("_", "-")
-            raise McucError(f"{flag} must be a number from {lo:,} to {hi:,}, not {value!r}")
+        values = value.values() if isinstance(value, dict) else () if value is None else (value,)
+        for value in values:
+            if not (math.isfinite(value) and lo <= value <= hi):
+                flag = "--" + name.replace("_", "-")
+                raise McucError(f"{flag} must be a number from {lo:,} to {hi:,}, not {value!r}")
     for name, flag in PATH_ARGS.items():     # "" would be the current directory
         if getattr(args, name, None) is not None and not getattr(args, name).strip():
             raise McucError(f"{flag} names no file (\"\")")

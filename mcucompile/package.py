@@ -136,6 +136,13 @@ def _readme(out: Path, board: Board, prefix: str, sources: list[str], fmt: str,
     ]
     if fmt in how:
         lines += ["", *how[fmt]]
+    placed = sorted({m for s in sources for m in re.findall(r'section\("([^"]+)"\)',
+                                                            (out / s).read_text())})
+    if placed:      # memory regions beside the main SRAM and flash (planner/arena.py)
+        lines += ["", "Place these sections in your linker script, each in the memory region its",
+                  f"name ends with (boards/{board.name}.toml, [[memory.ram]] / [[memory.rom]]);",
+                  "arenas (NOLOAD, need not be zeroed), constants (loaded with the image):",
+                  *(f"    {name}" for name in placed)]
     lines += ["", "Sources:", *(f"    {s}" for s in sources)]
     (out / "README.txt").write_text("\n".join(make_comment(line) for line in lines) + "\n")
 

@@ -77,6 +77,12 @@ def tflm_interpreter(model_bytes: bytes, graph: Graph, **options):
     except ImportError as e:  # pragma: no cover - a dependency of the package
         raise McucError(f"the tflite-micro package is needed for the reference ({e})") from None
     try:
+        # TFLM's default arena is 10x the file: too small for a small file with large
+        # activations; every activation tensor unshared, plus that, always suffices
+        activations = getattr(graph, "activation_bytes", None)
+        if activations is None:
+            activations = sum(t.nbytes for t in graph.activations())
+        options.setdefault("arena_size", 10 * len(model_bytes) + 2 * activations)
         return runtime.Interpreter.from_bytes(model_bytes, **options)
     except Exception as e:
         raise McucError(f"TFLM reference interpreter refused the model: {e}",
@@ -184,13 +190,15 @@ class _Graph:
     inputs: list
     outputs: list
     input_perms: dict     # Graph.input_perms: inputs whose layout the compiler changed
+    activation_bytes: int  # of every non-constant tensor (an upper bound of TFLM's arena)
 
 
 def _picklable(graph: Graph) -> _Graph:
     return _Graph(graph.source,
                   [_Tensor(t.name, tuple(t.shape), t.nbytes, t.dtype) for t in graph.inputs],
                   [_Tensor(t.name, tuple(t.shape), t.nbytes, t.dtype) for t in graph.outputs],
-                  dict(graph.input_perms))
+                  dict(graph.input_perms),
+                  sum(t.nbytes for t in graph.activations()))
 
 
 class ReferenceProcess:

@@ -988,6 +988,31 @@ def small_cnn(in_shape=(1, 12, 12, 3), num_classes=5, seed=0) -> bytes:
 
 
 @_cached
+def two_branches(in_shape=(1, 32, 32, 16), channels=34, out_channels=8, seed=0) -> bytes:
+    """Two branches of one input joined by a concatenation, then a 1x1 conv: at the
+    CONCATENATION both branches and their join are live (no op there can work in place).
+
+    conv1x1(x) -> a, conv3x3(x) -> b (`channels` each, relu) -> concat(a, b) -> conv1x1
+    (`out_channels`).
+
+    Ops: CONV_2D, CONCATENATION
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    cin = in_shape[-1]
+    wa = rng.normal(0, 0.5, (1, 1, cin, channels)).astype(np.float32)
+    wb = rng.normal(0, 0.3, (3, 3, cin, channels)).astype(np.float32)
+    wc = rng.normal(0, 0.3, (1, 1, 2 * channels, out_channels)).astype(np.float32)
+
+    def f(x):
+        a = tf.nn.relu(tf.nn.conv2d(x, wa, 1, "SAME"))
+        b = tf.nn.relu(tf.nn.conv2d(x, wb, 1, "SAME"))
+        return tf.nn.conv2d(tf.concat([a, b], axis=-1), wc, 1, "SAME")
+
+    return convert_fn(f, [in_shape], seed=seed)
+
+
+@_cached
 def kernel_chain(in_shape=(1, 11, 10, 3), big_channel=False, seed=0) -> bytes:
     """The layer shapes the fast kernels distinguish, chained (one model, one build):
 

@@ -7,7 +7,6 @@ board's build files (Makefile, harness, startup, linker script) via build.write_
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import shutil
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from ..ir import Graph, Tensor
 from ..passes.kernel_call import KernelCall
 from ..planner import MemoryPlan
 from ..planner.arena import scratch_name
+from ..planner.search import const_digest
 from ..resources import runtime_dir, templates_dir
 from .c_literals import C_TYPES, array_body, initializer
 from .kernels import render_kernel
@@ -47,29 +47,34 @@ def _env() -> jinja2.Environment:
 
 
 class _Consts:
-    """Collects constant arrays, sharing storage between identical ones."""
+    """Collects constant arrays, sharing storage between identical ones; an array the planner
+    placed in a further read-only region goes to that region's section, .mcuc_const_NAME."""
 
-    def __init__(self):
+    def __init__(self, regions: dict | None = None):
         self.items: list[dict] = []
         self._by_digest: dict[str, str] = {}
+        self.regions = regions or {}    # digest -> read-only region outside the main flash
 
     def add(self, data: np.ndarray, name: str, comment: str) -> str:
         data = np.ascontiguousarray(data)
-        digest = hashlib.sha1(data.dtype.str.encode() + data.tobytes()).hexdigest()
+        digest = const_digest(data)
         if digest in self._by_digest:
             return self._by_digest[digest]
+        region = self.regions.get(digest)
         self.items.append(dict(name=name, ctype=C_TYPES[data.dtype.name], count=max(data.size, 1),
-                               body=array_body(data), comment=comment, nbytes=data.nbytes))
+                               body=array_body(data), comment=comment, nbytes=data.nbytes,
+                               section=f".mcuc_const_{region}" if region else None))
         self._by_digest[digest] = name
         return name
 
 
-def _io_table(tensors: list[Tensor], plan: MemoryPlan, layouts=None) -> list[dict]:
+def _io_table(tensors: list[Tensor], plan: MemoryPlan, arenas: list[dict],
+              layouts=None) -> list[dict]:
     rows, offset = [], 0
     for k, t in enumerate(tensors):
         scale, zp = t.quant.scalar()
         rows.append(dict(name=t.name, shape=list(t.shape), bytes=t.nbytes, offset=offset,
-                         scale=repr(scale), zero_point=zp, arena_offset=plan.offset_of(t),
+                         scale=repr(scale), zero_point=zp, where=_where(plan, arenas, t),
                          layout=layouts(k) if layouts else None, dtype=t.dtype,
                          ctype=C_TYPES[t.dtype]))
         offset += t.nbytes
@@ -153,9 +158,20 @@ def _fingerprint(graph: Graph) -> int:
     return model_fingerprint(source) if source.is_file() else 0
 
 
-def _scratch_offset(plan: MemoryPlan, op) -> int:
-    """Offset of an op's kernel scratch buffer (the planner names it; see planner/arena.py)."""
-    return plan.scratch[scratch_name(op)]
+def _arenas(plan: MemoryPlan) -> list[dict]:
+    """Per RAM region of the plan (in its order): the static array of the region's arena,
+    emitted if the plan uses the region (or it is the only one). The main SRAM's is
+    `mcuc_arena` (in .bss, as with a single arena), another region's `mcuc_arena_NAME` in its
+    own section .mcuc_arena_NAME, which the linker script places in that region."""
+    main = plan.layout.main if plan.layout else None
+    out = []
+    for r in plan.regions:
+        own = plan.layout is not None and r["name"] != main
+        out.append(dict(name=r["name"], bytes=r["bytes"], alloc=max(r["bytes"], 16),
+                        var=f"mcuc_arena_{r['name']}" if own else "mcuc_arena",
+                        section=f".mcuc_arena_{r['name']}" if own else None,
+                        used=r["bytes"] > 0 or len(plan.regions) == 1))
+    return out
 
 
 def _state_table(plan: MemoryPlan) -> list[dict]:
@@ -166,9 +182,17 @@ def _state_table(plan: MemoryPlan) -> list[dict]:
             for t, off in plan.state]
 
 
-def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _Consts) -> str:
+def _where(plan: MemoryPlan, arenas: list[dict], t=None, op=None) -> str:
+    """C pointer to a tensor's buffer, or to an op's kernel scratch buffer (the planner names
+    it; see planner/arena.py)."""
+    k, offset = plan.place(t, None if op is None else scratch_name(op))
+    return f"{arenas[k]['var']} + {offset}"
+
+
+def _arg_text(arg, op_index: int, role_prefix: str, plan: MemoryPlan, consts: _Consts,
+              arenas: list[dict]) -> str:
     if arg.tensor is not None:
-        text = f"mcuc_arena + {plan.offset_of(arg.tensor)}"
+        text = _where(plan, arenas, arg.tensor)
         if arg.tensor.dtype != "int8":      # (offsets are aligned: planner/arena.py)
             text = f"({C_TYPES[arg.tensor.dtype]} *)(void *)({text})"
         return text
@@ -182,7 +206,8 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
              transport: str | None = None) -> Project:
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    consts = _Consts()
+    consts = _Consts(plan.const_regions)
+    arenas = _arenas(plan)
     steps, functions, generated = [], set(), {}
     for step, op in enumerate(plan.schedule):
         calls = []
@@ -191,9 +216,9 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
             # Named by step: a patch-based schedule runs the same op once per patch.
             tag = f"op{op.index}" if op.index >= 0 else op.type.lower()
             prefix = f"s{step}_{tag}" + (f"_{k}" if len(op.kernel.calls) > 1 else "")
-            args = [_arg_text(a, op.index, prefix, plan, consts) for a in call.args]
+            args = [_arg_text(a, op.index, prefix, plan, consts, arenas) for a in call.args]
             if call.scratch_bytes:
-                args.append(f"mcuc_arena + {_scratch_offset(plan, op)}")
+                args.append(_where(plan, arenas, op=op))
             calls.append(dict(fn=call.fn, params_type=call.params_type,
                               params_name=f"{prefix}_p", params_init=initializer(call.params),
                               args=args))
@@ -207,9 +232,10 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
         steps.append(dict(op_index=op.index, op_type=op.type, summary=f"{ins} -> {outs}",
                           calls=calls))
 
-    inputs, outputs = _io_table(graph.inputs, plan, graph.input_layout), _io_table(graph.outputs, plan)
+    inputs = _io_table(graph.inputs, plan, arenas, graph.input_layout)
+    outputs = _io_table(graph.outputs, plan, arenas)
     ctx = dict(name=graph.name, version=__version__, source=Path(graph.source).name,
-               arena_bytes=plan.arena_bytes, arena_alloc=max(plan.arena_bytes, 16),
+               arena_bytes=plan.total_bytes, arenas=arenas,
                lower_bound=plan.lower_bound_bytes, plan_strategy=plan.strategy,
                inputs=inputs, outputs=outputs, steps=steps, consts=consts.items,
                input_bytes=sum(r["bytes"] for r in inputs),
@@ -229,7 +255,7 @@ def generate(graph: Graph, plan: MemoryPlan, out_dir: Path, board=None,
         include_dirs.append("runtime/src")
     project = Project(out_dir=out_dir, sources=sources, include_dirs=include_dirs,
                       input_bytes=ctx["input_bytes"], output_bytes=ctx["output_bytes"],
-                      arena_bytes=plan.arena_bytes,
+                      arena_bytes=plan.total_bytes,
                       const_bytes=sum(c["nbytes"] for c in consts.items))
     if board is not None:
         from ..build import write_build_files

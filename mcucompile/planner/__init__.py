@@ -5,7 +5,9 @@ offsets in one static arena. `plan_memory` ties the pieces together:
 2. optionally replace the first stage by a patch-based schedule (patches.py), and run the
    inverted residual blocks after it streamed by rows (streaming.py);
 3. let layers write over inputs that die there (arena.py, inplace.py) and pack every buffer
-   of the chosen schedule into the arena (arena.py);
+   of the chosen schedule into the arena (arena.py); with several RAM regions (a Layout),
+   each buffer wholly into one region, the fastest first (arena.py, step 4), the SRAM
+   budget being the regions' budgets together;
 4. put the state (variable tensors) in a region of its own after the packed buffers
    (arena.place_state); the SRAM budget left for the packing is smaller by that region.
 If the result exceeds the SRAM budget, 1-3 run again with layers on fast DSP/Helium kernels
@@ -15,8 +17,8 @@ from __future__ import annotations
 
 from ..errors import McucError
 from ..ir import Graph
-from .arena import (MemoryPlan, check_plan, live_profile, lower_bound, place_state,  # noqa: F401
-                    plan_schedule, state_bytes)
+from .arena import (Layout, MemoryPlan, check_plan, live_profile, lower_bound,  # noqa: F401
+                    place_state, plan_schedule, single, state_bytes)
 from .inplace import original
 from .patches import (build_patch_schedule, grids, parse_patch_spec, stage_ends,
                       total_macs)
@@ -27,11 +29,11 @@ DEFAULT_MAX_OVERHEAD = 20.0   # percent extra MACs allowed for patches without a
 NEAR = 1.15   # under a budget: splits whose quick-search bound came this close get finer grids
 
 
-def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
+def _best_order(graph: Graph, fast: bool = False, layout: Layout | None = None) -> MemoryPlan:
     ops = [op for op in graph.ops if not op.is_alias]
     best = None
     for name, order in candidate_orders(graph, ops).items():
-        plan = plan_schedule(graph, order, fast_in_place=fast)
+        plan = plan_schedule(graph, order, fast_in_place=fast, layout=layout)
         plan.order = name
         if best is None or plan.arena_bytes < best.arena_bytes:
             best = plan
@@ -40,14 +42,16 @@ def _best_order(graph: Graph, fast: bool = False) -> MemoryPlan:
 
 def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None,
                 max_overhead: float = DEFAULT_MAX_OVERHEAD, budget_what: str = "",
-                tile_kernels=None, streaming: Streaming | None = None) -> MemoryPlan:
+                tile_kernels=None, streaming: Streaming | None = None,
+                layout: Layout | None = None) -> MemoryPlan:
     """Plan the arena. `patch`: "off", "auto" or "NxN@LAYER" (LAYER = op index of the split
     op). `sram_budget`: bytes the arena may use; with "auto", the patch schedule with the
     fewest extra MACs that fits is chosen. `tile_kernels`: with a fixed NxN@LAYER, lets
     patch tiles run fast kernels (patches.build_patch_schedule; the automatic search packs
     portable tiles); `streaming`: how inverted residual blocks after the stage are streamed
     (streaming.Streaming: which blocks on fast kernels, and fast kernels for their 1x1
-    layers). Raises McucError when nothing fits."""
+    layers); `layout`: several RAM regions (their budgets add up to `sram_budget`). Raises
+    McucError when nothing fits, with the bytes per region."""
     where = graph.source or graph.name
     state = state_bytes(graph)
     if sram_budget is not None and state:
@@ -61,18 +65,20 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
     choices: dict = {}      # patch schedules built in the first round, for the others
     streaming = streaming or Streaming()
     base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead, False,
-                                    tile_kernels, streaming, choices, settle=False)
+                                    tile_kernels, streaming, choices, settle=False,
+                                    layout=layout)
     if sram_budget is not None and chosen.arena_bytes > sram_budget:
         # Does not fit with the fast kernels: let layers that run a DSP/Helium kernel run the
         # portable in-place ones and stream their blocks (slower, smaller; see inplace.py,
         # streaming.py).
         alt = _plan(graph, patch, fixed, sram_budget, max_overhead, True,
-                    streaming=streaming, choices=choices)
+                    streaming=streaming, choices=choices, layout=layout)
         if alt[2].arena_bytes > sram_budget and patch == "auto":
             # neither fits: the first round's smallest arena too, for the message (its
             # patch schedules and bounds are cached in `choices`)
             base, base_macs, chosen = _plan(graph, patch, fixed, sram_budget, max_overhead,
-                                            False, tile_kernels, streaming, choices)
+                                            False, tile_kernels, streaming, choices,
+                                            layout=layout)
         if alt[2].arena_bytes < chosen.arena_bytes:
             base, base_macs, chosen = alt
 
@@ -81,28 +87,44 @@ def plan_memory(graph: Graph, patch: str = "off", sram_budget: int | None = None
         peak = max(range(len(live)), key=live.__getitem__)
         op = chosen.schedule[min(peak, len(chosen.schedule) - 1)]
         best_patched = None if patch == "off" else chosen.arena_bytes
+        if single(layout):
+            over = f" but the SRAM budget is {sram_budget:,} bytes (over by " \
+                f"{chosen.arena_bytes - sram_budget:,})"
+        else:       # the packing's end past the budgets = the overflow of the last region
+            over = f" but the SRAM budgets are {sram_budget:,} bytes in all{_per_region(chosen)}"
         raise McucError(
             (f"model does not fit {budget_what}: " if budget_what else "")
-            + f"activations need {base.arena_bytes:,} bytes without patches"
-            + (f" and {best_patched:,} with the best patch schedule" if best_patched else "")
-            + f" but the SRAM budget is {sram_budget:,} bytes (over by "
-              f"{chosen.arena_bytes - sram_budget:,}); the peak is at {op.where}", where,
+            + f"activations need {base.total_bytes:,} bytes without patches"
+            + (f" and {chosen.total_bytes:,} with the best patch schedule" if best_patched else "")
+            + f"{over}; the peak is at {op.where}", where,
             hint=None if patch != "off" else "try --patch auto")
     chosen.extra_macs_pct = round(100.0 * chosen.extra_macs / base_macs, 2) if base_macs else 0.0
-    unpatched = base.arena_bytes            # (base may be `chosen`, which the state grows)
+    unpatched = base.total_bytes            # (base may be `chosen`, which the state grows)
     place_state(graph, chosen)
     chosen.base_arena_bytes = unpatched + (chosen.arena_bytes - chosen.state_offset
                                            if chosen.state else 0)
     return chosen
 
 
+def _per_region(plan: MemoryPlan) -> str:
+    """', per region: dtcm 131,072 of 131,072 bytes, axi 530,000 of 524,288 (over by 5,712)'
+    for a plan over several regions: what fits where and which region overflows."""
+    if single(plan.layout):
+        return ""
+    parts = [f"{r['name']} {r['bytes']:,} of {r['budget']:,} bytes"
+             + (f" (over by {r['bytes'] - r['budget']:,})" if r["bytes"] > r["budget"] else "")
+             for r in plan.regions]
+    return " (per region: " + ", ".join(parts) + ")"
+
+
 def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool,
-          tile_kernels=None, streaming=None, choices=None, settle: bool = True):
+          tile_kernels=None, streaming=None, choices=None, settle: bool = True,
+          layout=None):
     """(unpatched plan, its MACs, chosen plan) for one setting of `fast` in-place. Not
     `settle`: when no patch schedule fits the budget, the unpatched plan, unpacked ones
     left (see _auto)."""
     where = graph.source or graph.name
-    base = _best_order(graph, fast)
+    base = _best_order(graph, fast, layout)
     base.extra_macs = 0
     base_macs = total_macs(base.schedule)
     if patch == "off":
@@ -119,24 +141,25 @@ def _plan(graph: Graph, patch: str, fixed, sram_budget, max_overhead, fast: bool
                             f"{layer}: at most {min(h, w)}x{min(h, w)}", where)
         choice = build_patch_schedule(graph, base.schedule, ends[layer], n,
                                       None if fast else tile_kernels)
-        chosen = _with_patch(graph, choice, fast, streaming)
+        chosen = _with_patch(graph, choice, fast, streaming, layout)
     else:
         chosen = _auto(graph, base, base_macs, sram_budget, max_overhead, fast,
-                       {} if choices is None else choices, streaming, settle)
+                       {} if choices is None else choices, streaming, settle, layout)
     return base, base_macs, chosen
 
 
-def _streamed(graph: Graph, base: MemoryPlan, fast: bool, streaming) -> MemoryPlan:
+def _streamed(graph: Graph, base: MemoryPlan, fast: bool, streaming, layout) -> MemoryPlan:
     """No patch stage, inverted residual blocks streamed by rows (streaming.py)."""
-    plan = plan_schedule(graph, base.schedule, fast_in_place=fast, stream=streaming)
+    plan = plan_schedule(graph, base.schedule, fast_in_place=fast, stream=streaming,
+                         layout=layout)
     plan.extra_macs = 0
     plan.order = base.order
     return plan
 
 
-def _with_patch(graph: Graph, choice, fast: bool, streaming) -> MemoryPlan:
+def _with_patch(graph: Graph, choice, fast: bool, streaming, layout=None) -> MemoryPlan:
     plan = plan_schedule(graph, choice.schedule, fast_in_place=fast, pin=choice.pin,
-                         stream=streaming)
+                         stream=streaming, layout=layout)
     plan.patch = choice.describe()
     plan.extra_macs = choice.extra_macs
     plan.order = "patched"
@@ -186,7 +209,8 @@ def _candidates(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_over
 
 
 def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
-          fast: bool, choices: dict, streaming, settle: bool = True) -> MemoryPlan:
+          fast: bool, choices: dict, streaming, settle: bool = True,
+          layout=None) -> MemoryPlan:
     """Every (split op, n) candidate gets a cheap lower bound (lifetimes, no packing); only
     candidates whose bound can still win are packed.
     With a budget: candidates whose bound fits are packed fewest extra MACs first, and the
@@ -201,7 +225,7 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     if budget is not None and base.arena_bytes <= budget:
         return base                     # fits without patches: no extra MACs at all
     unpatched = base                    # the schedule to beat without a patch stage
-    streamed = _streamed(graph, base, fast, streaming)
+    streamed = _streamed(graph, base, fast, streaming, layout)
     if streamed.arena_bytes < base.arena_bytes:
         if budget is not None and streamed.arena_bytes <= budget:
             return streamed             # no extra MACs either
@@ -221,7 +245,7 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
         fitting = [c for c, bound in sorted(candidates, key=lambda c: c[0].extra_macs)
                    if bound <= budget]
         for i, choice in enumerate(fitting):
-            plan = _with_patch(graph, choice, fast, streaming)
+            plan = _with_patch(graph, choice, fast, streaming, layout)
             if plan.arena_bytes <= budget:
                 # the next ones, for a caller that also weighs kernel speed (api.py)
                 plan.alternatives = [f"{c.grid}x{c.grid}@{c.split_op.index}" for c in fitting[i + 1:]]
@@ -232,7 +256,7 @@ def _auto(graph: Graph, base: MemoryPlan, base_macs: int, budget, max_overhead,
     for choice, bound in sorted(candidates, key=lambda c: (c[1], c[0].extra_macs)):
         if bound >= best.arena_bytes:
             break                       # sorted by bound: nothing later can be smaller
-        plan = _with_patch(graph, choice, fast, streaming)
+        plan = _with_patch(graph, choice, fast, streaming, layout)
         if plan.arena_bytes < best.arena_bytes:
             best = plan
     return best

@@ -18,6 +18,17 @@ Algorithm:
    without the shift pins are both packed: the smaller arena wins. This runs for several
    orderings (by size, start, size x lifetime, lifetime) and the smallest arena wins; it
    stops early when it reaches the lower bound.
+   Several RAM regions (a `Layout`): the regions are laid end to end in one address space
+   (each budget long, the last one open), and step 4 runs unchanged except that no buffer
+   (nor pinned group) may cross a region boundary, and a graph input or output may not lie
+   in a region DMA cannot reach (the application may fill it by DMA). So a buffer sits
+   wholly in one region, and the region laid first fills first. Two layouts are packed:
+   fastest region first (hot buffers there), and largest region first (big buffers
+   fragment small regions less); with an extra ordering that packs kernel scratch and
+   then small buffers first (they are read most per byte). Of all these packings, those
+   that fit the budgets come first, then the most buffers in the fastest region, then the
+   fewest bytes over all regions (with one region: the smallest arena, as before). Each
+   region's arena is [its base, its highest buffer end) (`MemoryPlan.regions`).
 5. Lower bound = max over steps of the (aligned) bytes live at that step: no placement of
    these buffers can be smaller, so the report shows the distance from optimal.
 6. State (`place_state`): TFLite variable tensors (an SVDF's memory) are no buffers of the
@@ -45,6 +56,64 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+@dataclass(frozen=True)
+class Layout:
+    """RAM regions the arena is split over, in packing order (fastest first): (name, budget
+    in bytes, reachable by DMA). One region (or none) is the single arena."""
+
+    regions: tuple[tuple[str, int, bool], ...]
+    main: str = ""          # the board's main SRAM region (.bss: the plain mcuc_arena)
+    fastest: str = ""       # the region hot buffers should go to
+
+    def orders(self) -> list["Layout"]:
+        """The layouts step 4 packs: as given (fastest first), and largest region first."""
+        largest = tuple(sorted(self.regions, key=lambda r: -r[1]))
+        return [self] + ([replace(self, regions=largest)] if largest != self.regions else [])
+
+    @property
+    def bases(self) -> list[int]:
+        out, base = [], 0
+        for _, size, _ in self.regions:
+            out.append(base)
+            base += size
+        return out
+
+    @property
+    def total(self) -> int:
+        return sum(size for _, size, _ in self.regions)
+
+    def region_of(self, offset: int) -> int:
+        """Index of the region holding packing offset `offset` (the last one is open)."""
+        bases = self.bases
+        return max(k for k, b in enumerate(bases) if b <= offset or k == 0)
+
+    def used(self, buffers) -> list[int]:
+        """Bytes of each region's arena: from its base to its highest buffer end."""
+        bases, out = self.bases, [0] * len(self.regions)
+        for b in buffers:
+            k = self.region_of(b.offset)
+            out[k] = max(out[k], b.offset + b.size - bases[k])
+        return out
+
+    def blocked(self, io: bool) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, sizes) no buffer may overlap: a zero-size mark at every region boundary
+        (a hole ends there) and, for a graph input or output, each region DMA cannot reach."""
+        bases, offsets, sizes = self.bases, [], []
+        io = io and any(dma for _, _, dma in self.regions)
+        for k, (_, size, dma) in enumerate(self.regions):
+            if k:
+                offsets.append(bases[k]), sizes.append(0)
+            if io and not dma:
+                last = k == len(self.regions) - 1
+                offsets.append(bases[k]), sizes.append(1 << 40 if last else size)
+        return np.array(offsets, np.int64), np.array(sizes, np.int64)
+
+
+def single(layout: "Layout | None") -> bool:
+    """One arena in the main SRAM, planned as before regions existed."""
+    return layout is None or (len(layout.regions) == 1 and layout.regions[0][0] == layout.main)
+
+
 @dataclass(eq=False)
 class Buffer:
     name: str
@@ -69,6 +138,8 @@ class Buffer:
 class MemoryPlan:
     schedule: list[Op]
     buffers: list[Buffer]
+    # the packing's end: the arena; over several regions, the end in their joint address
+    # space (what is compared with the budgets), total_bytes the bytes of their arenas
     arena_bytes: int
     lower_bound_bytes: int
     strategy: str
@@ -85,6 +156,34 @@ class MemoryPlan:
     # the state region (place_state): [(variable tensor, offset)], from state_offset on
     state: list = field(default_factory=list)
     state_offset: int = 0
+    layout: Layout | None = None                  # several RAM regions, else None
+    # sha1 digest of a constant array -> the read-only region it goes to, when not the main
+    # flash (planner/search.py, place_constants)
+    const_regions: dict = field(default_factory=dict)
+
+    @property
+    def regions(self) -> list[dict]:
+        """Per RAM region: name, bytes used (its arena), budget; one entry without a layout."""
+        if single(self.layout):
+            name = self.layout.regions[0][0] if self.layout else "sram"
+            budget = self.layout.regions[0][1] if self.layout else None
+            return [dict(name=name, bytes=self.arena_bytes, budget=budget)]
+        return [dict(name=n, bytes=u, budget=size)
+                for (n, size, _), u in zip(self.layout.regions, self.layout.used(self.buffers))]
+
+    @property
+    def total_bytes(self) -> int:
+        """Bytes of every region's arena together (one region: arena_bytes)."""
+        return sum(r["bytes"] for r in self.regions)
+
+    def place(self, t: Tensor | None, scratch: str | None = None) -> tuple[int, int]:
+        """(region index, offset in that region's arena) of a tensor's buffer, or of the
+        scratch buffer named `scratch`."""
+        offset = self.scratch[scratch] if t is None else self.offset_of(t)
+        if single(self.layout):
+            return 0, offset
+        k = self.layout.region_of(offset)
+        return k, offset - self.layout.bases[k]
 
     def storage(self, t: Tensor) -> Tensor:
         return resolve(t, self.roots)
@@ -235,9 +334,11 @@ def lower_bound(buffers: list[Buffer], steps: int, pins: list | None = None) -> 
     return max(live_profile(buffers, steps, pins), default=0)
 
 
-def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None) -> int:
+def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None,
+           layout: Layout | None = None) -> int:
     """Best fit in `order` (a pinned group: first fit of the whole group), over arrays: which
-    placed buffers conflict with the next one is one vectorised test."""
+    placed buffers conflict with the next one is one vectorised test. With several regions,
+    `layout.blocked` adds what no buffer may overlap (step 4)."""
     index = {id(b): i for i, b in enumerate(buffers)}
     start = np.array([b.start for b in buffers], np.int64)
     end = np.array([b.end for b in buffers], np.int64)
@@ -255,6 +356,8 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None)
             hit |= is_in
         return np.nonzero(placed & hit)[0]
 
+    blocked = {io: layout.blocked(io) for io in (False, True)} if not single(layout) else None
+    bases = np.array(layout.bases, np.int64) if blocked is not None else None
     group_of = {id(m): g for g in _groups(pins or ()) for m, _ in g}
     for b in order:
         group = group_of.get(id(b))
@@ -265,6 +368,12 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None)
                     hit = conflicts(index[id(m)])
                     forbidden += zip((offset[hit] - r - m.size).tolist(),
                                      (offset[hit] + size[hit] - r).tolist())
+                if blocked is not None:       # the group whole in one region
+                    span = max(r + m.size for m, r in group)
+                    forbidden += [(w - span, w) for w in layout.bases[1:]]
+                    for m, r in group:
+                        lo, n = blocked[bool(m.io)]
+                        forbidden += zip((lo - r - m.size).tolist(), (lo + n - r).tolist())
                 base = _first_fit(forbidden)
                 for m, r in group:
                     offset[index[id(m)]] = base + r
@@ -272,21 +381,31 @@ def _place(buffers: list[Buffer], order: list[Buffer], pins: list | None = None)
             continue
         i = index[id(b)]
         hit = conflicts(i)
-        offset[i] = _best_fit(offset[hit], size[hit], b.size)
+        if blocked is None:
+            offset[i] = _best_fit(offset[hit], size[hit], b.size)
+        else:
+            lo, n = blocked[bool(b.io)]
+            offset[i] = _best_fit(np.concatenate((offset[hit], lo)),
+                                  np.concatenate((size[hit], n)), b.size, bases)
         placed[i] = True
     for b, off in zip(buffers, offset.tolist()):
         b.offset = off
     return max((b.offset + b.size for b in buffers), default=0)
 
 
-def _best_fit(offsets: np.ndarray, sizes: np.ndarray, need: int) -> int:
+def _best_fit(offsets: np.ndarray, sizes: np.ndarray, need: int,
+              bases: np.ndarray | None = None) -> int:
     """The lowest offset of the smallest hole (between these placed buffers, from 0) that
-    holds `need` bytes, else the end of the highest."""
+    holds `need` bytes, else the end of the highest. With region `bases`: the smallest hole
+    of the first region that has one."""
     order = np.argsort(offsets, kind="stable")
     offsets, ends = offsets[order], offsets[order] + sizes[order]
     cursor = np.maximum(0, np.concatenate(([0], np.maximum.accumulate(ends)[:-1])))
     gaps = offsets - cursor
     fits = np.nonzero(gaps >= need)[0]
+    if len(fits) and bases is not None:
+        region = np.searchsorted(bases, cursor[fits], side="right")
+        fits = fits[region == region.min()]
     if len(fits):
         return int(cursor[fits[np.argmin(gaps[fits])]])
     return int(max(0, ends.max())) if len(ends) else 0
@@ -340,10 +459,14 @@ _ORDERINGS = {
 }
 
 
+# with several regions also: kernel scratch, then small buffers, first (the fastest region)
+_HOT_FIRST = ("hot", lambda b: (b.tensor is not None, b.size, b.start))
+
+
 def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
                   fast_in_place: bool = False, pin: tuple | None = None,
                   bound_only: bool = False, stream: Streaming | None = None,
-                  budgeted: bool = False):
+                  budgeted: bool = False, layout: Layout | None = None):
     """Buffers, lifetimes and offsets for one given schedule. With `in_place`, elementwise
     ops, depthwise and pointwise layers may write over an input that dies there
     (`fast_in_place`: also layers that run a DSP/Helium kernel, which then run the portable
@@ -352,7 +475,7 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
     `budgeted` (the search under a budget): with `stream`, the bound of the streamed
     schedule only (it may miss the rare schedule where streaming loses; packing compares).
     `stream`: run inverted residual blocks after the patch stage streamed by rows, with
-    these options (streaming.py)."""
+    these options (streaming.py). `layout`: several RAM regions (step 4)."""
     schedule = [original(op) for op in schedule]
     if stream:
         # streaming can lose where the in-place layers already do well (narrow expansions):
@@ -368,10 +491,11 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
             best = None
             for bound, _, s in sorted(bounds, key=lambda b: b[:2]):
                 if best is None or bound < best.arena_bytes:
-                    plan = plan_schedule(graph, s, in_place, fast_in_place, pin)
+                    plan = plan_schedule(graph, s, in_place, fast_in_place, pin,
+                                         layout=layout)
                     if best is None or plan.arena_bytes < best.arena_bytes:
                         best = plan
-            return _with_fast_rows(graph, best, in_place, fast_in_place, pin)
+            return _with_fast_rows(graph, best, in_place, fast_in_place, pin, layout)
     variants = [(schedule, {}, [], False)]   # no sharing at all
     if in_place:
         roots, shared = _in_place_roots(graph, schedule)
@@ -406,7 +530,7 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
             return lower_bound(buffers, len(sched), pins)
         if best is not None and lower_bound(buffers, len(sched), pins) >= best.arena_bytes:
             continue
-        plan = _pack(sched, buffers, roots, shared, pins)
+        plan = _pack(sched, buffers, roots, shared, pins, layout)
         if best is None or plan.arena_bytes < best.arena_bytes:
             best = plan
         if best.arena_bytes == best.lower_bound_bytes:
@@ -415,7 +539,7 @@ def plan_schedule(graph: Graph, schedule: list[Op], in_place: bool = True,
 
 
 def _with_fast_rows(graph: Graph, plan: MemoryPlan, in_place: bool, fast_in_place: bool,
-                    pin) -> MemoryPlan:
+                    pin, layout: Layout | None = None) -> MemoryPlan:
     """Streamed blocks on fast row kernels where their larger scratch fits under the arena
     at their step; kept if the re-packed arena does not grow."""
     live = live_profile(plan.buffers, len(plan.schedule), plan.pins)
@@ -430,7 +554,7 @@ def _with_fast_rows(graph: Graph, plan: MemoryPlan, in_place: bool, fast_in_plac
         schedule.append(op)
     if not changed:
         return plan
-    faster = plan_schedule(graph, schedule, in_place, fast_in_place, pin)
+    faster = plan_schedule(graph, schedule, in_place, fast_in_place, pin, layout=layout)
     return faster if faster.arena_bytes <= plan.arena_bytes else plan
 
 
@@ -496,21 +620,32 @@ def _apart(ga: list, gb: list, paired: set) -> bool:
                    for a, ra in ga for b, rb in gb)
 
 
-def _pack(schedule, buffers, roots, shared, pins=()) -> MemoryPlan:
+def _pack(schedule, buffers, roots, shared, pins=(), layout: Layout | None = None) -> MemoryPlan:
     lower = lower_bound(buffers, len(schedule), pins)
     best = None
-    for name, key in _ORDERINGS.items():
-        size = _place(buffers, sorted(buffers, key=key), pins)
-        if best is None or size < best[0]:
-            best = (size, name, [b.offset for b in buffers])
-        if size == lower:
-            break
-    size, name, offsets = best
+    if single(layout):
+        for name, key in _ORDERINGS.items():
+            size = _place(buffers, sorted(buffers, key=key), pins)
+            if best is None or size < best[0]:
+                best = (size, name, [b.offset for b in buffers])
+            if size == lower:
+                break
+    else:       # fits first, then the most buffers in the fastest region, then fewest bytes
+        for lay in layout.orders():
+            fastest = [r[0] for r in lay.regions].index(lay.fastest)
+            for name, key in (_HOT_FIRST,) + tuple(_ORDERINGS.items()):
+                size = _place(buffers, sorted(buffers, key=key), pins, lay)
+                fast = sum(lay.region_of(b.offset) == fastest for b in buffers)
+                rank = (size > lay.total, -fast, sum(lay.used(buffers)), size)
+                if best is None or rank < best[3]:
+                    best = (size, name, [b.offset for b in buffers], rank, lay)
+        layout = best[4]
+    size, name, offsets = best[:3]
     for b, off in zip(buffers, offsets):
         b.offset = off
     plan = MemoryPlan(schedule=schedule, buffers=buffers, arena_bytes=size,
                       lower_bound_bytes=lower, strategy=name, roots=roots, in_place=shared,
-                      pins=list(pins))
+                      pins=list(pins), layout=layout)
     plan.offsets = {id(b.tensor): b.offset for b in buffers if b.tensor is not None}
     plan.scratch = {b.name: b.offset for b in buffers if b.tensor is None}
     return plan

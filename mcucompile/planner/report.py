@@ -1,5 +1,6 @@
 """What `mcucompile plan` shows: the schedule with the buffers live at each step and their
-offsets, the peak, the patch choice, and a PNG of memory over the schedule."""
+offsets (in their region's arena), the peak, the patch choice, the bytes per memory region
+(RAM and read-only), and a PNG of memory over the schedule."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -46,9 +47,26 @@ def op_costs(plan: MemoryPlan, op) -> dict:
                                 if a.const is not None))
 
 
+def _region_of(plan: MemoryPlan, b) -> tuple[str, int]:
+    """(region name, offset in its arena) of a buffer."""
+    k, offset = plan.place(b.tensor, None if b.tensor is not None else b.name)
+    return plan.regions[k]["name"], offset
+
+
+def rom_usage(plan: MemoryPlan) -> list[dict]:
+    """Constant bytes per further read-only region (planner/search.py place_constants)."""
+    from .search import _constants
+    sizes = _constants(plan.schedule)
+    used: dict[str, int] = {}
+    for digest, region in plan.const_regions.items():
+        used[region] = used.get(region, 0) + sizes.get(digest, 0)
+    return [dict(name=name, const_bytes=n) for name, n in sorted(used.items())]
+
+
 def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
     live_bytes = live_profile(plan.buffers, len(plan.schedule), plan.pins)
     names = buffer_names(graph, plan)
+    region = {id(b): _region_of(plan, b) for b in plan.buffers}
     # a shifted in-place layer: its output pinned below its input (arena.py, backend/shift.py)
     shifted = {b.start: -d for a, b, d in plan.pins if d <= 0 and a.end == b.start}
     steps = []
@@ -60,13 +78,14 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
                           shifted_by=shifted.get(s),
                           streamed_ops=op.attrs.get("ops") if op.kernel.streamed is not None else None,
                           live_bytes=live_bytes[s], **op_costs(plan, op),
-                          live=[dict(name=names[id(b)][0], offset=b.offset, bytes=b.size)
-                                for b in live]))
+                          live=[dict(name=names[id(b)][0], region=region[id(b)][0],
+                                     offset=region[id(b)][1], bytes=b.size) for b in live]))
     peak = max(steps, key=lambda r: r["live_bytes"]) if steps else None
     est = [r["estimated_instructions"] for r in steps]
-    return dict(model=graph.source, arena_bytes=plan.arena_bytes,
+    return dict(model=graph.source, arena_bytes=plan.total_bytes, regions=plan.regions,
+                const_regions=rom_usage(plan),
                 lower_bound_bytes=plan.lower_bound_bytes,
-                unpatched_arena_bytes=getattr(plan, "base_arena_bytes", plan.arena_bytes),
+                unpatched_arena_bytes=getattr(plan, "base_arena_bytes", plan.total_bytes),
                 packing=plan.strategy, order=getattr(plan, "order", "model"),
                 patch=plan.patch, extra_macs_pct=getattr(plan, "extra_macs_pct", 0.0),
                 in_place_ops=[op.index for op in plan.in_place],
@@ -77,7 +96,8 @@ def plan_summary(graph: Graph, plan: MemoryPlan) -> dict:
                 steps=steps,
                 buffers=[dict(name=names[id(b)][0], holds=names[id(b)][1],
                               tensor=b.tensor.name if b.tensor is not None else None,
-                              bytes=b.size, offset=b.offset, first_step=b.start,
+                              bytes=b.size, region=region[id(b)][0],
+                              offset=region[id(b)][1], first_step=b.start,
                               last_step=b.end) for b in plan.buffers],
                 # the state region (arena.place_state): kept across runs, never reused
                 state=[dict(name=f"st{k}", holds=f"state {list(t.shape)} {t.dtype}",

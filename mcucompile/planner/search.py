@@ -2,8 +2,11 @@
 lowered graph (every op has its portable calls, passes/lower.py), the board and its budgets,
 and returns the plan codegen renders: the kernel of every op and the memory plan.
 
-Budgets: SRAM for the arena (`--sram`, default: the board's SRAM less stack, heap and other
-static data) and flash for constants + code (`--flash`, default: the board's flash).
+Budgets: SRAM for the arena (`--sram`, default: every RAM region of the board, the main SRAM
+less stack, heap and other static data; `--sram N`: N bytes of the main SRAM alone;
+`--sram dtcm=128K,axi=512K`: those regions with those budgets) and flash for constants + code
+(`--flash`, default: the board's flash and its further read-only regions; `--flash N`: N
+bytes of the main flash alone).
 
 Algorithm:
 1. Kernels. Each call takes its fastest candidate (by the cost model, backend/cost.py): a
@@ -33,6 +36,12 @@ Algorithm:
    first patch schedule (fewest extra MACs first) that still fits both budgets that way
    wins, else the portable-tile plan stands. Scratch that the packing puts above the limit
    makes its op take a smaller tiling, else its portable kernel (_unfragment).
+4. Regions. The arena's buffers are spread over the RAM regions by the packer itself
+   (planner/arena.py, step 4: each buffer wholly in one region, the fastest region first).
+   Constants that do not fit the main flash beside the code (estimated as in step 2) go to
+   the further read-only regions: the smallest arrays (per-channel parameters, read most
+   per byte) stay in the main flash, the largest leave it first, each to the fastest
+   further region it fits (place_constants).
 Why a plan came out: `plan --json` lists per op the kernel, its estimated instructions,
 scratch and constant bytes; the message of a refusal names the budget and the excess.
 Not guaranteed: the fewest instructions overall (steps 1-2 are greedy per op; step 3 tries
@@ -51,8 +60,8 @@ from ..errors import McucError
 from ..ir import Graph
 from ..passes.select_kernels import (fast_variant, io_bytes, row_builders, select_kernels,
                                      variant_builders)
-from . import MemoryPlan, check_plan, plan_memory
-from .arena import ALIGN, lifetimes, live_profile, scratch_name
+from . import Layout, MemoryPlan, check_plan, plan_memory
+from .arena import ALIGN, lifetimes, live_profile, scratch_name, state_bytes
 from .patches import fast_tile_kernels
 from .streaming import Streaming
 
@@ -70,25 +79,60 @@ RUNTIME_FLASH = 24 * 1024        # portable kernels, harness, startup, libc
 
 @dataclass(frozen=True)
 class Budgets:
-    sram: int | None          # bytes the arena may take (None: unlimited)
+    sram: int | None          # bytes the arena may take (None: unlimited), all regions together
     flash: int | None         # bytes constants + code may take (None: unlimited)
     what: str = ""            # how the SRAM budget was derived, for messages
+    layout: Layout | None = None    # the RAM regions and their budgets (None: no budget)
+    rom: tuple = ()           # further read-only regions for constants (boards.Region)
 
 
-def budgets(board, sram: int | None = None, flash: int | None = None) -> Budgets:
-    """--sram / --flash if given, else the board's: its SRAM less stack, heap and 2 KB of
-    other static data (the model's inputs and outputs live in the arena, model.h), and its
-    flash. None on the host."""
-    what = ""
-    if sram is None and board is not None and board.sram_size:
-        sram = board.sram_size - (board.stack_bytes or 0) - (board.heap_bytes or 0) \
-            - OTHER_STATIC
+def budgets(board, sram: int | dict | None = None, flash: int | None = None,
+            main_only: bool = False) -> Budgets:
+    """--sram / --flash if given, else the board's (see the module docstring). `sram`: bytes
+    of the main SRAM, or {region name: bytes}. The main SRAM keeps a stack, a heap and 2 KB
+    of other static data (the model's inputs and outputs live in the arena, model.h). None
+    on the host. `main_only`: the main SRAM alone (a model with state: its region, kept from
+    run to run, is placed after one arena's packed buffers, arena.place_state)."""
+    regions = board.ram_regions if board is not None else ()
+    reserve = ((board.stack_bytes or 0) + (board.heap_bytes or 0) + OTHER_STATIC) if regions else 0
+    what, layout = "", None
+    if isinstance(sram, dict):
+        names = [r.name for r in regions]
+        for name, size in sram.items():
+            if name not in names:
+                owner = board.name if board else "the host"
+                raise McucError(f"--sram names region '{name}', which {owner} does not have",
+                                hint=f"its RAM regions: {', '.join(names) or 'none'}")
+            region = regions[names.index(name)]
+            usable = region.size - (reserve if region.main else 0)
+            if not 0 < size <= usable:
+                raise McucError(f"--sram {name}={size:,}: region '{name}' has {usable:,} bytes "
+                                "for the arena" + (" (less stack, heap and other static data)"
+                                                   if region.main else ""))
+        chosen = [(r, sram[r.name]) for r in regions if r.name in sram]
+        what = f"{board.name} (--sram " + ", ".join(f"{r.name} {b:,}" for r, b in chosen) + ")"
+        sram = sum(b for _, b in chosen)
+    elif sram is None and regions:
+        chosen = [(r, r.size - (reserve if r.main else 0))
+                  for r in (regions[:1] if main_only else regions)]
+        sram = sum(b for _, b in chosen)
         what = (f"{board.name} ({board.sram_size:,} bytes of SRAM less a "
                 f"{board.stack_bytes or 0:,}-byte stack, {board.heap_bytes or 0:,}-byte heap "
-                f"and {OTHER_STATIC:,} bytes of other static data)")
-    if flash is None and board is not None:
-        flash = board.flash_size
-    return Budgets(sram, flash, what)
+                f"and {OTHER_STATIC:,} bytes of other static data"
+                + "".join(f", plus {r.name} {r.size:,}" for r, _ in chosen[1:]) + ")")
+    else:
+        chosen = []
+    if main_only and chosen and [r for r, _ in chosen] != [regions[0]]:
+        raise McucError(f"a model with state (variable tensors) is planned in the main SRAM "
+                        f"('{regions[0].name}') alone: give --sram BYTES")
+    if chosen:      # (the main SRAM alone: one arena, planned as before regions)
+        fastest = sorted(chosen, key=lambda rb: rb[0].speed)     # stable: board order on ties
+        layout = Layout(tuple((r.name, b, r.dma) for r, b in fastest), regions[0].name,
+                        fastest[0][0].name)
+    rom = board.rom_extra if board is not None and flash is None else ()
+    if flash is None and board is not None and board.flash_size is not None:
+        flash = board.flash_size + sum(r.size for r in rom)
+    return Budgets(sram, flash, what, layout, rom)
 
 
 def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
@@ -99,7 +143,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     calls); raises McucError when nothing fits. `patch` None: "auto" under an SRAM budget
     (patches only if the model does not fit without), "off" without one."""
     graph = _choosing_copy(graph)
-    limits = budgets(board, sram, flash)
+    limits = budgets(board, sram, flash, main_only=state_bytes(graph) > 0)
     if patch is None:
         patch = "auto" if limits.sram is not None else "off"
     tables = variant_builders(board, kernels)
@@ -107,7 +151,7 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
     bound = layer_bound(graph)
     limit = bound + scratch_slack(bound)
     if sram is not None:            # the user's own budget: scratch may fill it
-        limit = max(limit, sram)
+        limit = max(limit, limits.sram)
     choose_kernels(graph, board, kernels, limit)
     if limits.flash is not None:
         _fit_flash(graph, limits.flash, core, tables)
@@ -133,6 +177,9 @@ def search(graph: Graph, board, kernels: str = "auto", patch: str | None = None,
                         hint="more SRAM (fewer patches and streamed blocks), or a board with "
                              "more flash")
     check_plan(plan)
+    if limits.rom:
+        plan.const_regions = place_constants(plan.schedule, limits.flash - sum(
+            r.size for r in limits.rom), limits.rom, graph.source or graph.name)
     plan.estimated_instructions = {id(op): sum(estimate(c, core) for c in op.kernel.calls)
                                    for op in plan.schedule}
     return plan
@@ -154,10 +201,11 @@ def _memory(graph: Graph, board, kernels: str, patch: str, limits: Budgets, limi
             max_overhead: float, tables, streaming: Streaming) -> MemoryPlan:
     """Step 3 (see the module docstring) with these streaming options."""
     plan = plan_memory(graph, patch, limits.sram, max_overhead, limits.what,
-                       streaming=streaming)
+                       streaming=streaming, layout=limits.layout)
     if tables and plan.patch is None:
         plan = _unfragment(graph, plan, limit, tables, lambda: plan_memory(
-            graph, patch, limits.sram, max_overhead, limits.what, streaming=streaming))
+            graph, patch, limits.sram, max_overhead, limits.what, streaming=streaming,
+            layout=limits.layout))
     if plan.patch and tables:
         specs = [f"{plan.patch['grid']}@{plan.patch['split_op_index']}"]
         specs += plan.alternatives[:MAX_FAST_TILE_TRIES - 1]
@@ -350,22 +398,54 @@ def _own_flash(calls) -> int:
         + GENERATED_KERNEL_FLASH * sum(c.generated is not None for c in calls)
 
 
+def const_digest(data: np.ndarray) -> str:
+    """Identifies a constant array by content (codegen stores identical arrays once)."""
+    data = np.ascontiguousarray(data)
+    return hashlib.sha1(data.dtype.str.encode() + data.tobytes()).hexdigest()
+
+
+def _constants(ops) -> dict[str, int]:
+    """const_digest -> bytes of every distinct constant array the ops' calls read."""
+    return {const_digest(arg.const): arg.const.nbytes for op in ops for call in op.kernel.calls
+            for arg in call.args if arg.const is not None}
+
+
 def flash_estimate(ops) -> int:
     """Flash a firmware needs, estimated before generating it: its distinct constant arrays
     (codegen shares identical ones) plus a generous size per generated kernel and the
     runtime."""
-    consts, kernels = {}, set()
+    kernels = set()
     for op in ops:
         for call in op.kernel.calls:
             if call.generated is not None:
                 kernels.add(call.fn)
                 kernels.update(u.fn for u in call.uses)
-            for arg in call.args:
-                if arg.const is not None:
-                    data = np.ascontiguousarray(arg.const)
-                    key = hashlib.sha1(data.dtype.str.encode() + data.tobytes()).digest()
-                    consts[key] = data.nbytes
-    return sum(consts.values()) + GENERATED_KERNEL_FLASH * len(kernels) + RUNTIME_FLASH
+    return sum(_constants(ops).values()) + GENERATED_KERNEL_FLASH * len(kernels) + RUNTIME_FLASH
+
+
+def place_constants(ops, flash: int, rom: tuple, where: str) -> dict[str, str]:
+    """Step 4 for constants: const_digest -> name of the further read-only region (rom,
+    boards.Region) each array goes to that does not stay in the main flash (`flash` bytes,
+    code estimated as in flash_estimate). Raises McucError, per region, when they do not fit."""
+    consts = _constants(ops)
+    free = flash - (flash_estimate(ops) - sum(consts.values()))
+    room = {r.name: r.size for r in rom}
+    fastest = sorted(rom, key=lambda r: r.speed)
+    out: dict[str, str] = {}
+    for digest, n in sorted(consts.items(), key=lambda kv: (kv[1], kv[0])):
+        if n <= free and not out:       # smallest first; once one leaves, larger ones do too
+            free -= n
+            continue
+        region = next((r for r in fastest if room[r.name] >= n), None)
+        if region is None:
+            left = ", ".join(f"{r.name} {room[r.name]:,} of {r.size:,}" for r in fastest)
+            raise McucError(f"model does not fit the read-only memory: a {n:,}-byte constant "
+                            f"array fits no region (free: main flash {max(free, 0):,} beside "
+                            f"the code, {left} bytes)", where,
+                            hint="a board with more flash, or --flash for fewer fast kernels")
+        room[region.name] -= n
+        out[digest] = region.name
+    return out
 
 
 def _row_kernels(tables, weights: str | None = None):
@@ -386,11 +466,12 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
                     max_overhead, tables, streaming: Streaming) -> MemoryPlan | None:
     """The patch schedule `spec` with fast kernels on its tiles and the kernels after the
     stage chosen for the peak there; None if it does not fit the budgets."""
-    budget, what = limits.sram, limits.what
+    budget, what, layout = limits.sram, limits.what, limits.layout
     flash = limits.flash or math.inf
     fast_tiles = lambda op, call: fast_variant(tables, op, call)    # noqa: E731
     try:
-        portable = plan_memory(graph, spec, budget, max_overhead, what, streaming=streaming)
+        portable = plan_memory(graph, spec, budget, max_overhead, what, streaming=streaming,
+                               layout=layout)
         if flash_estimate(portable.schedule) + GENERATED_KERNEL_FLASH * fast_tile_kernels(
                 portable.schedule) > flash:
             return None                 # a kernel per layer and tile size would not fit
@@ -411,7 +492,7 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
                 _fit_flash(graph, target, core_of(board), tables)
             # no budget here: with one, plan_memory would fall back to portable in-place tiles
             plan = plan_memory(graph, spec, None, max_overhead, what, tile_kernels=fast_tiles,
-                               streaming=streaming)
+                               streaming=streaming, layout=layout)
             over = flash_estimate(plan.schedule) - flash
             if over <= 0:
                 break
@@ -427,7 +508,7 @@ def _fast_tile_plan(graph: Graph, board, kernels: str, spec: str, limits: Budget
                 tried = plan_memory(graph, spec, None, max_overhead, what,
                                     tile_kernels=fast_tiles,
                                     streaming=Streaming(above, streaming.row_kernels,
-                                                        streaming.built))
+                                                        streaming.built), layout=layout)
                 if tried.arena_bytes > budget:
                     break
                 plan = tried
