@@ -273,7 +273,7 @@ def schedule_points(graph: Graph, max_overhead: float,
     base = _best_order(graph)
     base_macs = total_macs(base.schedule)
     points = [("off", base.arena_bytes, 0)]
-    streamed = _streamed(graph, base, False, streaming)
+    streamed = _streamed(graph, base, False, streaming, None)
     if streamed.arena_bytes < base.arena_bytes:
         points.append(("streamed", streamed.arena_bytes, 0))
     candidates = _candidates(graph, base, base_macs, None, max_overhead, False, {}, streaming,
