@@ -141,9 +141,9 @@ int main(void)
 @pytest.mark.parametrize("board_name", ["host", "mps2-an386"])
 def test_two_models_with_two_prefixes_link_into_one_program(tmp_path, board_name):
     """kws_ as a CMake package, hw_ as a plain library folder compiled as its README.txt says
-    (every .c under src/, include path src/). On the host both call the portable fully
-    connected kernel; on the M4 each has DSP GEMM kernels specialised and named by op index
-    (mcuc_conv_s8_dsp*_op0 and runtime kernels in both): without the prefixes neither would
+    (every .c under src/, include path src/). On the host each has plain-C GEMM kernels, on
+    the M4 DSP ones, specialised and named by op index (mcuc_conv_s8_fast_op0,
+    mcuc_conv_s8_dsp*_op0, and runtime kernels in both): without the prefixes neither would
     link."""
     board = get_board(board_name)
     models = dict(kws=shared_model("kws_ref_model"), hw=shared_model("hello_world_int8"))
@@ -178,7 +178,7 @@ def test_two_models_with_two_prefixes_link_into_one_program(tmp_path, board_name
     nm = "arm-none-eabi-nm" if board.is_cross else "nm"
     symbols = _global_symbols(tmp_path / "build" / "kws" / "libkws_model.a", nm)
     assert "kws_model_run" in symbols and all(s.startswith("kws_") for s in symbols), symbols
-    kernel = "conv_s8_dsp" if board.is_cross else "fully_connected"
+    kernel = "conv_s8_dsp" if board.is_cross else "conv_s8_fast"
     assert any(kernel in s for s in symbols)
     assert kernel in " ".join(p.name for p in (tmp_path / "hw" / "src").rglob("*.c"))
     work = tmp_path / "run"
