@@ -128,28 +128,37 @@ def op_macs(op) -> int:
 
 def model_info(model: str | Path, board: str | Board | None = None,
                keep_layout: bool = False) -> dict:
+    """Per op: shapes, MACs, weight bytes and status ("supported", or why not). A model with
+    ops that have no kernel here is listed unchecked, without MACs or arena ("supported":
+    false); compiling it is refused at its first such op."""
     board = get_board(board) if isinstance(board, str) else board
-    graph = run_passes(load_model(model), board, keep_layout=keep_layout)
+    graph = load_model(model, keep_unsupported=True)
+    supported = not graph.unsupported
+    if supported:
+        graph = run_passes(graph, board, keep_layout=keep_layout)
     rows = []
     for op in graph.ops:
         weights = sum(t.nbytes for t in op.inputs if t is not None and t.is_const)
         rows.append(dict(index=op.index, type=op.type,
                          inputs=[list(t.shape) for t in op.inputs if t is not None and not t.is_const],
                          outputs=[list(t.shape) for t in op.outputs],
-                         macs=op_macs(op), weight_bytes=weights,
-                         alias=op.is_alias))
-    plan = plan_memory(graph)
-    return dict(model=str(model), ops=rows, op_count=len(rows),
-                macs=sum(r["macs"] for r in rows),
+                         macs=op_macs(op) if supported else None, weight_bytes=weights,
+                         alias=op.is_alias, supported=op.index not in graph.unsupported,
+                         status=graph.unsupported.get(op.index, "supported")))
+    plan = plan_memory(graph) if supported else None
+    return dict(model=str(model), supported=supported, ops=rows, op_count=len(rows),
+                unsupported_ops=len(graph.unsupported),
+                macs=sum(r["macs"] for r in rows) if supported else None,
                 weight_bytes=sum(r["weight_bytes"] for r in rows),
                 inputs=[dict(_io(t), layout=graph.input_layout(k))
                         for k, t in enumerate(graph.inputs)],
                 outputs=[_io(t) for t in graph.outputs],
-                arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes)
+                arena_bytes=plan.arena_bytes if plan else None,
+                lower_bound_bytes=plan.lower_bound_bytes if plan else None)
 
 
 def _io(t) -> dict:
-    scale, zp = t.quant.scalar()
+    scale, zp = t.quant.scalar() if t.quant is not None else (None, None)
     return dict(name=t.name, shape=list(t.shape), dtype=t.dtype, scale=scale, zero_point=zp)
 
 

@@ -3,7 +3,9 @@
 Reads the file with the flatbuffer schema bindings shipped in the tflite-micro package (not an
 interpreter), checks every index and size against the file before using it, and lowers the
 first subgraph to an ir.Graph. What the compiler cannot run (float/uint8/int16 activations,
-ops without a kernel) is rejected here with the op index and tensor name.
+ops without a kernel) is rejected here with the op index and tensor name. An op without a
+kernel is named before any check of the graph: other ops' fields, and the tensors it alone
+reads (an LSTM's variable state, a Vela op's scratch), mean nothing until it runs.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
-from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS, WIDE_DTYPES
+from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS, WIDE_DTYPES, unsupported_reason
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
            6: "bool", 7: "int16", 9: "int8", 10: "float64", 15: "uint32", 16: "uint16",
@@ -33,16 +35,19 @@ def _op_names() -> dict[int, str]:
     return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def load_tflite(path: str | Path) -> Graph:
+def load_tflite(path: str | Path, keep_unsupported: bool = False) -> Graph:
     path = Path(path)
     try:
         buf = path.read_bytes()
     except OSError as e:
         raise McucError(f"cannot read model: {e.strerror}", str(path)) from None
-    return parse_tflite(buf, str(path))
+    return parse_tflite(buf, str(path), keep_unsupported)
 
 
-def parse_tflite(buf: bytes, where: str = "<model>") -> Graph:
+def parse_tflite(buf: bytes, where: str = "<model>", keep_unsupported: bool = False) -> Graph:
+    """The checked graph of a model file. keep_unsupported: a model with ops that have no
+    kernel here comes back unchecked, for `info` to list (see op_problem), instead of being
+    refused."""
     if len(buf) < 16:
         raise McucError(f"file is too short to be a TFLite model ({len(buf)} bytes)", where)
     if buf[4:8] != b"TFL3":
@@ -58,7 +63,7 @@ def parse_tflite(buf: bytes, where: str = "<model>") -> Graph:
         raise McucError(f"malformed TFLite file (truncated or corrupt): {type(e).__name__}: {e}",
                         where) from None
     try:
-        return _lower(model, buf, where)
+        return _lower(model, buf, where, keep_unsupported)
     except McucError:
         raise
     except Exception as e:  # inconsistent fields in a file that still parsed
@@ -110,7 +115,7 @@ def _quant(tq, t_where: str, shape: tuple) -> Quant | None:
     return Quant(scale=scale, zero_point=zp, axis=axis)
 
 
-def _lower(model, buf: bytes, where: str) -> Graph:
+def _lower(model, buf: bytes, where: str, keep_unsupported: bool) -> Graph:
     if not model.subgraphs:
         raise McucError("model has no subgraphs", where)
     if len(model.subgraphs) > 1:
@@ -161,9 +166,9 @@ def _lower(model, buf: bytes, where: str) -> Graph:
         oc = opcodes[to.opcodeIndex]
         code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         op_type = names.get(code, f"builtin_{code}")
+        custom = None
         if op_type == "CUSTOM":
             custom = oc.customCode.decode(errors="replace") if isinstance(oc.customCode, bytes) else oc.customCode
-            op_type = f"CUSTOM({custom})"
         inputs = [tensor_at(int(i), f"op {k} input") for i in (to.inputs if to.inputs is not None else [])]
         outputs = [tensor_at(int(i), f"op {k} output") for i in (to.outputs if to.outputs is not None else [])]
         if any(o is None for o in outputs):
@@ -174,6 +179,8 @@ def _lower(model, buf: bytes, where: str) -> Graph:
             raise McucError("intermediate tensors on an op that has none (LSTM ops only)",
                             f"{where}: op {k} ({shown(op_type)})")
         attrs = dict(vars(to.builtinOptions)) if to.builtinOptions is not None else {}
+        if custom is not None:
+            attrs = dict(custom_code=custom or "")
         ops.append(Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, index=k))
 
     g_inputs = [tensor_at(int(i), "graph input") for i in (sg.inputs if sg.inputs is not None else [])]
@@ -181,10 +188,29 @@ def _lower(model, buf: bytes, where: str) -> Graph:
     graph = Graph(name=Path(where).stem, tensors=tensors, ops=ops,
                   inputs=[t for t in g_inputs if t is not None],
                   outputs=[t for t in g_outputs if t is not None], source=where)
+    problems = {op.index: op_problem(op) for op in graph.ops}
+    if keep_unsupported and any(problems.values()):
+        graph.unsupported = {k: why for k, why in problems.items() if why}
+        return graph
+    check_ops(graph)
     verify(graph)
     check_supported(graph)
     validate(graph)
     return graph
+
+
+def op_problem(op: Op) -> str | None:
+    """Why this op has no kernel here (None: it has one)."""
+    return unsupported_reason(op.type, op.attrs.get("custom_code"))
+
+
+def check_ops(graph: Graph) -> None:
+    """The first op without a kernel, as one line: "file: op 1: SVDF is not supported"."""
+    for op in graph.ops:
+        problem = op_problem(op)
+        if problem:
+            raise McucError(problem, f"{graph.source or graph.name}: op {op.index}",
+                            hint="`mcucompile info MODEL` lists every op with its status")
 
 
 @functools.lru_cache(maxsize=None)
@@ -218,7 +244,8 @@ def _check_options(to, op_type: str, where: str) -> None:
 
 
 def check_supported(graph: Graph) -> None:
-    """Reject what the runtime cannot execute, naming the op and tensor."""
+    """Reject tensors the runtime cannot execute (after check_ops), naming the op and
+    tensor."""
     where = graph.source or graph.name
     io_dtypes = {"int8"} | {d for ins, outs in WIDE_DTYPES.values() for d in ins + outs}
     for t in graph.inputs + graph.outputs:
@@ -230,10 +257,6 @@ def check_supported(graph: Graph) -> None:
                 hint="convert with inference_input_type=tf.int8 and inference_output_type=tf.int8"
                      " and a representative dataset")
     for op in graph.ops:
-        if op.type not in SUPPORTED_OPS:
-            raise McucError(f"unsupported op {shown(op.type)}",
-                            f"{where}: {op.where}",
-                            hint="supported: " + ", ".join(sorted(SUPPORTED_OPS)))
         wide_in, wide_out = WIDE_DTYPES.get(op.type, ((), ()))
         for t in op.inputs + op.outputs:
             if t is None or t.is_const:
