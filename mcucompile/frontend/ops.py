@@ -14,6 +14,8 @@ SUPPORTED_OPS = frozenset({
     "RESHAPE", "SQUEEZE", "EXPAND_DIMS",
     "PAD", "PADV2", "CONCATENATION", "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
+    # issue 14
+    "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MINIMUM", "MAXIMUM",
 })
 
 # Activation types other than int8 an op takes: (its data inputs, its outputs). Everything
@@ -47,6 +49,9 @@ OPTIONS = {
     "SLICE": "SliceOptions", "SPLIT": "SplitOptions", "SPLIT_V": "SplitVOptions",
     "SVDF": "SVDFOptions",
     "UNIDIRECTIONAL_SEQUENCE_LSTM": "UnidirectionalSequenceLSTMOptions",
+    "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
+    "RESIZE_BILINEAR": "ResizeBilinearOptions",
+    "MINIMUM": "MaximumMinimumOptions", "MAXIMUM": "MaximumMinimumOptions",
 }
 OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})
 

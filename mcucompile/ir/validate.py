@@ -69,6 +69,8 @@ OPERANDS = {
     "SVDF": (5, 5, (0, 1, 2, 3, 4), 1),
     # the standard (Keras) LSTM: all four gates, no peephole, projection or layer norm
     "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, (*range(9), 12, 13, 14, 15, 18, 19), 1),
+    "RESIZE_NEAREST_NEIGHBOR": (2, 2, (0, 1), 1), "RESIZE_BILINEAR": (2, 2, (0, 1), 1),
+    "MINIMUM": (2, 2, (0, 1), 1), "MAXIMUM": (2, 2, (0, 1), 1),
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -78,7 +80,8 @@ LSTM_VARIANT_INPUTS = {9: "peephole", 10: "peephole", 11: "peephole", 16: "proje
 # Inputs that hold parameters (shapes, axes, paddings ...), not quantized data.
 PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
-                "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2)}
+                "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2),
+                "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,)}
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
                     "RELU6", "LEAKY_RELU", "QUANTIZE")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
@@ -487,6 +490,31 @@ def _lstm(op: Op) -> None:
     clip = op.attrs.get("cellClip", 0.0) or 0.0
     if not math.isfinite(float(clip)) or clip < 0:
         raise _Fail(f"cell clip {clip!r} must be finite and not negative")
+# the largest input height/width of a resize: TFLM's RESIZE_BILINEAR computes 1024 x size in
+# int32 (its 10-bit fixed-point scale)
+MAX_RESIZE_INPUT = (1 << 21) - 1
+
+
+def _resize(op: Op) -> None:
+    """[n, h, w, c] -> [n, size[0], size[1], c] with a constant int32 size of two values;
+    RESIZE_BILINEAR refuses align_corners with half_pixel_centers (TFLM's Prepare does)."""
+    x, size_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if len(x.shape) != 4:
+        raise _Fail(f"input must be 4-D NHWC, is {list(x.shape)}", x)
+    if max(x.shape[1:3]) > MAX_RESIZE_INPUT:
+        raise _Fail(f"input height/width {list(x.shape[1:3])} is over {MAX_RESIZE_INPUT}", x)
+    if size_t.data is None or size_t.dtype != "int32" or size_t.size != 2:
+        raise _Fail(f"the size must be a constant int32 tensor of 2 values (is "
+                    f"{'a constant ' if size_t.data is not None else ''}{size_t.dtype}"
+                    f"{list(size_t.shape)})", size_t)
+    h, w = (int(v) for v in np.asarray(size_t.data).reshape(-1))
+    _at_least_one([h, w], "size")
+    if tuple(y.shape) != (x.shape[0], h, w, x.shape[3]):
+        raise _Fail(f"output shape {list(y.shape)} is not the {list(x.shape)} input resized to "
+                    f"{[h, w]}", y)
+    a = op.attrs
+    if op.type == "RESIZE_BILINEAR" and a.get("alignCorners") and a.get("halfPixelCenters"):
+        raise _Fail("align_corners and half_pixel_centers are both set (TFLM refuses that)")
 
 
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
@@ -495,4 +523,6 @@ _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,
            "MEAN": _mean, "CONCATENATION": _concat, "SVDF": _svdf,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
+           "MINIMUM": _elementwise, "MAXIMUM": _elementwise,
+           "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
            **{t: _same_shape for t in SHAPE_PRESERVING}}

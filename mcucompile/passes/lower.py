@@ -675,6 +675,77 @@ def _pad(op: Op) -> KernelCall:
     return KernelCall("mcuc_pad_s8", "mcuc_pad_params", params, [Arg.input(x), Arg.output(y)])
 
 
+# ------------------------------------------------------------------ resize and min/max
+# RESIZE_*: which input rows/columns each output row/column reads is worked out here, with
+# TFLM's arithmetic (nearest: float32 coordinates; bilinear, int8: 10-bit fixed point), into
+# small constant tables; the kernels only gather (resize_s8.c).
+
+def _c_div(a: int, b: int) -> int:
+    """C's integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def nearest_indices(in_size: int, out_size: int, align: bool, half: bool) -> np.ndarray:
+    """TFLM's GetNearestNeighbor for every output index, in float32 as TFLM computes it:
+    scale = in / out (align_corners: (in - 1) / (out - 1)), source = (i + 0.5 if
+    half_pixel_centers) * scale, rounded half away from zero (align_corners) or floored,
+    then clamped to [0, in - 1]."""
+    f = np.float32
+    scale = f(in_size - 1) / f(out_size - 1) if align and out_size > 1 \
+        else f(in_size) / f(out_size)
+    src = ((np.arange(out_size, dtype=np.float32) + f(0.5 if half else 0.0)) * scale)
+    src = src.astype(np.float64)            # (exact; src >= 0: half away from zero is up)
+    idx = np.floor(src) + (src - np.floor(src) >= 0.5) if align else np.floor(src)
+    idx = np.minimum(idx.astype(np.int64), in_size - 1)
+    return (np.maximum(idx, 0) if half else idx).astype(np.int32)
+
+
+def bilinear_table(in_size: int, out_size: int, align: bool, half: bool) -> np.ndarray:
+    """TFLM's ResizeBilinearInteger coordinates per output index, as [lower, upper, weight]
+    rows: scale in 10-bit fixed point s = round(1024 in / out) (align_corners: of
+    (in - 1) / (out - 1)), source p = i s (half_pixel_centers: + s / 2 - 512), lower =
+    max(p / 1024, 0) and upper = min(ceil(p / 1024), in - 1) in C's truncating division,
+    weight = p - 1024 lower (below 0 or up to 1024 at the edges, as TFLM leaves it)."""
+    if align and out_size > 1:
+        s = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        s = ((1 << 10) * in_size + out_size // 2) // out_size
+    rows = []
+    for i in range(out_size):
+        p = i * s + s // 2 - (1 << 9) if half else i * s
+        lo = max(_c_div(p, 1 << 10), 0)
+        hi = min(_c_div(p + (1 << 10) - 1, 1 << 10), in_size - 1)
+        rows.append((lo, hi, p - (1 << 10) * lo))
+    return np.array(rows, np.int32).reshape(-1)
+
+
+def _resize(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    n, ih, iw, c = x.shape
+    _, oh, ow, _ = y.shape
+    align, half = bool(op.attrs.get("alignCorners")), bool(op.attrs.get("halfPixelCenters"))
+    params = dict(batches=n, in_h=ih, in_w=iw, depth=c, out_h=oh, out_w=ow)
+    if op.type == "RESIZE_NEAREST_NEIGHBOR":
+        fn = "mcuc_resize_nearest_s8"
+        rows, cols = nearest_indices(ih, oh, align, half), nearest_indices(iw, ow, align, half)
+    else:
+        fn = "mcuc_resize_bilinear_s8"
+        rows, cols = bilinear_table(ih, oh, align, half), bilinear_table(iw, ow, align, half)
+    return KernelCall(fn, "mcuc_resize_params", params,
+                      [Arg.input(x), Arg.constant("rows", rows), Arg.constant("cols", cols),
+                       Arg.output(y)])
+
+
+def _min_max(op: Op) -> KernelCall:
+    """TFLM compares the raw int8 values (no requantisation: the converter gives both inputs
+    and the output one quantization)."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    fn = "mcuc_maximum_s8" if op.type == "MAXIMUM" else "mcuc_minimum_s8"
+    return KernelCall(fn, "mcuc_minmax_params", dict(bc=_broadcast(op, a, b, y)),
+                      [_in(a), _in(b), Arg.output(y)])
+
+
 _LOWERINGS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "MEAN": _mean,
@@ -686,4 +757,6 @@ _LOWERINGS = {
     "TRANSPOSE": _transpose, "STRIDED_SLICE": _strided_slice, "SLICE": _slice,
     "SPLIT": _split, "SPLIT_V": _split_v, "CONCATENATION": _concat,
     "PAD": _pad, "PADV2": _pad,
+    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
+    "MINIMUM": _min_max, "MAXIMUM": _min_max,
 }

@@ -152,6 +152,16 @@ typedef struct {
 
 void mcuc_mul_s8(const mcuc_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* MAXIMUM / MINIMUM: raw values compared (inputs and output share one quantization). */
+typedef struct {
+    mcuc_broadcast bc;
+} mcuc_minmax_params;
+
+void mcuc_maximum_s8(const mcuc_minmax_params *p, const int8_t *in1, const int8_t *in2,
+                     int8_t *out);
+void mcuc_minimum_s8(const mcuc_minmax_params *p, const int8_t *in1, const int8_t *in2,
+                     int8_t *out);
+
 /* MobileNetV2's inverted residual block, streamed by rows (inverted_residual_s8.c): 1x1
  * expansion -> depthwise (depth multiplier 1) -> 1x1 projection [-> ADD of the block input].
  * `expand` describes one input row (in_h = out_h = 1), `project` one pixel (all sizes 1),
@@ -347,6 +357,20 @@ typedef struct {
 } mcuc_pad_params;
 
 void mcuc_pad_s8(const mcuc_pad_params *p, const int8_t *input, int8_t *output);
+
+/* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR of NHWC images; rows / cols are the compile-time
+ * source tables of each output row / column (one index each for nearest, {lower, upper,
+ * weight} for bilinear; see the kernels). */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, depth;
+    int32_t out_h, out_w;
+} mcuc_resize_params;
+
+void mcuc_resize_nearest_s8(const mcuc_resize_params *p, const int8_t *input,
+                            const int32_t *rows, const int32_t *cols, int8_t *output);
+void mcuc_resize_bilinear_s8(const mcuc_resize_params *p, const int8_t *input,
+                             const int32_t *rows, const int32_t *cols, int8_t *output);
 
 /* ---------------------------------------------------------------- onnxruntime arithmetic */
 /* Models from the ONNX frontend are checked against onnxruntime, which requantises in float

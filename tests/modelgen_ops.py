@@ -1,0 +1,95 @@
+"""Full-INT8 TFLite models for the ops of issue 14 part 4 (resize, minimum/maximum, ...), made
+by TensorFlow's converter like tests/modelgen.py's, and cached on disk the same way (keyed by
+this file's text, so editing it does not re-convert modelgen.py's models).
+
+Each generator's docstring has an ``Ops:`` line listing the TFLite builtins its model holds
+(tests/test_new_ops.py checks it against modelgen.ops_in).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from modelgen import _cached, _rng, _tf, convert_fn
+
+
+@_cached
+def resize(in_shape=(1, 5, 7, 3), size=(10, 14), method="nearest", align_corners=False,
+           half_pixel_centers=False, seed=0) -> bytes:
+    """tf.compat.v1.image.resize_{nearest_neighbor,bilinear} to `size` (up or down), with
+    the two coordinate conventions TFLite keeps as options.
+
+    Ops: RESIZE_NEAREST_NEIGHBOR
+
+    (method "bilinear": RESIZE_BILINEAR.)
+    """
+    tf = _tf()
+    fn = (tf.compat.v1.image.resize_nearest_neighbor if method == "nearest"
+          else tf.compat.v1.image.resize_bilinear)
+
+    def f(x):
+        return fn(x, size, align_corners=align_corners, half_pixel_centers=half_pixel_centers)
+    return convert_fn(f, [in_shape], seed=seed)
+
+
+@_cached
+def upsampling(in_shape=(1, 6, 5, 4), factor=(2, 3), interpolation="nearest", seed=0) -> bytes:
+    """A 3x3 convolution, then tf.image.resize by `factor` (TF2's resize, half-pixel
+    centers: what decoder heads use; Keras' nearest UpSampling2D converts to TILE instead),
+    then another 3x3 convolution.
+
+    Ops: CONV_2D, RESIZE_NEAREST_NEIGHBOR
+
+    (interpolation "bilinear": CONV_2D, RESIZE_BILINEAR.)
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    w1 = rng.normal(0, 0.4, (3, 3, in_shape[-1], 6)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (3, 3, 6, 5)).astype(np.float32)
+    size = (in_shape[1] * factor[0], in_shape[2] * factor[1])
+
+    def f(x):
+        y = tf.nn.relu(tf.nn.conv2d(x, w1, 1, "SAME"))
+        return tf.nn.conv2d(tf.image.resize(y, size, interpolation), w2, 1, "SAME")
+    return convert_fn(f, [in_shape], seed=seed)
+
+
+@_cached
+def min_max(shape_a=(1, 4, 4, 3), shape_b=(1, 4, 4, 3), kind="maximum", const_b=False,
+            seed=0) -> bytes:
+    """tf.maximum / tf.minimum of two inputs (broadcasting), or of one input and a constant.
+
+    Ops: MAXIMUM
+
+    (kind "minimum": MINIMUM.)
+    """
+    tf = _tf()
+    fn = tf.maximum if kind == "maximum" else tf.minimum
+    if const_b:
+        c = _rng(seed).uniform(-1, 1, shape_b).astype(np.float32)
+        return convert_fn(lambda a: fn(a, c), [shape_a], seed=seed)
+    return convert_fn(fn, [shape_a, shape_b], seed=seed)
+
+
+@_cached
+def decoder_head(in_shape=(1, 6, 5, 3), seed=0) -> bytes:
+    """The ops of this file in one small decoder-like model (for the QEMU runs): a 3x3
+    convolution, a bilinear 2x upsampling (align_corners), the maximum of it and a second
+    convolution's, the minimum with a constant, and a nearest resize (half-pixel centers)
+    to an odd size.
+
+    Ops: CONV_2D, RESIZE_BILINEAR, MAXIMUM, MINIMUM, RESIZE_NEAREST_NEIGHBOR
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    h, w = in_shape[1] * 2, in_shape[2] * 2
+    w1 = rng.normal(0, 0.4, (3, 3, in_shape[-1], 8)).astype(np.float32)
+    w2 = rng.normal(0, 0.3, (3, 3, 8, 8)).astype(np.float32)
+    c = rng.uniform(-0.5, 1.0, (1, 1, w, 8)).astype(np.float32)
+
+    def f(x):
+        y = tf.nn.conv2d(x, w1, 1, "SAME")
+        up = tf.compat.v1.image.resize_bilinear(y, (h, w), align_corners=True)
+        z = tf.minimum(tf.maximum(up, tf.nn.conv2d(up, w2, 1, "SAME")), c)
+        return tf.compat.v1.image.resize_nearest_neighbor(z, (h + 3, w - 1),
+                                                          half_pixel_centers=True)
+    return convert_fn(f, [in_shape], seed=seed)

@@ -1,0 +1,141 @@
+"""The int8 ops of issue 14 part 4, in models made by TensorFlow's converter, bit-exact with
+TFLM on the host (sanitized build) over varied shapes and options, and in QEMU on a Cortex-M4
+and a Cortex-M55 (one model combining them); hostile fields of each refused in one line."""
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+
+import modelgen
+import modelgen_ops as mo
+from conftest import assert_bit_exact, write_model
+from mcucompile.api import simulate
+from mcucompile.errors import McucError
+from mcucompile.frontend import load_model
+
+CASES = {
+    # nearest: up, down, odd factors, align_corners / half_pixel_centers
+    "nearest_up": lambda: mo.resize((1, 5, 7, 3), (10, 14)),
+    "nearest_odd": lambda: mo.resize((2, 4, 6, 5), (11, 5)),
+    "nearest_align": lambda: mo.resize((1, 5, 7, 3), (9, 4), align_corners=True),
+    "nearest_half": lambda: mo.resize((1, 6, 5, 2), (13, 11), half_pixel_centers=True),
+    "nearest_down": lambda: mo.resize((1, 9, 8, 4), (4, 3), half_pixel_centers=True),
+    # bilinear: the same, with the negative edge weights of half-pixel centers
+    "bilinear_up": lambda: mo.resize((1, 5, 7, 3), (10, 14), method="bilinear"),
+    "bilinear_half": lambda: mo.resize((1, 6, 5, 2), (13, 11), method="bilinear",
+                                       half_pixel_centers=True),
+    "bilinear_align": lambda: mo.resize((2, 5, 7, 3), (9, 4), method="bilinear",
+                                        align_corners=True),
+    "bilinear_down": lambda: mo.resize((1, 9, 8, 4), (4, 3), method="bilinear"),
+    "upsample_nearest": lambda: mo.upsampling((1, 6, 5, 4), (2, 3)),
+    "upsample_bilinear": lambda: mo.upsampling((1, 4, 7, 3), (3, 2), "bilinear"),
+    # minimum / maximum: same shapes, broadcast either way, a constant operand
+    "maximum": lambda: mo.min_max((1, 4, 4, 3), (1, 4, 4, 3)),
+    "minimum": lambda: mo.min_max((1, 4, 4, 3), (1, 4, 4, 3), "minimum"),
+    "maximum_broadcast": lambda: mo.min_max((1, 1, 5, 1), (1, 3, 1, 6)),
+    "minimum_broadcast": lambda: mo.min_max((1, 4, 4, 3), (1, 1, 1, 3), "minimum"),
+    "maximum_const": lambda: mo.min_max((1, 4, 4, 3), (1, 4, 4, 3), const_b=True),
+    "minimum_const_broadcast": lambda: mo.min_max((2, 5, 3), (5, 1), "minimum", const_b=True),
+    "decoder_head": lambda: mo.decoder_head(),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_op_bit_exact_on_host(case, tmp_path):
+    path = write_model(tmp_path, CASES[case](), case)
+    report = simulate(path, "host", count=24, seed=3, sanitize=True, out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+
+
+def test_generators_hold_the_ops_they_say():
+    for name, fn in inspect.getmembers(mo, inspect.isfunction):
+        doc = inspect.getdoc(fn) or ""
+        if fn.__module__ != mo.__name__ or "Ops:" not in doc:
+            continue
+        said = [o.strip() for o in doc.split("Ops:")[1].splitlines()[0].split(",")]
+        assert sorted(set(modelgen.ops_in(fn()))) == sorted(said), name
+
+
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_decoder_head_bit_exact_in_qemu(board, tmp_path):
+    path = write_model(tmp_path, mo.decoder_head(), "decoder_head")
+    assert_bit_exact(simulate(path, board, count=6, seed=5))
+
+
+# ------------------------------------------------------------------ hostile fields
+
+def _edited(model_bytes: bytes, edit) -> bytes:
+    m = modelgen._model_t(model_bytes)
+    edit(m, m.subgraphs[0])
+    return modelgen._pack(m)
+
+
+def _refused(tmp_path, model_bytes, expected: str):
+    path = write_model(tmp_path, model_bytes, "hostile")
+    with pytest.raises(McucError) as e:
+        load_model(path)
+    text = str(e.value)
+    assert text.startswith(f"{path}: op ") and expected in text, text
+    assert "\n" not in text.split("  hint:")[0].strip()
+    return text
+
+
+def _op(sg, k=0):
+    return sg.operators[k]
+
+
+def _set_size(values, dtype=2):
+    def edit(m, sg):
+        t = sg.tensors[_op(sg).inputs[1]]
+        t.type = dtype
+        m.buffers[t.buffer].data = np.asarray(values, np.int32).view(np.uint8)
+        t.shape = np.array([len(values)], np.int32)
+    return edit
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (_set_size([0, 14]), "size [0, 14]: every value must be an integer from 1"),
+    (_set_size([10, 14, 1]), "the size must be a constant int32 tensor of 2 values"),
+    (_set_size([11, 14]), "is not the [1, 5, 7, 3] input resized to [11, 14]"),
+    (_set_size([-3, 14]), "size [-3, 14]"),
+])
+def test_resize_size_refused(edit, expected, tmp_path):
+    _refused(tmp_path, _edited(mo.resize((1, 5, 7, 3), (10, 14)), edit), expected)
+
+
+def test_resize_size_must_be_constant(tmp_path):
+    def edit(m, sg):
+        m.buffers[sg.tensors[_op(sg).inputs[1]].buffer].data = None
+        sg.inputs = np.append(sg.inputs, _op(sg).inputs[1])
+    path = write_model(tmp_path, _edited(mo.resize(method="bilinear"), edit), "hostile")
+    with pytest.raises(McucError, match="graph input 'ResizeBilinear/size' is int32"):
+        load_model(path)
+
+
+def test_bilinear_align_and_half_refused(tmp_path):
+    def edit(m, sg):
+        _op(sg).builtinOptions.alignCorners = True
+        _op(sg).builtinOptions.halfPixelCenters = True
+    _refused(tmp_path, _edited(mo.resize(method="bilinear"), edit),
+             "align_corners and half_pixel_centers are both set")
+
+
+def test_resize_input_rank_refused(tmp_path):
+    def edit(m, sg):
+        sg.tensors[_op(sg).inputs[0]].shape = np.array([5, 7, 3], np.int32)
+    _refused(tmp_path, _edited(mo.resize(), edit), "input must be 4-D NHWC")
+
+
+def test_min_max_shapes_refused(tmp_path):
+    def edit(m, sg):
+        sg.tensors[_op(sg).outputs[0]].shape = np.array([1, 4, 4, 4], np.int32)
+    _refused(tmp_path, _edited(mo.min_max(), edit), "do not broadcast to the output's")
+
+
+def test_min_max_third_input_refused(tmp_path):
+    def edit(m, sg):
+        _op(sg).inputs = np.append(_op(sg).inputs, _op(sg).inputs[0])
+    _refused(tmp_path, _edited(mo.min_max(kind="minimum"), edit),
+             "MINIMUM takes 2 inputs, the model gives it 3")
