@@ -93,3 +93,22 @@ def decoder_head(in_shape=(1, 6, 5, 3), seed=0) -> bytes:
         return tf.compat.v1.image.resize_nearest_neighbor(z, (h + 3, w - 1),
                                                           half_pixel_centers=True)
     return convert_fn(f, [in_shape], seed=seed)
+
+
+@_cached
+def arg_min_max(in_shape=(1, 5, 6, 7), axis=-1, kind="argmax", conv=True, seed=0) -> bytes:
+    """tf.math.argmax / argmin (output_type int32, TFLM's only index type) over `axis`,
+    after a 3x3 convolution (`conv`; only on 4-D inputs) so that ties are rare but happen.
+
+    Ops: CONV_2D, ARG_MAX
+
+    (kind "argmin": CONV_2D, ARG_MIN; conv=False: without CONV_2D.)
+    """
+    tf = _tf()
+    w = _rng(seed).normal(0, 0.4, (3, 3, in_shape[-1], in_shape[-1])).astype(np.float32)
+    fn = tf.math.argmax if kind == "argmax" else tf.math.argmin
+
+    def f(x):
+        y = tf.nn.conv2d(x, w, 1, "SAME") if conv else x
+        return fn(y, axis=axis, output_type=tf.int32)
+    return convert_fn(f, [in_shape], seed=seed)

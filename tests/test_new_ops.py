@@ -39,6 +39,11 @@ CASES = {
     "maximum_const": lambda: mo.min_max((1, 4, 4, 3), (1, 4, 4, 3), const_b=True),
     "minimum_const_broadcast": lambda: mo.min_max((2, 5, 3), (5, 1), "minimum", const_b=True),
     "decoder_head": lambda: mo.decoder_head(),
+    # ARG_MAX / ARG_MIN: int32 index outputs over the last, a middle and the first axis
+    "argmax_channels": lambda: mo.arg_min_max((1, 5, 6, 7), -1),
+    "argmin_rows": lambda: mo.arg_min_max((1, 5, 6, 7), 1, "argmin"),
+    "argmax_3d": lambda: mo.arg_min_max((2, 9, 5), 1, conv=False),
+    "argmin_first_axis": lambda: mo.arg_min_max((7, 3), 0, "argmin", conv=False),
 }
 
 
@@ -139,3 +144,36 @@ def test_min_max_third_input_refused(tmp_path):
         _op(sg).inputs = np.append(_op(sg).inputs, _op(sg).inputs[0])
     _refused(tmp_path, _edited(mo.min_max(kind="minimum"), edit),
              "MINIMUM takes 2 inputs, the model gives it 3")
+
+
+def _arg_axis(value):
+    def edit(m, sg):
+        t = sg.tensors[_op(sg, 1).inputs[1]]
+        m.buffers[t.buffer].data = np.asarray([value], np.int32).view(np.uint8)
+    return edit
+
+
+def _arg_output_type(m, sg):
+    sg.tensors[_op(sg, 1).outputs[0]].type = 4          # INT64
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (_arg_axis(4), "axis 4 is out of range for rank 4"),
+    (_arg_axis(2), "is not [1, 5, 6, 7] without axis 2"),
+    (_arg_output_type, "output is int64: TFLM computes ARG_MAX into int32 only"),
+])
+def test_arg_max_fields_refused(edit, expected, tmp_path):
+    _refused(tmp_path, _edited(mo.arg_min_max(), edit), expected)
+
+
+def test_arg_max_indices_only_as_graph_outputs(tmp_path):
+    """An op other than a reshape reading ARG_MAX's int32 indices is refused (no kernel here
+    takes int32 data)."""
+    def edit(m, sg):
+        conv = _op(sg, 0)
+        conv.inputs = np.array([_op(sg, 1).outputs[0], *conv.inputs[1:]], np.int32)
+        sg.operators = [sg.operators[1], sg.operators[0]]
+        _op(sg, 0).inputs = np.array([sg.inputs[0], _op(sg, 0).inputs[1]], np.int32)
+    text = _refused(tmp_path, _edited(mo.arg_min_max((1, 5, 6, 7), 3, conv=True), edit),
+                    "holds int32 indices")
+    assert "only a graph output may take them, not CONV_2D" in text

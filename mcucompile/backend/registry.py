@@ -128,6 +128,8 @@ _SPECS = [
     KernelSpec("mcuc_avg_pool_s8", ("AVERAGE_POOL_2D",), traits=_T({WINDOW})),
     KernelSpec("mcuc_max_pool_s8", ("MAX_POOL_2D",), arith="none", traits=_T({WINDOW})),
     KernelSpec("mcuc_mean_s8", ("MEAN",)),
+    KernelSpec("mcuc_arg_max_s8", ("ARG_MAX",), arith="none"),
+    KernelSpec("mcuc_arg_min_s8", ("ARG_MIN",), arith="none"),
     KernelSpec("mcuc_avg_pool_s8_f32", ("AVERAGE_POOL_2D",), arith="float"),
     KernelSpec("mcuc_global_avg_pool_s8_fpreq", ("MEAN", "AVERAGE_POOL_2D"), arith="float"),
     # elementwise

@@ -15,7 +15,7 @@ SUPPORTED_OPS = frozenset({
     "PAD", "PADV2", "CONCATENATION", "TRANSPOSE", "STRIDED_SLICE", "SLICE", "SPLIT", "SPLIT_V",
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
     # issue 14
-    "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MINIMUM", "MAXIMUM",
+    "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MINIMUM", "MAXIMUM", "ARG_MAX", "ARG_MIN",
 })
 
 # Activation types other than int8 an op takes: (its data inputs, its outputs). Everything
@@ -28,6 +28,10 @@ WIDE_DTYPES = {
     "SVDF": (("int16",), ()),
     "UNIDIRECTIONAL_SEQUENCE_LSTM": (("int16",), ()),    # the cell state
 }
+
+# Ops whose output is int32 indices, not int8 data (TFLM writes int32 only): such a tensor
+# may be reshaped and must end as a graph output (frontend/tflite.py check_supported).
+INDEX_OPS = frozenset({"ARG_MAX", "ARG_MIN"})
 
 # Ops that only reinterpret a shape: the aliasing pass removes them, no code, no copy.
 ALIAS_OPS = frozenset({"RESHAPE", "SQUEEZE", "EXPAND_DIMS"})
@@ -52,6 +56,7 @@ OPTIONS = {
     "RESIZE_NEAREST_NEIGHBOR": "ResizeNearestNeighborOptions",
     "RESIZE_BILINEAR": "ResizeBilinearOptions",
     "MINIMUM": "MaximumMinimumOptions", "MAXIMUM": "MaximumMinimumOptions",
+    "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
 }
 OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})
 

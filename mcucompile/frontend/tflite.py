@@ -18,7 +18,8 @@ from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
-from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS, WIDE_DTYPES, unsupported_reason
+from .ops import (ALIAS_OPS, INDEX_OPS, OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS,
+                  WIDE_DTYPES, unsupported_reason)
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
            6: "bool", 7: "int16", 9: "int8", 10: "float64", 15: "uint32", 16: "uint16",
@@ -243,13 +244,25 @@ def _check_options(to, op_type: str, where: str) -> None:
         raise McucError(f"quantized_bias_type {bias_type} is not a tensor type", where)
 
 
+def _index_tensors(graph: Graph) -> set[int]:
+    """ids of the INDEX_OPS outputs (and of their reshapes); validate.py checks that they
+    are int32."""
+    found: set[int] = set()
+    for op in graph.ops:
+        if op.type in INDEX_OPS or (op.type in ALIAS_OPS and op.inputs
+                                    and op.inputs[0] is not None and id(op.inputs[0]) in found):
+            found.update(id(t) for t in op.outputs)
+    return found
+
+
 def check_supported(graph: Graph) -> None:
     """Reject tensors the runtime cannot execute (after check_ops), naming the op and
     tensor."""
     where = graph.source or graph.name
+    indices = _index_tensors(graph)
     io_dtypes = {"int8"} | {d for ins, outs in WIDE_DTYPES.values() for d in ins + outs}
     for t in graph.inputs + graph.outputs:
-        if t.dtype not in io_dtypes:
+        if t.dtype not in io_dtypes and id(t) not in indices:
             kind = "float" if t.dtype.startswith("float") else t.dtype
             raise McucError(
                 f"graph {'input' if t in graph.inputs else 'output'} {shown(t.name)} is {t.dtype}; "
@@ -260,6 +273,12 @@ def check_supported(graph: Graph) -> None:
         wide_in, wide_out = WIDE_DTYPES.get(op.type, ((), ()))
         for t in op.inputs + op.outputs:
             if t is None or t.is_const:
+                continue
+            if id(t) in indices:
+                if op.type not in INDEX_OPS | ALIAS_OPS:
+                    raise McucError(f"tensor {shown(t.name)} holds int32 indices (an ARG_MAX / "
+                                    f"ARG_MIN output): only a graph output may take them, "
+                                    f"not {op.type}", f"{where}: {op.where}")
                 continue
             if t.dtype != "int8" and t.dtype not in (wide_out if t in op.outputs else wide_in):
                 raise McucError(f"tensor {shown(t.name)} is {t.dtype}: only int8 activations are "

@@ -71,6 +71,7 @@ OPERANDS = {
     "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, (*range(9), 12, 13, 14, 15, 18, 19), 1),
     "RESIZE_NEAREST_NEIGHBOR": (2, 2, (0, 1), 1), "RESIZE_BILINEAR": (2, 2, (0, 1), 1),
     "MINIMUM": (2, 2, (0, 1), 1), "MAXIMUM": (2, 2, (0, 1), 1),
+    "ARG_MAX": (2, 2, (0, 1), 1), "ARG_MIN": (2, 2, (0, 1), 1),
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -81,7 +82,8 @@ LSTM_VARIANT_INPUTS = {9: "peephole", 10: "peephole", 11: "peephole", 16: "proje
 PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
                 "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2),
-                "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,)}
+                "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
+                "ARG_MAX": (1,), "ARG_MIN": (1,)}
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
                     "RELU6", "LEAKY_RELU", "QUANTIZE")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
@@ -131,12 +133,14 @@ def validate(graph: Graph) -> None:
         if t.is_const:
             raise McucError(f"graph output {tensor_label(t)} is a constant: an output must be "
                             "computed by an op", where)
+    producers = {id(t): op.type for op in graph.ops for t in op.outputs}
     for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
         for t in tensors:
             if t.variable:
                 raise McucError(f"graph {kind} {tensor_label(t)} is a variable tensor (state "
                                 "kept inside the model)", where)
-            if t.quant is None:
+            if t.quant is None and (t.dtype in ("int8", "int16")
+                                    or producers.get(id(t)) == "QUANTIZE"):
                 raise McucError(f"graph {kind} {tensor_label(t)} has no quantization "
                                 "parameters (scale, zero point)", where)
             _check_tensor(t, f"{where}: graph {kind}")
@@ -517,6 +521,22 @@ def _resize(op: Op) -> None:
         raise _Fail("align_corners and half_pixel_centers are both set (TFLM refuses that)")
 
 
+def _arg_min_max(op: Op) -> None:
+    """One constant int32 axis; the output the input without that axis, int32 (TFLM writes
+    no other index type)."""
+    x, axis_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if axis_t.data is None or axis_t.dtype != "int32" or axis_t.size != 1:
+        raise _Fail("the axis must be a constant int32 tensor of one value", axis_t)
+    axis = _axis(int(np.asarray(axis_t.data).reshape(-1)[0]), len(x.shape), "axis")
+    if y.dtype != "int32":
+        raise _Fail(f"output is {y.dtype}: TFLM computes {op.type} into int32 only (convert "
+                    "with output_type=tf.int32)", y)
+    want = [d for k, d in enumerate(x.shape) if k != axis]
+    if list(y.shape) != want:
+        raise _Fail(f"output shape {list(y.shape)} is not {list(x.shape)} without axis {axis} "
+                    f"(expected {want})", y)
+
+
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
@@ -525,4 +545,5 @@ _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
            "MINIMUM": _elementwise, "MAXIMUM": _elementwise,
            "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
+           "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
            **{t: _same_shape for t in SHAPE_PRESERVING}}

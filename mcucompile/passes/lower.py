@@ -746,6 +746,15 @@ def _min_max(op: Op) -> KernelCall:
                       [_in(a), _in(b), Arg.output(y)])
 
 
+def _arg_min_max(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    axis = int(np.asarray(_const(op, 1, "axis")).reshape(-1)[0]) % len(x.shape)
+    params = dict(outer=int(np.prod(x.shape[:axis], dtype=np.int64)), size=x.shape[axis],
+                  inner=int(np.prod(x.shape[axis + 1:], dtype=np.int64)))
+    fn = "mcuc_arg_max_s8" if op.type == "ARG_MAX" else "mcuc_arg_min_s8"
+    return KernelCall(fn, "mcuc_arg_params", params, [Arg.input(x), Arg.output(y)])
+
+
 _LOWERINGS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "MEAN": _mean,
@@ -759,4 +768,5 @@ _LOWERINGS = {
     "PAD": _pad, "PADV2": _pad,
     "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
     "MINIMUM": _min_max, "MAXIMUM": _min_max,
+    "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
 }

@@ -372,6 +372,17 @@ void mcuc_resize_nearest_s8(const mcuc_resize_params *p, const int8_t *input,
 void mcuc_resize_bilinear_s8(const mcuc_resize_params *p, const int8_t *input,
                              const int32_t *rows, const int32_t *cols, int8_t *output);
 
+/* ---------------------------------------------------------------- reductions to indices */
+
+/* ARG_MAX / ARG_MIN: the input as [outer, size, inner], the axis in the middle; the output
+ * holds outer x inner int32 indices (little-endian bytes at `output`). */
+typedef struct {
+    int32_t outer, size, inner;
+} mcuc_arg_params;
+
+void mcuc_arg_max_s8(const mcuc_arg_params *p, const int8_t *input, int8_t *output);
+void mcuc_arg_min_s8(const mcuc_arg_params *p, const int8_t *input, int8_t *output);
+
 /* ---------------------------------------------------------------- onnxruntime arithmetic */
 /* Models from the ONNX frontend are checked against onnxruntime, which requantises in float
  * (see mcuc_fpreq.h). These kernels do the same float32 operations in the same order.
