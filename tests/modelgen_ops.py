@@ -112,3 +112,73 @@ def arg_min_max(in_shape=(1, 5, 6, 7), axis=-1, kind="argmax", conv=True, seed=0
         y = tf.nn.conv2d(x, w, 1, "SAME") if conv else x
         return fn(y, axis=axis, output_type=tf.int32)
     return convert_fn(f, [in_shape], seed=seed)
+
+
+@_cached
+def gather(in_shape=(1, 6, 5, 4), indices=(4, 0, 2, 2), axis=1, batch_dims=0,
+           seed=0) -> bytes:
+    """tf.gather with constant int32 indices (any shape, repeats allowed) along `axis`.
+
+    Ops: GATHER
+    """
+    tf = _tf()
+    idx = tf.constant(np.asarray(indices, np.int32))
+    return convert_fn(lambda x: tf.gather(x, idx, axis=axis, batch_dims=batch_dims),
+                      [in_shape], seed=seed)
+
+
+@_cached
+def squared_difference(shape_a=(1, 4, 4, 3), shape_b=(1, 4, 4, 3), const_b=False,
+                       seed=0) -> bytes:
+    """tf.math.squared_difference of two inputs (broadcasting; the second one times 2.5,
+    so the two input scales differ), or of one and a constant.
+
+    Ops: MUL, SQUARED_DIFFERENCE
+
+    (const_b: SQUARED_DIFFERENCE.)
+    """
+    tf = _tf()
+    if const_b:
+        c = _rng(seed).uniform(-2, 2, shape_b).astype(np.float32)
+        return convert_fn(lambda a: tf.math.squared_difference(a, c), [shape_a], seed=seed)
+    return convert_fn(lambda a, b: tf.math.squared_difference(a, 2.5 * b),
+                      [shape_a, shape_b], seed=seed)
+
+
+@_cached
+def rsqrt(shape=(1, 5, 5, 3), eps=0.05, direct=False, seed=0) -> bytes:
+    """tf.math.rsqrt(x * x + eps): RSQRT's input is positive, as the op requires (TFLM fails
+    the invoke on an input below its zero point). `direct`: tf.math.rsqrt(x) on inputs
+    calibrated over [0, 4], so the input zero point is -128 and every int8 code is valid
+    (0 and 1 above the zero point included: TFLM's special cases).
+
+    Ops: MUL, ADD, RSQRT
+
+    (direct: RSQRT.)
+    """
+    tf = _tf()
+    if direct:
+        return convert_fn(tf.math.rsqrt, [shape], seed=seed, input_range=(0.0, 4.0))
+    return convert_fn(lambda x: tf.math.rsqrt(x * x + eps), [shape], seed=seed)
+
+
+@_cached
+def feature_head(in_shape=(1, 6, 6, 3), seed=0) -> bytes:
+    """GATHER, SQUARED_DIFFERENCE, RSQRT and ARG_MAX in one model (for the QEMU runs): a 3x3
+    convolution, its squared difference from a constant, the inverse square root of that
+    plus 0.1, channels picked by GATHER (repeats included); two outputs: the gathered int8
+    features and their int32 ARG_MAX over channels.
+
+    Ops: CONV_2D, SQUARED_DIFFERENCE, ADD, RSQRT, GATHER, ARG_MAX
+    """
+    tf = _tf()
+    rng = _rng(seed)
+    w = rng.normal(0, 0.4, (3, 3, in_shape[-1], 8)).astype(np.float32)
+    c = rng.uniform(-1, 1, (1, 1, 1, 8)).astype(np.float32)
+    idx = tf.constant(np.array([7, 1, 3, 3, 0], np.int32))
+
+    def f(x):
+        y = tf.nn.conv2d(x, w, 1, "SAME")
+        g = tf.gather(tf.math.rsqrt(tf.math.squared_difference(y, c) + 0.1), idx, axis=3)
+        return g, tf.math.argmax(g, axis=-1, output_type=tf.int32)
+    return convert_fn(f, [in_shape], seed=seed)

@@ -39,11 +39,26 @@ CASES = {
     "maximum_const": lambda: mo.min_max((1, 4, 4, 3), (1, 4, 4, 3), const_b=True),
     "minimum_const_broadcast": lambda: mo.min_max((2, 5, 3), (5, 1), "minimum", const_b=True),
     "decoder_head": lambda: mo.decoder_head(),
+    "feature_head": lambda: mo.feature_head(),
     # ARG_MAX / ARG_MIN: int32 index outputs over the last, a middle and the first axis
     "argmax_channels": lambda: mo.arg_min_max((1, 5, 6, 7), -1),
     "argmin_rows": lambda: mo.arg_min_max((1, 5, 6, 7), 1, "argmin"),
     "argmax_3d": lambda: mo.arg_min_max((2, 9, 5), 1, conv=False),
     "argmin_first_axis": lambda: mo.arg_min_max((7, 3), 0, "argmin", conv=False),
+    # GATHER: constant indices of several shapes, repeats, along the first/middle/last axis,
+    # with batch_dims
+    "gather_rows": lambda: mo.gather((1, 6, 5, 4), (4, 0, 2, 2), 1),
+    "gather_2d_indices": lambda: mo.gather((7, 3), ((1, 6), (0, 0), (5, 2)), 0),
+    "gather_batch_dims": lambda: mo.gather((2, 5, 3), ((4, 1, 1), (0, 3, 2)), 1, 1),
+    "gather_last_axis": lambda: mo.gather((1, 4, 6), (5, 0), -1),
+    # SQUARED_DIFFERENCE: different input scales, broadcasting, a constant operand
+    "squared_difference": lambda: mo.squared_difference(),
+    "squared_difference_broadcast": lambda: mo.squared_difference((1, 4, 4, 3), (1, 1, 4, 1)),
+    "squared_difference_const": lambda: mo.squared_difference((2, 5, 3), (5, 1), True),
+    # RSQRT: after x^2 + eps, and on every int8 code above the zero point
+    "rsqrt": lambda: mo.rsqrt((1, 5, 5, 3), 0.05),
+    "rsqrt_wide_eps": lambda: mo.rsqrt((3, 17), 0.5),
+    "rsqrt_every_code": lambda: mo.rsqrt((4, 64), direct=True),
 }
 
 
@@ -64,8 +79,9 @@ def test_generators_hold_the_ops_they_say():
 
 
 @pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
-def test_decoder_head_bit_exact_in_qemu(board, tmp_path):
-    path = write_model(tmp_path, mo.decoder_head(), "decoder_head")
+@pytest.mark.parametrize("model", ["decoder_head", "feature_head"])
+def test_combined_ops_bit_exact_in_qemu(model, board, tmp_path):
+    path = write_model(tmp_path, getattr(mo, model)(), model)
     assert_bit_exact(simulate(path, board, count=6, seed=5))
 
 
@@ -177,3 +193,36 @@ def test_arg_max_indices_only_as_graph_outputs(tmp_path):
     text = _refused(tmp_path, _edited(mo.arg_min_max((1, 5, 6, 7), 3, conv=True), edit),
                     "holds int32 indices")
     assert "only a graph output may take them, not CONV_2D" in text
+
+
+def test_gather_index_outside_the_axis_refused(tmp_path):
+    def edit(m, sg):
+        t = sg.tensors[_op(sg).inputs[1]]
+        m.buffers[t.buffer].data = np.asarray([4, 0, 6, 2], np.int32).view(np.uint8)
+    _refused(tmp_path, _edited(mo.gather(), edit), "index 6 is outside the axis (0..5)")
+
+
+def test_gather_batch_dims_refused(tmp_path):
+    def edit(m, sg):
+        _op(sg).builtinOptions.batchDims = 2
+    _refused(tmp_path, _edited(mo.gather(), edit), "batch_dims 2 does not fit axis 1")
+
+
+def test_gather_axis_refused(tmp_path):
+    def edit(m, sg):
+        _op(sg).builtinOptions.axis = 4
+    _refused(tmp_path, _edited(mo.gather(), edit), "axis 4 is out of range for rank 4")
+
+
+def test_squared_difference_multiplier_refused(tmp_path):
+    def edit(m, sg):
+        sg.tensors[_op(sg).outputs[0]].quantization.scale = np.array([1e-20], np.float32)
+    _refused(tmp_path, _edited(mo.squared_difference((2, 5, 3), (5, 1), True), edit),
+             "is too large (the requantisation multiplier must be below 2^31)")
+
+
+def test_rsqrt_shape_refused(tmp_path):
+    def edit(m, sg):
+        sg.tensors[sg.operators[-1].outputs[0]].shape = np.array([4, 65], np.int32)
+    _refused(tmp_path, _edited(mo.rsqrt((4, 64), direct=True), edit),
+             "RSQRT keeps the shape")

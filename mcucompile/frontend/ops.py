@@ -16,6 +16,7 @@ SUPPORTED_OPS = frozenset({
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
     # issue 14
     "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MINIMUM", "MAXIMUM", "ARG_MAX", "ARG_MIN",
+    "GATHER", "SQUARED_DIFFERENCE", "RSQRT",
 })
 
 # Activation types other than int8 an op takes: (its data inputs, its outputs). Everything
@@ -57,6 +58,7 @@ OPTIONS = {
     "RESIZE_BILINEAR": "ResizeBilinearOptions",
     "MINIMUM": "MaximumMinimumOptions", "MAXIMUM": "MaximumMinimumOptions",
     "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
+    "GATHER": "GatherOptions", "SQUARED_DIFFERENCE": "SquaredDifferenceOptions",
 }
 OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})
 

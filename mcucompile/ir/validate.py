@@ -72,6 +72,7 @@ OPERANDS = {
     "RESIZE_NEAREST_NEIGHBOR": (2, 2, (0, 1), 1), "RESIZE_BILINEAR": (2, 2, (0, 1), 1),
     "MINIMUM": (2, 2, (0, 1), 1), "MAXIMUM": (2, 2, (0, 1), 1),
     "ARG_MAX": (2, 2, (0, 1), 1), "ARG_MIN": (2, 2, (0, 1), 1),
+    "GATHER": (2, 2, (0, 1), 1), "SQUARED_DIFFERENCE": (2, 2, (0, 1), 1), "RSQRT": _UNARY,
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -83,9 +84,9 @@ PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
                 "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2),
                 "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
-                "ARG_MAX": (1,), "ARG_MIN": (1,)}
+                "ARG_MAX": (1,), "ARG_MIN": (1,), "GATHER": (1,)}
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
-                    "RELU6", "LEAKY_RELU", "QUANTIZE")
+                    "RELU6", "LEAKY_RELU", "QUANTIZE", "RSQRT")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                 "int32": (INT32_MIN, INT32_MAX)}
 
@@ -360,9 +361,11 @@ def _elementwise(op: Op) -> None:
     if shape != tuple(y.shape):
         raise _Fail(f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast to the "
                     f"output's {list(y.shape)}", y)
-    if op.type == "MUL" and None not in (a.quant, b.quant, y.quant):
-        m = float(np.float32(a.quant.scale[0])) * float(np.float32(b.quant.scale[0])) \
-            / float(np.float32(y.quant.scale[0]))
+    if op.type in ("MUL", "SQUARED_DIFFERENCE") and None not in (a.quant, b.quant, y.quant):
+        s1, s2 = float(np.float32(a.quant.scale[0])), float(np.float32(b.quant.scale[0]))
+        m = s1 * s2 / float(np.float32(y.quant.scale[0]))
+        if op.type == "SQUARED_DIFFERENCE":      # lower.py _squared_difference
+            m = (2 * max(s1, s2)) ** 2 / ((1 << 14) * float(np.float32(y.quant.scale[0])))
         if not m < MAX_MULTIPLIER:
             raise _Fail(f"input scales / output scale = {m:.4g} is too large (the "
                         "requantisation multiplier must be below 2^31)", y)
@@ -537,6 +540,40 @@ def _arg_min_max(op: Op) -> None:
                     f"(expected {want})", y)
 
 
+def gather_axes(op: Op) -> tuple[int, int]:
+    """GATHER's (axis, batch_dims), both made non-negative as TFLM does."""
+    x, coords = op.inputs[0], op.inputs[1]
+    rank = len(x.shape)
+    axis = _axis(int(op.attrs.get("axis", 0)), rank, "axis")
+    bd = int(op.attrs.get("batchDims", 0))
+    bd = bd + len(coords.shape) if bd < 0 else bd
+    if not (0 <= bd <= axis and bd < rank and bd <= len(coords.shape)) \
+            or list(x.shape[:bd]) != list(coords.shape[:bd]):
+        raise _Fail(f"batch_dims {op.attrs.get('batchDims', 0)} does not fit axis {axis}, "
+                    f"the input {list(x.shape)} and the indices {list(coords.shape)}")
+    return axis, bd
+
+
+def _gather(op: Op) -> None:
+    """Constant int32 indices inside the axis (TFLM fails the invoke on one outside); the
+    output input[:axis] + indices[batch_dims:] + input[axis + 1:]."""
+    x, coords, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if coords.data is None or coords.dtype != "int32":
+        raise _Fail("the indices must be a constant int32 tensor (indices computed at run "
+                    "time are not supported)", coords)
+    if not x.shape:
+        raise _Fail("input is a scalar", x)
+    axis, bd = gather_axes(op)
+    values = np.asarray(coords.data).reshape(-1)
+    bad = (values < 0) | (values >= x.shape[axis])
+    if bad.any():
+        raise _Fail(f"index {int(values[np.argmax(bad)])} is outside the axis "
+                    f"(0..{x.shape[axis] - 1})", coords)
+    want = list(x.shape[:axis]) + list(coords.shape[bd:]) + list(x.shape[axis + 1:])
+    if list(y.shape) != want:
+        raise _Fail(f"output shape {list(y.shape)} is not the gathered {want}", y)
+
+
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
@@ -545,5 +582,6 @@ _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
            "MINIMUM": _elementwise, "MAXIMUM": _elementwise,
            "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
-           "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
+           "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "GATHER": _gather,
+           "SQUARED_DIFFERENCE": _elementwise,
            **{t: _same_shape for t in SHAPE_PRESERVING}}

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Tensor
-from ..ir.validate import conv_geometry
+from ..ir.validate import conv_geometry, gather_axes
 from ..frontend.ops import ALIAS_OPS
 from ..backend.registry import scratch_bytes, spec_of
 from .kernel_call import Arg, KernelCall
@@ -755,6 +755,53 @@ def _arg_min_max(op: Op) -> KernelCall:
     return KernelCall(fn, "mcuc_arg_params", params, [Arg.input(x), Arg.output(y)])
 
 
+def _gather(op: Op) -> KernelCall:
+    """TFLM's split of the input: [batch, outer, axis, inner]; each (batch, outer, index)
+    copies `inner` values (the indices are constants, checked inside the axis)."""
+    x, coords, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    axis, bd = gather_axes(op)
+
+    def prod(dims) -> int:
+        return int(np.prod(dims, dtype=np.int64))
+    params = dict(batch=prod(x.shape[:bd]), outer=prod(x.shape[bd:axis]),
+                  axis_size=x.shape[axis], coords=prod(coords.shape[bd:]),
+                  inner=prod(x.shape[axis + 1:]))
+    return KernelCall("mcuc_gather_s8", "mcuc_gather_params", params,
+                      [_in(x), Arg.constant("indices", coords.data.reshape(-1).astype(np.int32)),
+                       Arg.output(y)])
+
+
+def _squared_difference(op: Op) -> KernelCall:
+    """TFLM's SQUARED_DIFFERENCE (int8): both inputs shifted left by 7 and rescaled to
+    twice the larger input scale, the difference squared in int32, requantised by
+    (2 max scale)^2 / (2^14 output scale); multipliers computed in double as TFLM does."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    (s1, z1), (s2, z2), (so, zo) = _qs(a), _qs(b), _qs(y)
+    left_shift = 7
+    twice_max = 2.0 * max(f32(s1), f32(s2))
+    m1, sh1 = quantize_multiplier(f32(s1) / twice_max)
+    m2, sh2 = quantize_multiplier(f32(s2) / twice_max)
+    mo, sho = quantize_multiplier(twice_max * twice_max / f32(f32(1 << 2 * left_shift) * f32(so)))
+    params = dict(bc=_broadcast(op, a, b, y), input1_offset=-z1, input2_offset=-z2,
+                  output_offset=zo, left_shift=left_shift, input1_mult=m1, input1_shift=sh1,
+                  input2_mult=m2, input2_shift=sh2, output_mult=mo, output_shift=sho,
+                  act_min=-128, act_max=127)
+    return KernelCall("mcuc_squared_difference_s8", "mcuc_add_params", params,
+                      [_in(a), _in(b), Arg.output(y)])
+
+
+def _rsqrt(op: Op) -> KernelCall:
+    """TFLM's RSQRT (int8): 1 / sqrt(q - zp) by gemmlowp's fixed-point Newton-Raphson
+    (rsqrt_s8.c), then times 1 / (sqrt(input scale) output scale) (double, as TFLM)."""
+    x, y = op.inputs[0], op.outputs[0]
+    (si, zi), (so, zo) = _qs(x), _qs(y)
+    mult, shift = quantize_multiplier(1.0 / (np.sqrt(f32(si)) * f32(so)))
+    params = dict(size=x.size, input_zp=zi, output_zp=zo, mult=mult, shift=shift,
+                  act_min=-128, act_max=127)
+    return KernelCall("mcuc_rsqrt_s8", "mcuc_requant_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
 _LOWERINGS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "MEAN": _mean,
@@ -769,4 +816,5 @@ _LOWERINGS = {
     "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
     "MINIMUM": _min_max, "MAXIMUM": _min_max,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
+    "GATHER": _gather, "SQUARED_DIFFERENCE": _squared_difference, "RSQRT": _rsqrt,
 }

@@ -139,9 +139,12 @@ typedef struct {
     int32_t act_min, act_max;
 } mcuc_add_params;
 
-/* ADD and SUB (out = in1 - in2) share the params layout. */
+/* ADD and SUB (out = in1 - in2) share the params layout, and SQUARED_DIFFERENCE
+ * (out = (in1 - in2)^2; left_shift 7, no fused activation). */
 void mcuc_add_s8(const mcuc_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void mcuc_sub_s8(const mcuc_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void mcuc_squared_difference_s8(const mcuc_add_params *p, const int8_t *in1,
+                                const int8_t *in2, int8_t *out);
 
 typedef struct {
     mcuc_broadcast bc;
@@ -221,6 +224,9 @@ typedef struct {
 } mcuc_requant_int_params;
 
 void mcuc_requantize_int(const mcuc_requant_int_params *p, const void *input, void *output);
+
+/* RSQRT: mult / shift rescale 1 / sqrt(q - input_zp) to the output (rsqrt_s8.c). */
+void mcuc_rsqrt_s8(const mcuc_requant_params *p, const int8_t *input, int8_t *output);
 
 /* ---------------------------------------------------------------- nonlinear activations */
 
@@ -357,6 +363,15 @@ typedef struct {
 } mcuc_pad_params;
 
 void mcuc_pad_s8(const mcuc_pad_params *p, const int8_t *input, int8_t *output);
+
+/* GATHER with constant indices: input [batch, outer, axis_size, inner] -> output
+ * [batch, outer, coords, inner] (gather_s8.c). */
+typedef struct {
+    int32_t batch, outer, axis_size, coords, inner;
+} mcuc_gather_params;
+
+void mcuc_gather_s8(const mcuc_gather_params *p, const int8_t *input, const int32_t *indices,
+                    int8_t *output);
 
 /* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR of NHWC images; rows / cols are the compile-time
  * source tables of each output row / column (one index each for nearest, {lower, upper,
