@@ -72,26 +72,30 @@ def min_max(shape_a=(1, 4, 4, 3), shape_b=(1, 4, 4, 3), kind="maximum", const_b=
 
 @_cached
 def decoder_head(in_shape=(1, 6, 5, 3), seed=0) -> bytes:
-    """The ops of this file in one small decoder-like model (for the QEMU runs): a 3x3
+    """Upsampling ops in one small decoder-like model (for the QEMU runs): a 3x3
     convolution, a bilinear 2x upsampling (align_corners), the maximum of it and a second
-    convolution's, the minimum with a constant, and a nearest resize (half-pixel centers)
-    to an odd size.
+    convolution's, the minimum with a constant, a nearest resize (half-pixel centers) to an
+    odd size, and a stride-2 transposed convolution with a bias and RELU.
 
-    Ops: CONV_2D, RESIZE_BILINEAR, MAXIMUM, MINIMUM, RESIZE_NEAREST_NEIGHBOR
+    Ops: CONV_2D, RESIZE_BILINEAR, MAXIMUM, MINIMUM, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE_CONV
     """
     tf = _tf()
     rng = _rng(seed)
     h, w = in_shape[1] * 2, in_shape[2] * 2
     w1 = rng.normal(0, 0.4, (3, 3, in_shape[-1], 8)).astype(np.float32)
     w2 = rng.normal(0, 0.3, (3, 3, 8, 8)).astype(np.float32)
+    w3 = rng.normal(0, 0.3, (3, 3, 5, 8)).astype(np.float32)     # [kh, kw, out, in]
+    b3 = rng.normal(0, 0.2, (5,)).astype(np.float32)
     c = rng.uniform(-0.5, 1.0, (1, 1, w, 8)).astype(np.float32)
 
     def f(x):
         y = tf.nn.conv2d(x, w1, 1, "SAME")
         up = tf.compat.v1.image.resize_bilinear(y, (h, w), align_corners=True)
         z = tf.minimum(tf.maximum(up, tf.nn.conv2d(up, w2, 1, "SAME")), c)
-        return tf.compat.v1.image.resize_nearest_neighbor(z, (h + 3, w - 1),
-                                                          half_pixel_centers=True)
+        z = tf.compat.v1.image.resize_nearest_neighbor(z, (h + 3, w - 1),
+                                                       half_pixel_centers=True)
+        t = tf.nn.conv2d_transpose(z, w3, (1, 2 * (h + 3), 2 * (w - 1), 5), 2, "SAME")
+        return tf.nn.relu(t + b3)
     return convert_fn(f, [in_shape], seed=seed)
 
 
@@ -182,3 +186,23 @@ def feature_head(in_shape=(1, 6, 6, 3), seed=0) -> bytes:
         g = tf.gather(tf.math.rsqrt(tf.math.squared_difference(y, c) + 0.1), idx, axis=3)
         return g, tf.math.argmax(g, axis=-1, output_type=tf.int32)
     return convert_fn(f, [in_shape], seed=seed)
+
+
+@_cached
+def transpose_conv(in_shape=(1, 5, 4, 3), filters=6, kernel=(3, 3), strides=(2, 2),
+                   padding="same", activation=None, use_bias=True, seed=0) -> bytes:
+    """keras.layers.Conv2DTranspose (what decoder and segmentation heads use): per-channel
+    weights, optional bias and activation (fused by the converter or not).
+
+    Ops: TRANSPOSE_CONV
+    """
+    tf = _tf()
+    import keras
+    _ = _rng(seed)
+    layer = keras.layers.Conv2DTranspose(filters, kernel, strides, padding,
+                                         activation=activation, use_bias=use_bias,
+                                         bias_initializer="random_normal")
+    inp = keras.Input(in_shape[1:], batch_size=in_shape[0])
+    model = keras.Model(inp, layer(inp))
+    from modelgen import convert_keras
+    return convert_keras(model, seed=seed)

@@ -55,6 +55,15 @@ CASES = {
     "squared_difference": lambda: mo.squared_difference(),
     "squared_difference_broadcast": lambda: mo.squared_difference((1, 4, 4, 3), (1, 1, 4, 1)),
     "squared_difference_const": lambda: mo.squared_difference((2, 5, 3), (5, 1), True),
+    # TRANSPOSE_CONV: strides 1-3, SAME/VALID, rectangular kernels, batches, fused RELU,
+    # without bias
+    "transpose_conv": lambda: mo.transpose_conv(),
+    "transpose_conv_relu": lambda: mo.transpose_conv(activation="relu"),
+    "transpose_conv_valid": lambda: mo.transpose_conv(padding="valid", strides=(1, 2)),
+    "transpose_conv_no_bias": lambda: mo.transpose_conv(use_bias=False),
+    "transpose_conv_5x3_s3": lambda: mo.transpose_conv((2, 4, 6, 5), 3, (5, 3), (3, 2)),
+    "transpose_conv_2x2_valid": lambda: mo.transpose_conv((1, 7, 7, 8), 4, (2, 2), (2, 2),
+                                                          "valid"),
     # RSQRT: after x^2 + eps, and on every int8 code above the zero point
     "rsqrt": lambda: mo.rsqrt((1, 5, 5, 3), 0.05),
     "rsqrt_wide_eps": lambda: mo.rsqrt((3, 17), 0.5),
@@ -226,3 +235,40 @@ def test_rsqrt_shape_refused(tmp_path):
         sg.tensors[sg.operators[-1].outputs[0]].shape = np.array([4, 65], np.int32)
     _refused(tmp_path, _edited(mo.rsqrt((4, 64), direct=True), edit),
              "RSQRT keeps the shape")
+
+
+def _tc_shape(values):
+    def edit(m, sg):
+        t = sg.tensors[_op(sg).inputs[0]]
+        m.buffers[t.buffer].data = np.asarray(values, np.int32).view(np.uint8)
+    return edit
+
+
+def _tc_stride(m, sg):
+    _op(sg).builtinOptions.strideH = 0
+
+
+def _tc_filter_channels(m, sg):
+    w = sg.tensors[_op(sg).inputs[1]]
+    w.shape = np.array([6, 3, 9, 1], np.int32)
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (_tc_shape([1, 10, 9, 6]), "the output shape must be a constant int32 tensor equal to"),
+    (_tc_stride, "strides [0, 2]: every value must be an integer from 1"),
+    (_tc_filter_channels, "does not take the [1, 5, 4, 3] input"),
+])
+def test_transpose_conv_fields_refused(edit, expected, tmp_path):
+    _refused(tmp_path, _edited(mo.transpose_conv(), edit), expected)
+
+
+def test_transpose_conv_fused_activation_as_tflm(tmp_path):
+    """A fused RELU on an output whose zero point is not -128 clamps (TFLM applies the
+    options' activation)."""
+    def edit(m, sg):
+        _op(sg).builtinOptions.fusedActivationFunction = 1
+    path = write_model(tmp_path, _edited(mo.transpose_conv(), edit), "tc_relu")
+    report = simulate(path, "host", count=8, seed=3, out_dir=tmp_path / "prj")
+    assert_bit_exact(report)
+    zp = modelgen.io_quant(path.read_bytes())[1][0][1]
+    assert zp > -128 and report.outputs.min() == zp

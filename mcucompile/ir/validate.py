@@ -73,6 +73,7 @@ OPERANDS = {
     "MINIMUM": (2, 2, (0, 1), 1), "MAXIMUM": (2, 2, (0, 1), 1),
     "ARG_MAX": (2, 2, (0, 1), 1), "ARG_MIN": (2, 2, (0, 1), 1),
     "GATHER": (2, 2, (0, 1), 1), "SQUARED_DIFFERENCE": (2, 2, (0, 1), 1), "RSQRT": _UNARY,
+    "TRANSPOSE_CONV": (3, 4, (0, 1, 2), 1),
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -84,7 +85,7 @@ PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
                 "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2),
                 "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
-                "ARG_MAX": (1,), "ARG_MIN": (1,), "GATHER": (1,)}
+                "ARG_MAX": (1,), "ARG_MIN": (1,), "GATHER": (1,), "TRANSPOSE_CONV": (0,)}
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
                     "RELU6", "LEAKY_RELU", "QUANTIZE", "RSQRT")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
@@ -308,6 +309,29 @@ def _conv(op: Op) -> None:
                     "(grouped convolution is not supported)", w)
     _spatial(op, oc, w.shape[1], w.shape[2], True)
     _bias_and_scales(op, w, oc)
+
+
+def _transpose_conv(op: Op) -> None:
+    """Inputs (output shape, filter [oc, kh, kw, ic], input, bias): the output shape a
+    constant int32 [n, h, w, oc] equal to the output's (TFLM sizes from the output tensor),
+    the filter's input channels the input's; strides >= 1, SAME or VALID."""
+    shape_t, w, x, y = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
+    # the op with CONV_2D's operand order (input, filter, bias), for the shared checks
+    wop = Op(op.type, [x, w] + op.inputs[3:], op.outputs, op.attrs, op.index)
+    w, oc = _weights(wop, 4, 0)
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        raise _Fail(f"input {list(x.shape)} and output {list(y.shape)} must be 4-D NHWC", x)
+    if shape_t.data is None or shape_t.dtype != "int32" or \
+            [int(v) for v in np.asarray(shape_t.data).reshape(-1)] != list(y.shape):
+        raise _Fail(f"the output shape must be a constant int32 tensor equal to the output's "
+                    f"{list(y.shape)}", shape_t)
+    if w.shape[3] != x.shape[3] or y.shape[3] != oc or y.shape[0] != x.shape[0]:
+        raise _Fail(f"filter {list(w.shape)} does not take the {list(x.shape)} input to the "
+                    f"{list(y.shape)} output", w)
+    _at_least_one([op.attrs.get("strideH", 0), op.attrs.get("strideW", 0)], "strides")
+    if op.attrs.get("padding", 0) not in (0, 1):
+        raise _Fail(f"padding code {op.attrs.get('padding')} (only SAME 0 and VALID 1 exist)")
+    _bias_and_scales(wop, w, oc)
 
 
 def _depthwise(op: Op) -> None:
@@ -575,6 +599,7 @@ def _gather(op: Op) -> None:
 
 
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
+           "TRANSPOSE_CONV": _transpose_conv,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,

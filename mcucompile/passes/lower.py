@@ -209,6 +209,35 @@ def _depthwise(op: Op) -> KernelCall:
                       macs=n * oh * ow * oc * kh * kw)
 
 
+def _transpose_conv(op: Op) -> KernelCall:
+    """TRANSPOSE_CONV (inputs: output shape, filter [oc, kh, kw, ic], input, bias). Input
+    pixel (iy, ix) adds its products to output pixel (iy s_h - pad_top + fy, ...); TFLM
+    scatters them into an int32 buffer, the kernel gathers them per output pixel (the same
+    integer sums, no scratch). The padding is the one a SAME convolution of the output's
+    size would use (TFLM: ComputePaddingHeightWidth on the output dims), 0 for VALID."""
+    w, x, y = op.inputs[1], op.inputs[2], op.outputs[0]
+    n, ih, iw, ic = x.shape
+    oc, kh, kw, _ = w.shape
+    _, oh, ow, _ = y.shape
+    a = op.attrs
+    same = a.get("padding", 0) == 0
+    pt = conv_geometry(oh, kh, a["strideH"], 1, same)[1]
+    pl = conv_geometry(ow, kw, a["strideW"], 1, same)[1]
+    in_s, in_z = _qs(x)
+    out_s, out_z = _qs(y)
+    mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
+    lo, hi = _act(op, y)
+    params = dict(batches=n, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
+                  k_h=kh, k_w=kw, stride_h=a["strideH"], stride_w=a["strideW"],
+                  dil_h=1, dil_w=1, pad_top=pt, pad_left=pl, input_offset=-in_z,
+                  output_offset=out_z, act_min=lo, act_max=hi)
+    return KernelCall("mcuc_transpose_conv_s8", "mcuc_conv_params", params,
+                      [Arg.input(x), Arg.constant("filter", w.data),
+                       Arg.constant("bias", _bias(op, 3, oc)),
+                       Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
+                      macs=n * ih * iw * ic * kh * kw * oc)
+
+
 def depthwise_in_place(call: KernelCall) -> KernelCall | None:
     """The in-place variant of a portable depthwise call (depth multiplier 1): its output
     overwrites its input, one channel at a time through an out_h x out_w scratch plane
@@ -817,4 +846,5 @@ _LOWERINGS = {
     "MINIMUM": _min_max, "MAXIMUM": _min_max,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
     "GATHER": _gather, "SQUARED_DIFFERENCE": _squared_difference, "RSQRT": _rsqrt,
+    "TRANSPOSE_CONV": _transpose_conv,
 }

@@ -39,6 +39,12 @@ void mcuc_conv_s8(const mcuc_conv_params *p, const int8_t *input, const int8_t *
                   const int32_t *bias, const int32_t *mult, const int32_t *shift,
                   int8_t *output);
 
+/* TRANSPOSE_CONV: the filter is [out_c, k_h, k_w, in_c]; input pixel (iy, ix) reaches output
+ * pixel (iy stride_h - pad_top + fy, ix stride_w - pad_left + fx) (dil_h, dil_w unused). */
+void mcuc_transpose_conv_s8(const mcuc_conv_params *p, const int8_t *input,
+                            const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, int8_t *output);
+
 /* A 1x1, stride 1, unpadded layer with out_c <= in_c, output written over the input in
  * `data`; `scratch`: mcuc_conv_s8_inplace_scratch_bytes() bytes (one output pixel). */
 size_t mcuc_conv_s8_inplace_scratch_bytes(const mcuc_conv_params *p);
