@@ -168,12 +168,13 @@ def rsqrt(shape=(1, 5, 5, 3), eps=0.05, direct=False, seed=0) -> bytes:
 
 @_cached
 def feature_head(in_shape=(1, 6, 6, 3), seed=0) -> bytes:
-    """GATHER, SQUARED_DIFFERENCE, RSQRT and ARG_MAX in one model (for the QEMU runs): a 3x3
-    convolution, its squared difference from a constant, the inverse square root of that
-    plus 0.1, channels picked by GATHER (repeats included); two outputs: the gathered int8
-    features and their int32 ARG_MAX over channels.
+    """GATHER, SQUARED_DIFFERENCE, RSQRT, ARG_MAX and BATCH_MATMUL in one model (for the
+    QEMU runs): a 3x3 convolution, its squared difference from a constant, the inverse
+    square root of that plus 0.1, channels picked by GATHER (repeats included); three
+    outputs: the gathered int8 features, their int32 ARG_MAX over channels, and the pixels'
+    similarity matrix (features x 2 features^T, as attention computes it).
 
-    Ops: CONV_2D, SQUARED_DIFFERENCE, ADD, RSQRT, GATHER, ARG_MAX
+    Ops: CONV_2D, SQUARED_DIFFERENCE, ADD, RSQRT, GATHER, ARG_MAX, RESHAPE, MUL, BATCH_MATMUL
     """
     tf = _tf()
     rng = _rng(seed)
@@ -184,7 +185,9 @@ def feature_head(in_shape=(1, 6, 6, 3), seed=0) -> bytes:
     def f(x):
         y = tf.nn.conv2d(x, w, 1, "SAME")
         g = tf.gather(tf.math.rsqrt(tf.math.squared_difference(y, c) + 0.1), idx, axis=3)
-        return g, tf.math.argmax(g, axis=-1, output_type=tf.int32)
+        h = tf.reshape(g, (1, in_shape[1] * in_shape[2], 5))
+        return (g, tf.math.argmax(g, axis=-1, output_type=tf.int32),
+                tf.matmul(h, 2.0 * h, transpose_b=True))
     return convert_fn(f, [in_shape], seed=seed)
 
 
@@ -206,3 +209,25 @@ def transpose_conv(in_shape=(1, 5, 4, 3), filters=6, kernel=(3, 3), strides=(2, 
     model = keras.Model(inp, layer(inp))
     from modelgen import convert_keras
     return convert_keras(model, seed=seed)
+
+
+@_cached
+def batch_matmul(shape=(2, 4, 5), const_shape=None, adj_x=False, adj_y=True,
+                 seed=0) -> bytes:
+    """tf.matmul with BATCH_MATMUL's adj_x / adj_y. Without `const_shape`: of the input
+    and 2.5 times itself (x x^T when adj_y, x^T x when adj_x: two activations of different
+    scales, attention's shape). With it: of the input and a constant of that shape (rank 3
+    or more; batch dims broadcasting; the converter makes a rank-2 constant a
+    FULLY_CONNECTED).
+
+    Ops: MUL, BATCH_MATMUL
+
+    (const_shape: BATCH_MATMUL.)
+    """
+    tf = _tf()
+    if const_shape is not None:
+        c = _rng(seed).uniform(-1, 1, const_shape).astype(np.float32)
+        return convert_fn(lambda a: tf.matmul(a, c, transpose_a=adj_x, transpose_b=adj_y),
+                          [shape], seed=seed)
+    return convert_fn(lambda a: tf.matmul(a, 2.5 * a, transpose_a=adj_x, transpose_b=adj_y),
+                      [shape], seed=seed)

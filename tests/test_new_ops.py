@@ -64,6 +64,15 @@ CASES = {
     "transpose_conv_5x3_s3": lambda: mo.transpose_conv((2, 4, 6, 5), 3, (5, 3), (3, 2)),
     "transpose_conv_2x2_valid": lambda: mo.transpose_conv((1, 7, 7, 8), 4, (2, 2), (2, 2),
                                                           "valid"),
+    # BATCH_MATMUL: two activations (adj_x, adj_y), constant operands, broadcast batch
+    # dims, ranks 2 to 4
+    "batch_matmul_xxT": lambda: mo.batch_matmul((2, 4, 5), adj_y=True),
+    "batch_matmul_xTx": lambda: mo.batch_matmul((2, 4, 5), adj_x=True, adj_y=False),
+    "batch_matmul_const": lambda: mo.batch_matmul((2, 4, 5), (2, 5, 3), adj_y=False),
+    "batch_matmul_4d_broadcast": lambda: mo.batch_matmul((2, 3, 4, 5), (1, 3, 6, 5),
+                                                         adj_y=True),
+    "batch_matmul_broadcast_adj_x": lambda: mo.batch_matmul((1, 5, 4), (3, 5, 6), True, False),
+    "batch_matmul_rank2": lambda: mo.batch_matmul((6, 7), (2, 7, 3), adj_y=False),
     # RSQRT: after x^2 + eps, and on every int8 code above the zero point
     "rsqrt": lambda: mo.rsqrt((1, 5, 5, 3), 0.05),
     "rsqrt_wide_eps": lambda: mo.rsqrt((3, 17), 0.5),
@@ -272,3 +281,26 @@ def test_transpose_conv_fused_activation_as_tflm(tmp_path):
     assert_bit_exact(report)
     zp = modelgen.io_quant(path.read_bytes())[1][0][1]
     assert zp > -128 and report.outputs.min() == zp
+
+
+def _bm_adj(m, sg):
+    _op(sg, 1).builtinOptions.adjY = False
+
+
+def _bm_batch(m, sg):
+    sg.tensors[_op(sg, 1).outputs[0]].shape = np.array([3, 4, 4], np.int32)
+
+
+@pytest.mark.parametrize("edit,expected", [
+    (_bm_adj, "the depths 5 and 4 differ"),
+    (_bm_batch, "is not the product's [2, 4, 4]"),
+])
+def test_batch_matmul_fields_refused(edit, expected, tmp_path):
+    _refused(tmp_path, _edited(mo.batch_matmul((2, 4, 5), adj_y=True), edit), expected)
+
+
+def test_batch_matmul_rank_refused(tmp_path):
+    def edit(m, sg):
+        sg.tensors[_op(sg).inputs[0]].shape = np.array([40], np.int32)
+    _refused(tmp_path, _edited(mo.batch_matmul((2, 4, 5), (2, 5, 3), adj_y=False), edit),
+             "rank 1: BATCH_MATMUL takes ranks 2 to 5")

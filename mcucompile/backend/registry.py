@@ -116,6 +116,7 @@ _SPECS = [
                traits=_T({IN_PLACE_LAYER}), weights="int8", scratch=_dw_plane),
     KernelSpec("mcuc_fully_connected_s8", ("FULLY_CONNECTED",), weights="int8"),
     KernelSpec("mcuc_transpose_conv_s8", ("TRANSPOSE_CONV",), weights="int8"),
+    KernelSpec("mcuc_batch_matmul_s8", ("BATCH_MATMUL",)),
     KernelSpec("mcuc_inverted_residual_s8", ("INVERTED_RESIDUAL",), weights="int8",
                scratch=_irb),
     # ONNX models: the same layers with onnxruntime's float requantisation

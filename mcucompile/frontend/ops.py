@@ -16,7 +16,7 @@ SUPPORTED_OPS = frozenset({
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
     # issue 14
     "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MINIMUM", "MAXIMUM", "ARG_MAX", "ARG_MIN",
-    "GATHER", "SQUARED_DIFFERENCE", "RSQRT", "TRANSPOSE_CONV",
+    "GATHER", "SQUARED_DIFFERENCE", "RSQRT", "TRANSPOSE_CONV", "BATCH_MATMUL",
 })
 
 # Activation types other than int8 an op takes: (its data inputs, its outputs). Everything
@@ -59,7 +59,7 @@ OPTIONS = {
     "MINIMUM": "MaximumMinimumOptions", "MAXIMUM": "MaximumMinimumOptions",
     "ARG_MAX": "ArgMaxOptions", "ARG_MIN": "ArgMinOptions",
     "GATHER": "GatherOptions", "SQUARED_DIFFERENCE": "SquaredDifferenceOptions",
-    "TRANSPOSE_CONV": "TransposeConvOptions",
+    "TRANSPOSE_CONV": "TransposeConvOptions", "BATCH_MATMUL": "BatchMatMulOptions",
 }
 OPTIONAL_OPTIONS = frozenset({"RESHAPE", "ADD", "SUB", "MUL"})
 

@@ -73,7 +73,7 @@ OPERANDS = {
     "MINIMUM": (2, 2, (0, 1), 1), "MAXIMUM": (2, 2, (0, 1), 1),
     "ARG_MAX": (2, 2, (0, 1), 1), "ARG_MIN": (2, 2, (0, 1), 1),
     "GATHER": (2, 2, (0, 1), 1), "SQUARED_DIFFERENCE": (2, 2, (0, 1), 1), "RSQRT": _UNARY,
-    "TRANSPOSE_CONV": (3, 4, (0, 1, 2), 1),
+    "TRANSPOSE_CONV": (3, 4, (0, 1, 2), 1), "BATCH_MATMUL": (2, 2, (0, 1), 1),
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -332,6 +332,51 @@ def _transpose_conv(op: Op) -> None:
     if op.attrs.get("padding", 0) not in (0, 1):
         raise _Fail(f"padding code {op.attrs.get('padding')} (only SAME 0 and VALID 1 exist)")
     _bias_and_scales(wop, w, oc)
+
+
+def matmul_dims(op: Op) -> tuple[list[int], int, int, int]:
+    """BATCH_MATMUL's (batch dims of the output, rows, columns, depth) as TFLM derives them:
+    both operands extended to the larger rank with leading 1s; batch dims equal or 1;
+    adj_x / adj_y transpose the last two dims of the left / right operand."""
+    a, b = op.inputs[0], op.inputs[1]
+    rank = max(len(a.shape), len(b.shape))
+    ea = [1] * (rank - len(a.shape)) + list(a.shape)
+    eb = [1] * (rank - len(b.shape)) + list(b.shape)
+    batch = []
+    for k, (da, db) in enumerate(zip(ea[:-2], eb[:-2])):
+        if da != db and 1 not in (da, db):
+            raise _Fail(f"batch dimension {k} of {list(a.shape)} and {list(b.shape)} do not "
+                        "broadcast")
+        batch.append(max(da, db))
+    rows, depth = (ea[-1], ea[-2]) if op.attrs.get("adjX") else (ea[-2], ea[-1])
+    depth_b, cols = (eb[-1], eb[-2]) if op.attrs.get("adjY") else (eb[-2], eb[-1])
+    if depth != depth_b:
+        raise _Fail(f"{list(a.shape)} x {list(b.shape)} (adj_x {bool(op.attrs.get('adjX'))}, "
+                    f"adj_y {bool(op.attrs.get('adjY'))}): the depths {depth} and {depth_b} "
+                    "differ")
+    return batch, rows, cols, depth
+
+
+def _batch_matmul(op: Op) -> None:
+    """Operands of rank 2 to 5 (TFLM's limits), one scale each, the output their product's
+    shape; the requantisation multiplier below 2^31."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    for t in (a, b):
+        if not 2 <= len(t.shape) <= 5:
+            raise _Fail(f"rank {len(t.shape)}: BATCH_MATMUL takes ranks 2 to 5", t)
+        if t.quant is not None and t.quant.per_channel:
+            raise _Fail("per-channel quantization on a BATCH_MATMUL operand (TFLM reads one "
+                        "scale)", t)
+    batch, rows, cols, _ = matmul_dims(op)
+    if list(y.shape) != batch + [rows, cols]:
+        raise _Fail(f"output shape {list(y.shape)} is not the product's "
+                    f"{batch + [rows, cols]}", y)
+    if None not in (a.quant, b.quant, y.quant):
+        m = float(np.float32(a.quant.scale[0]) * np.float32(b.quant.scale[0])) \
+            / float(np.float32(y.quant.scale[0]))
+        if not m < MAX_MULTIPLIER:
+            raise _Fail(f"input scales / output scale = {m:.4g} is too large (the "
+                        "requantisation multiplier must be below 2^31)", y)
 
 
 def _depthwise(op: Op) -> None:
@@ -599,7 +644,7 @@ def _gather(op: Op) -> None:
 
 
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
-           "TRANSPOSE_CONV": _transpose_conv,
+           "TRANSPOSE_CONV": _transpose_conv, "BATCH_MATMUL": _batch_matmul,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Tensor
-from ..ir.validate import conv_geometry, gather_axes
+from ..ir.validate import conv_geometry, gather_axes, matmul_dims
 from ..frontend.ops import ALIAS_OPS
 from ..backend.registry import scratch_bytes, spec_of
 from .kernel_call import Arg, KernelCall
@@ -766,6 +766,36 @@ def _resize(op: Op) -> KernelCall:
                        Arg.output(y)])
 
 
+def _batch_matmul(op: Op) -> KernelCall:
+    """out[b, i, j] = requant(sum_k (L[b, i, k] - zp_l) (R[b, k, j] - zp_r)) as TFLM (its
+    multiplier: the float32 product of the operand scales over the output scale, in double).
+    Up to 3 batch dims (rank 5), broadcast by stride 0; adj_x / adj_y become the strides of
+    i, k in L and of k, j in R."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    batch, rows, cols, depth = matmul_dims(op)
+    nb = len(batch)
+
+    def batch_strides(t: Tensor) -> list[int]:
+        dims = [1] * (nb + 2 - len(t.shape)) + list(t.shape)
+        st = _strides(dims)
+        return [0] * (3 - nb) + [0 if dims[k] == 1 else st[k] for k in range(nb)]
+    m0, m1 = a.shape[-2], a.shape[-1]
+    n0, n1 = b.shape[-2], b.shape[-1]
+    (sa, za), (sb, zb), (so, zo) = _qs(a), _qs(b), _qs(y)
+    mult, shift = quantize_multiplier(float(np.float32(sa) * np.float32(sb)) / f32(so))
+    params = dict(batch=[1] * (3 - nb) + batch, lhs_batch_stride=batch_strides(a),
+                  rhs_batch_stride=batch_strides(b), rows=rows, cols=cols, depth=depth,
+                  lhs_row_stride=1 if op.attrs.get("adjX") else m1,
+                  lhs_depth_stride=m1 if op.attrs.get("adjX") else 1,
+                  rhs_depth_stride=1 if op.attrs.get("adjY") else n1,
+                  rhs_col_stride=n1 if op.attrs.get("adjY") else 1,
+                  lhs_offset=-za, rhs_offset=-zb, output_offset=zo, output_mult=mult,
+                  output_shift=shift, act_min=-128, act_max=127)
+    return KernelCall("mcuc_batch_matmul_s8", "mcuc_batch_matmul_params", params,
+                      [_in(a), _in(b), Arg.output(y)],
+                      macs=int(np.prod(batch, dtype=np.int64)) * rows * cols * depth)
+
+
 def _min_max(op: Op) -> KernelCall:
     """TFLM compares the raw int8 values (no requantisation: the converter gives both inputs
     and the output one quantization)."""
@@ -846,5 +876,5 @@ _LOWERINGS = {
     "MINIMUM": _min_max, "MAXIMUM": _min_max,
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
     "GATHER": _gather, "SQUARED_DIFFERENCE": _squared_difference, "RSQRT": _rsqrt,
-    "TRANSPOSE_CONV": _transpose_conv,
+    "TRANSPOSE_CONV": _transpose_conv, "BATCH_MATMUL": _batch_matmul,
 }

@@ -45,6 +45,22 @@ void mcuc_transpose_conv_s8(const mcuc_conv_params *p, const int8_t *input,
                             const int8_t *filter, const int32_t *bias, const int32_t *mult,
                             const int32_t *shift, int8_t *output);
 
+/* BATCH_MATMUL: out[b][i][j] = requant(sum_k (L[b][i][k] + lhs_offset) (R[b][k][j] +
+ * rhs_offset)); up to 3 batch dims (stride 0 where an operand broadcasts); the strides of
+ * i, k in L and of k, j in R carry adj_x / adj_y. The output is [batch..., rows, cols]. */
+typedef struct {
+    int32_t batch[3];
+    int32_t lhs_batch_stride[3], rhs_batch_stride[3];
+    int32_t rows, cols, depth;
+    int32_t lhs_row_stride, lhs_depth_stride, rhs_depth_stride, rhs_col_stride;
+    int32_t lhs_offset, rhs_offset, output_offset;
+    int32_t output_mult, output_shift;
+    int32_t act_min, act_max;
+} mcuc_batch_matmul_params;
+
+void mcuc_batch_matmul_s8(const mcuc_batch_matmul_params *p, const int8_t *lhs,
+                          const int8_t *rhs, int8_t *output);
+
 /* A 1x1, stride 1, unpadded layer with out_c <= in_c, output written over the input in
  * `data`; `scratch`: mcuc_conv_s8_inplace_scratch_bytes() bytes (one output pixel). */
 size_t mcuc_conv_s8_inplace_scratch_bytes(const mcuc_conv_params *p);
