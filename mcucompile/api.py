@@ -195,10 +195,27 @@ def vector_chunks(graph: Graph, path: str | Path | None, count: int, seed: int,
         def random_chunks():
             for start in range(0, count, per_chunk):
                 n = min(per_chunk, count - start)
-                yield rng.integers(-128, 128, size=(n, total), dtype=np.int8)
+                if all(t.dtype != "float32" for t in graph.inputs):
+                    yield rng.integers(-128, 128, size=(n, total), dtype=np.int8)
+                else:
+                    yield np.concatenate([_random_input(graph, t, rng, n)
+                                          for t in graph.inputs], axis=1)
         return count, random_chunks()
     vectors = _file_vectors(graph, Path(path))
     return len(vectors), (vectors[i:i + per_chunk] for i in range(0, len(vectors), per_chunk))
+
+
+def _random_input(graph: Graph, t, rng, n: int) -> np.ndarray:
+    """n random vectors of graph input t as bytes [n, t.nbytes]: random bytes (int8, int16
+    codes), or for a float32 input (read by QUANTIZE: frontend/tflite.py) reals over its
+    QUANTIZE's int8 range and a quarter of it beyond each end (values that saturate)."""
+    if t.dtype != "float32":
+        return rng.integers(-128, 128, size=(n, t.nbytes), dtype=np.int8)
+    scale, zp = graph.consumers(t)[0].outputs[0].quant.scalar()
+    lo, hi = scale * (-128 - zp), scale * (127 - zp)
+    margin = (hi - lo) / 4
+    values = rng.uniform(lo - margin, hi + margin, size=(n, t.size)).astype(np.float32)
+    return values.view(np.int8)
 
 
 def _file_vectors(graph: Graph, path: Path) -> np.ndarray:
@@ -228,8 +245,11 @@ def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndar
     bytes. Float arrays are quantized with the input's scale: rounding half away from zero
     (as TFLite does), or for ONNX models as their QuantizeLinear does (float32 x / scale, half
     to even), so the int8 vectors are what onnxruntime would feed the model's int8 core. The
-    array must pass inputs.as_batch (numeric, finite, the input's layout)."""
+    array must pass inputs.as_batch (numeric, finite, the input's layout). A float32 graph
+    input takes the values as they are (float32 bytes)."""
     arr = as_batch(arr, t.shape, f"input vectors for '{t.name}'", str(path), layout="NHWC")
+    if t.dtype == "float32":            # a float32 graph input: the model quantizes it
+        return np.ascontiguousarray(arr, np.float32).reshape(-1, t.size).view(np.int8)
     info = np.iinfo(t.dtype)
     if arr.dtype.kind == "f" and half_even:
         scale, zp = t.quant.scalar()

@@ -172,9 +172,11 @@ def feature_head(in_shape=(1, 6, 6, 3), seed=0) -> bytes:
     QEMU runs): a 3x3 convolution, its squared difference from a constant, the inverse
     square root of that plus 0.1, channels picked by GATHER (repeats included); three
     outputs: the gathered int8 features, their int32 ARG_MAX over channels, and the pixels'
-    similarity matrix (features x 2 features^T, as attention computes it).
+    similarity matrix (features x 2 features^T, as attention computes it). Converted with
+    float edges (_convert_float_edges): a float32 input, float32 outputs (int32 indices).
 
-    Ops: CONV_2D, SQUARED_DIFFERENCE, ADD, RSQRT, GATHER, ARG_MAX, RESHAPE, MUL, BATCH_MATMUL
+    Ops: QUANTIZE, CONV_2D, SQUARED_DIFFERENCE, ADD, RSQRT, GATHER, ARG_MAX, RESHAPE, MUL,
+    BATCH_MATMUL, DEQUANTIZE
     """
     tf = _tf()
     rng = _rng(seed)
@@ -188,7 +190,7 @@ def feature_head(in_shape=(1, 6, 6, 3), seed=0) -> bytes:
         h = tf.reshape(g, (1, in_shape[1] * in_shape[2], 5))
         return (g, tf.math.argmax(g, axis=-1, output_type=tf.int32),
                 tf.matmul(h, 2.0 * h, transpose_b=True))
-    return convert_fn(f, [in_shape], seed=seed)
+    return _convert_float_edges(f, in_shape, seed)
 
 
 @_cached
@@ -231,3 +233,31 @@ def batch_matmul(shape=(2, 4, 5), const_shape=None, adj_x=False, adj_y=True,
                           [shape], seed=seed)
     return convert_fn(lambda a: tf.matmul(a, 2.5 * a, transpose_a=adj_x, transpose_b=adj_y),
                       [shape], seed=seed)
+
+
+def _convert_float_edges(fn, in_shape, seed: int) -> bytes:
+    """Full int8 conversion of fn(x) but without inference_input_type /
+    inference_output_type: float32 input and outputs, QUANTIZE / DEQUANTIZE at the edges."""
+    tf = _tf()
+    import modelgen
+    sig = [tf.TensorSpec(in_shape, tf.float32, name="input_0")]
+    module = tf.Module()
+    module.f = tf.function(fn, input_signature=sig)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([module.f.get_concrete_function()],
+                                                           module)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = modelgen._rep_dataset([in_shape], seed, (-1.0, 1.0))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return modelgen._convert_quiet(conv)
+
+
+@_cached
+def float_edges(shape=(1, 6, 6, 3), seed=0) -> bytes:
+    """A 3x3 convolution converted with float edges (_convert_float_edges): float32 input
+    and output around the int8 body.
+
+    Ops: QUANTIZE, CONV_2D, DEQUANTIZE
+    """
+    tf = _tf()
+    w = _rng(seed).normal(0, 0.4, (3, 3, shape[-1], 4)).astype(np.float32)
+    return _convert_float_edges(lambda x: tf.nn.conv2d(x, w, 1, "SAME"), shape, seed)

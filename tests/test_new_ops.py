@@ -92,7 +92,7 @@ def test_generators_hold_the_ops_they_say():
         doc = inspect.getdoc(fn) or ""
         if fn.__module__ != mo.__name__ or "Ops:" not in doc:
             continue
-        said = [o.strip() for o in doc.split("Ops:")[1].splitlines()[0].split(",")]
+        said = [o.strip() for o in doc.split("Ops:")[1].split("\n\n")[0].split(",")]
         assert sorted(set(modelgen.ops_in(fn()))) == sorted(said), name
 
 
@@ -100,7 +100,9 @@ def test_generators_hold_the_ops_they_say():
 @pytest.mark.parametrize("model", ["decoder_head", "feature_head"])
 def test_combined_ops_bit_exact_in_qemu(model, board, tmp_path):
     path = write_model(tmp_path, getattr(mo, model)(), model)
-    assert_bit_exact(simulate(path, board, count=6, seed=5))
+    report = simulate(path, board, count=6, seed=5)
+    assert_bit_exact(report)
+    assert report.board == board and len(report.instructions) == 6     # ran in QEMU
 
 
 # ------------------------------------------------------------------ hostile fields
@@ -304,3 +306,33 @@ def test_batch_matmul_rank_refused(tmp_path):
         sg.tensors[_op(sg).inputs[0]].shape = np.array([40], np.int32)
     _refused(tmp_path, _edited(mo.batch_matmul((2, 4, 5), (2, 5, 3), adj_y=False), edit),
              "rank 1: BATCH_MATMUL takes ranks 2 to 5")
+
+
+# ------------------------------------------------------------------ float32 edges
+
+def test_float_edges_bit_exact_on_host(tmp_path):
+    """float32 input -> QUANTIZE -> int8 body -> DEQUANTIZE -> float32 output: random reals
+    over (and past) the input's range, and the values from a file, bit-exact as float32."""
+    path = write_model(tmp_path, mo.float_edges(), "float_edges")
+    report = simulate(path, "host", count=24, seed=3, sanitize=True, out_dir=tmp_path / "a")
+    assert_bit_exact(report)
+    values = report.outputs.view(np.float32)
+    assert np.isfinite(values).all() and len(np.unique(values)) > 20
+    x = np.random.default_rng(0).uniform(-3, 3, (5, 1, 6, 6, 3)).astype(np.float32)
+    x[0, 0, 0, 0, :] = [0.5 * 0.0078335115686059, -2.5 * 0.0078335115686059, 1e6]  # ties, huge
+    np.save(tmp_path / "x.npy", x)
+    report = simulate(path, "host", inputs=tmp_path / "x.npy", out_dir=tmp_path / "b")
+    assert_bit_exact(report)
+    assert report.vectors == 5
+    header = (tmp_path / "a" / "model.h").read_text()
+    assert "float32 [1, 6, 6, 3] (real values" in header
+    assert "MCUC_INPUT0_SCALE" not in header and "MCUC_INPUT0_BYTES      432" in header
+
+
+def test_float_inside_the_model_refused(tmp_path):
+    """A DEQUANTIZE whose float32 output feeds another op (a float island) is refused."""
+    def edit(m, sg):
+        deq = sg.operators[-1]
+        sg.outputs = np.array([deq.inputs[0]], np.int32)
+    text = _refused(tmp_path, _edited(mo.float_edges(), edit), "float tensors inside the model")
+    assert "DEQUANTIZE" in text

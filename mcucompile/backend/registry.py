@@ -148,6 +148,8 @@ _SPECS = [
     KernelSpec("mcuc_mul_s8_f32", ("MUL",), arith="float", traits=_T({BINARY})),
     KernelSpec("mcuc_requantize_s8", ("QUANTIZE", "RELU", "RELU6", "RELU_N1_TO_1"),
                traits=_SHARE_UNARY),
+    KernelSpec("mcuc_quantize_f32_s8", ("QUANTIZE",)),
+    KernelSpec("mcuc_dequantize_s8_f32", ("DEQUANTIZE",)),
     KernelSpec("mcuc_logistic_s8", ("LOGISTIC",), traits=_SHARE_UNARY),
     KernelSpec("mcuc_tanh_s8", ("TANH",), traits=_SHARE_UNARY),
     KernelSpec("mcuc_rsqrt_s8", ("RSQRT",), traits=_SHARE_UNARY),

@@ -16,7 +16,7 @@ SUPPORTED_OPS = frozenset({
     "SVDF", "UNIDIRECTIONAL_SEQUENCE_LSTM",
     # issue 14
     "RESIZE_NEAREST_NEIGHBOR", "RESIZE_BILINEAR", "MINIMUM", "MAXIMUM", "ARG_MAX", "ARG_MIN",
-    "GATHER", "SQUARED_DIFFERENCE", "RSQRT", "TRANSPOSE_CONV", "BATCH_MATMUL",
+    "GATHER", "SQUARED_DIFFERENCE", "RSQRT", "TRANSPOSE_CONV", "BATCH_MATMUL", "DEQUANTIZE",
 })
 
 # Activation types other than int8 an op takes: (its data inputs, its outputs). Everything

@@ -255,14 +255,33 @@ def _index_tensors(graph: Graph) -> set[int]:
     return found
 
 
+def _float_edges(graph: Graph) -> set[int]:
+    """ids of the float32 graph inputs read only by QUANTIZE ops and of the float32 graph
+    outputs written by DEQUANTIZE: a model converted without inference_input_type /
+    inference_output_type (its int8 body between them)."""
+    outputs = {id(t) for t in graph.outputs}
+    found = set()
+    for t in graph.inputs:
+        readers = graph.consumers(t)
+        if t.dtype == "float32" and readers and id(t) not in outputs \
+                and all(op.type == "QUANTIZE" for op in readers):
+            found.add(id(t))
+    for op in graph.ops:
+        if op.type == "DEQUANTIZE" and op.outputs[0].dtype == "float32" \
+                and id(op.outputs[0]) in outputs:
+            found.add(id(op.outputs[0]))
+    return found
+
+
 def check_supported(graph: Graph) -> None:
     """Reject tensors the runtime cannot execute (after check_ops), naming the op and
     tensor."""
     where = graph.source or graph.name
     indices = _index_tensors(graph)
+    edges = _float_edges(graph)
     io_dtypes = {"int8"} | {d for ins, outs in WIDE_DTYPES.values() for d in ins + outs}
     for t in graph.inputs + graph.outputs:
-        if t.dtype not in io_dtypes and id(t) not in indices:
+        if t.dtype not in io_dtypes and id(t) not in indices | edges:
             kind = "float" if t.dtype.startswith("float") else t.dtype
             raise McucError(
                 f"graph {'input' if t in graph.inputs else 'output'} {shown(t.name)} is {t.dtype}; "
@@ -274,6 +293,13 @@ def check_supported(graph: Graph) -> None:
         for t in op.inputs + op.outputs:
             if t is None or t.is_const:
                 continue
+            if id(t) in edges:
+                continue
+            if op.type in ("QUANTIZE", "DEQUANTIZE") and t.dtype == "float32":
+                raise McucError(f"tensor {shown(t.name)} is float32: float tensors inside the "
+                                "model are not supported (only a float32 graph input read "
+                                "by QUANTIZE, and a float32 graph output written by "
+                                "DEQUANTIZE)", f"{where}: {op.where}")
             if id(t) in indices:
                 if op.type not in INDEX_OPS | ALIAS_OPS:
                     raise McucError(f"tensor {shown(t.name)} holds int32 indices (an ARG_MAX / "

@@ -74,6 +74,7 @@ OPERANDS = {
     "ARG_MAX": (2, 2, (0, 1), 1), "ARG_MIN": (2, 2, (0, 1), 1),
     "GATHER": (2, 2, (0, 1), 1), "SQUARED_DIFFERENCE": (2, 2, (0, 1), 1), "RSQRT": _UNARY,
     "TRANSPOSE_CONV": (3, 4, (0, 1, 2), 1), "BATCH_MATMUL": (2, 2, (0, 1), 1),
+    "DEQUANTIZE": _UNARY,
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -87,7 +88,7 @@ PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
                 "ARG_MAX": (1,), "ARG_MIN": (1,), "GATHER": (1,), "TRANSPOSE_CONV": (0,)}
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
-                    "RELU6", "LEAKY_RELU", "QUANTIZE", "RSQRT")
+                    "RELU6", "LEAKY_RELU", "QUANTIZE", "RSQRT", "DEQUANTIZE")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                 "int32": (INT32_MIN, INT32_MAX)}
 
@@ -417,6 +418,11 @@ def _same_shape(op: Op) -> None:
     if tuple(x.shape) != tuple(y.shape):
         raise _Fail(f"output shape {list(y.shape)} differs from the input's {list(x.shape)} "
                     f"({op.type} keeps the shape)", y)
+    if op.type in ("QUANTIZE", "DEQUANTIZE"):
+        for t in (x, y):
+            if t.quant is not None and t.quant.per_channel:
+                raise _Fail(f"per-channel quantization on {op.type}'s int8 side is not "
+                            "supported", t)
     if op.type == "SOFTMAX" and not math.isfinite(float(op.attrs.get("beta", 1.0))):
         raise _Fail(f"beta {op.attrs.get('beta')!r} is not finite")
 

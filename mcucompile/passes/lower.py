@@ -430,6 +430,11 @@ def _relu_like(op: Op) -> KernelCall:
 
 def _quantize(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
+    if x.dtype == "float32":            # a float32 graph input (frontend/tflite.py)
+        scale, zp = _qs(y)
+        return KernelCall("mcuc_quantize_f32_s8", "mcuc_float_quant_params",
+                          dict(size=x.size, scale=scale, zero_point=zp),
+                          [Arg.input(x), Arg.output(y)])
     if (x.dtype, y.dtype) != ("int8", "int8"):      # int16 graph inputs, int32 outputs
         params = ap.requant_int_params(*_qs(x), x.nbytes // x.size, *_qs(y),
                                        y.nbytes // y.size, x.size)
@@ -849,6 +854,16 @@ def _squared_difference(op: Op) -> KernelCall:
                       [_in(a), _in(b), Arg.output(y)])
 
 
+def _dequantize(op: Op) -> KernelCall:
+    """int8 -> a float32 graph output: scale (q - zp), one float32 rounding as TFLM's
+    double product cast to float (the exact product of a float32 and a 9-bit integer)."""
+    x, y = op.inputs[0], op.outputs[0]
+    scale, zp = _qs(x)
+    return KernelCall("mcuc_dequantize_s8_f32", "mcuc_float_quant_params",
+                      dict(size=x.size, scale=scale, zero_point=zp),
+                      [Arg.input(x), Arg.output(y)])
+
+
 def _rsqrt(op: Op) -> KernelCall:
     """TFLM's RSQRT (int8): 1 / sqrt(q - zp) by gemmlowp's fixed-point Newton-Raphson
     (rsqrt_s8.c), then times 1 / (sqrt(input scale) output scale) (double, as TFLM)."""
@@ -877,4 +892,5 @@ _LOWERINGS = {
     "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
     "GATHER": _gather, "SQUARED_DIFFERENCE": _squared_difference, "RSQRT": _rsqrt,
     "TRANSPOSE_CONV": _transpose_conv, "BATCH_MATMUL": _batch_matmul,
+    "DEQUANTIZE": _dequantize,
 }
