@@ -40,6 +40,7 @@ CASES = {
     "minimum_const_broadcast": lambda: mo.min_max((2, 5, 3), (5, 1), "minimum", const_b=True),
     "decoder_head": lambda: mo.decoder_head(),
     "feature_head": lambda: mo.feature_head(),
+    "float_edges": lambda: mo.float_edges(),
     # ARG_MAX / ARG_MIN: int32 index outputs over the last, a middle and the first axis
     "argmax_channels": lambda: mo.arg_min_max((1, 5, 6, 7), -1),
     "argmin_rows": lambda: mo.arg_min_max((1, 5, 6, 7), 1, "argmin"),
