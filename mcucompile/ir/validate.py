@@ -572,25 +572,24 @@ def _lstm(op: Op) -> None:
     clip = op.attrs.get("cellClip", 0.0) or 0.0
     if not math.isfinite(float(clip)) or clip < 0:
         raise _Fail(f"cell clip {clip!r} must be finite and not negative")
-# the largest input height/width of a resize: TFLM's RESIZE_BILINEAR computes 1024 x size in
-# int32 (its 10-bit fixed-point scale)
-MAX_RESIZE_INPUT = (1 << 21) - 1
 
 
 def _resize(op: Op) -> None:
-    """[n, h, w, c] -> [n, size[0], size[1], c] with a constant int32 size of two values;
-    RESIZE_BILINEAR refuses align_corners with half_pixel_centers (TFLM's Prepare does)."""
+    """[n, h, w, c] -> [n, size[0], size[1], c] with a constant int32 size of two values,
+    1024 x input size + output size within int32 (TFLM's bilinear scale); RESIZE_BILINEAR
+    refuses align_corners with half_pixel_centers (TFLM's Prepare does)."""
     x, size_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
     if len(x.shape) != 4:
         raise _Fail(f"input must be 4-D NHWC, is {list(x.shape)}", x)
-    if max(x.shape[1:3]) > MAX_RESIZE_INPUT:
-        raise _Fail(f"input height/width {list(x.shape[1:3])} is over {MAX_RESIZE_INPUT}", x)
     if size_t.data is None or size_t.dtype != "int32" or size_t.size != 2:
         raise _Fail(f"the size must be a constant int32 tensor of 2 values (is "
                     f"{'a constant ' if size_t.data is not None else ''}{size_t.dtype}"
                     f"{list(size_t.shape)})", size_t)
     h, w = (int(v) for v in np.asarray(size_t.data).reshape(-1))
     _at_least_one([h, w], "size")
+    for n_in, n_out in ((x.shape[1], h), (x.shape[2], w)):
+        if (n_in << 10) + n_out > INT32_MAX:     # TFLM's 10-bit bilinear scale, in int32
+            raise _Fail(f"resizing {n_in} to {n_out} overflows TFLM's int32 arithmetic")
     if tuple(y.shape) != (x.shape[0], h, w, x.shape[3]):
         raise _Fail(f"output shape {list(y.shape)} is not the {list(x.shape)} input resized to "
                     f"{[h, w]}", y)
