@@ -75,9 +75,11 @@ def decoder_head(in_shape=(1, 6, 5, 3), seed=0) -> bytes:
     """Upsampling ops in one small decoder-like model (for the QEMU runs): a 3x3
     convolution, a bilinear 2x upsampling (align_corners), the maximum of it and a second
     convolution's, the minimum with a constant, a nearest resize (half-pixel centers) to an
-    odd size, and a stride-2 transposed convolution with a bias and RELU.
+    odd size, and a stride-2 transposed convolution with a bias and RELU; a second output:
+    the int32 ARG_MIN over the rows of the nearest resize.
 
-    Ops: CONV_2D, RESIZE_BILINEAR, MAXIMUM, MINIMUM, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE_CONV
+    Ops: CONV_2D, RESIZE_BILINEAR, MAXIMUM, MINIMUM, RESIZE_NEAREST_NEIGHBOR, TRANSPOSE_CONV,
+    ARG_MIN
     """
     tf = _tf()
     rng = _rng(seed)
@@ -95,7 +97,7 @@ def decoder_head(in_shape=(1, 6, 5, 3), seed=0) -> bytes:
         z = tf.compat.v1.image.resize_nearest_neighbor(z, (h + 3, w - 1),
                                                        half_pixel_centers=True)
         t = tf.nn.conv2d_transpose(z, w3, (1, 2 * (h + 3), 2 * (w - 1), 5), 2, "SAME")
-        return tf.nn.relu(t + b3)
+        return tf.nn.relu(t + b3), tf.math.argmin(z, axis=1, output_type=tf.int32)
     return convert_fn(f, [in_shape], seed=seed)
 
 

@@ -81,7 +81,17 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(CASES))
+# The fast tier runs one or two cases per op (the options most likely to go wrong); the
+# other variants run with the slow tests.
+FAST_CASES = {"nearest_half", "nearest_align", "bilinear_half", "bilinear_align",
+              "maximum_broadcast", "minimum_const_broadcast", "argmax_channels",
+              "argmin_first_axis", "gather_batch_dims", "squared_difference_broadcast",
+              "rsqrt_every_code", "transpose_conv_5x3_s3", "transpose_conv_relu",
+              "batch_matmul_4d_broadcast", "batch_matmul_xTx", "float_edges"}
+
+
+@pytest.mark.parametrize("case", [
+    c if c in FAST_CASES else pytest.param(c, marks=pytest.mark.slow) for c in sorted(CASES)])
 def test_op_bit_exact_on_host(case, tmp_path):
     path = write_model(tmp_path, CASES[case](), case)
     report = simulate(path, "host", count=24, seed=3, sanitize=True, out_dir=tmp_path / "prj")
