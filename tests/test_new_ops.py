@@ -350,3 +350,15 @@ def test_float_inside_the_model_refused(tmp_path):
         sg.outputs = np.array([deq.inputs[0]], np.int32)
     text = _refused(tmp_path, _edited(mo.float_edges(), edit), "float tensors inside the model")
     assert "DEQUANTIZE" in text
+
+
+def test_op_on_a_constant_refused(tmp_path):
+    """An op whose data input is a constant (here a resize of the MINIMUM's constant operand;
+    found by random field edits): refused in one line, it crashed the code generator."""
+    def edit(m, sg):
+        resize = next(op for op in sg.operators
+                      if len(op.inputs) == 2 and sg.tensors[op.inputs[1]].name.endswith(
+                          b"ResizeNearestNeighbor/size"))
+        const = next(i for i in range(len(sg.tensors)) if sg.tensors[i].name == b"Minimum/y")
+        resize.inputs = np.array([const, resize.inputs[1]], np.int32)
+    _refused(tmp_path, _edited(mo.decoder_head(), edit), "the input data is a constant")

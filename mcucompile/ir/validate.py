@@ -10,7 +10,7 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
      every input and output quantized (the I/O table of model.h states their scales);
   2. operands per op type (OPERANDS): input count within [min, max] (a fourth CONV_2D input is
      refused as TFLM's Prepare does), required inputs present (a -1 operand is None in the
-     IR), the number of outputs;
+     IR), the number of outputs; the data input not a constant (DATA_INPUT);
   3. every quantization: scales finite, > 0 and normal in float32 (the kernels divide by
      them), zero points within the tensor dtype's range (int8 -128..127 ...), per-channel
      scale counts equal to the quantized dimension; int8 data operands (activations and
@@ -87,6 +87,13 @@ PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2),
                 "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
                 "ARG_MAX": (1,), "ARG_MIN": (1,), "GATHER": (1,), "TRANSPOSE_CONV": (0,)}
+# The input an op computes from (0 unless listed), which must not be a constant: TFLite's
+# converter folds an op on constants, and the kernels read that input from the arena. Ops
+# that take a constant operand from flash (the elementwise binary ops, BATCH_MATMUL, GATHER's
+# data) are not checked.
+DATA_INPUT = {"SPLIT": 1, "TRANSPOSE_CONV": 2}
+CONSTANT_OPERAND_OK = frozenset({"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM",
+                                 "SQUARED_DIFFERENCE", "BATCH_MATMUL", "GATHER"})
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
                     "RELU6", "LEAKY_RELU", "QUANTIZE", "RSQRT", "DEQUANTIZE")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
@@ -208,6 +215,10 @@ def _check_op(op: Op) -> None:
             raise _Fail(f"input {k} is a variable tensor, which only an op's state may be"
                         if t.variable else f"the state (input {k}) must be a variable tensor",
                         t)
+    data = op.inputs[DATA_INPUT.get(op.type, 0)] if op.inputs else None
+    if data is not None and data.is_const and op.type not in CONSTANT_OPERAND_OK:
+        raise _Fail("the input data is a constant: an op on constants alone is not supported "
+                    "(TFLite's converter folds it into a constant)", data)
     params = PARAM_INPUTS.get(op.type, ())
     for k, t in enumerate(op.inputs + op.outputs):
         if t is None:
