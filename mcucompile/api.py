@@ -3,7 +3,7 @@
     compile_model(model, board, out_dir)  frontend -> passes -> planner -> codegen
     simulate(model, board, inputs)        ... -> build -> run -> compare with the reference
                                           (TFLM; onnxruntime for .onnx models)
-    model_info(model)                     per-op table: shapes, MACs, weight bytes
+    model_info(model)                     per-op table: shapes, MACs, weight bytes, status
 """
 from __future__ import annotations
 

@@ -484,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(onnxruntime for ONNX models) on the host or in QEMU.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, arena")
+    s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, status "
+                                    "(supported or why not), arena")
     s.add_argument("model", help=MODEL_HELP)
     s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)
