@@ -165,7 +165,7 @@ def test_resize_size_must_be_constant(tmp_path):
         m.buffers[sg.tensors[_op(sg).inputs[1]].buffer].data = None
         sg.inputs = np.append(sg.inputs, _op(sg).inputs[1])
     path = write_model(tmp_path, _edited(mo.resize(method="bilinear"), edit), "hostile")
-    with pytest.raises(McucError, match="graph input 'ResizeBilinear/size' is int32"):
+    with pytest.raises(McucError, match="tensor 'ResizeBilinear/size' is int32"):
         load_model(path)
 
 

@@ -76,7 +76,7 @@ NO_GROUND_TRUTH = {"RELU_N1_TO_1": "TFLM has no kernel for it (no reference to b
 
 def unsupported_reason(op_type: str, custom_code: str | None = None) -> str | None:
     """None when the op runs here; else one line saying which op it is and why not
-    ("SVDF is not supported", "CUSTOM op 'ethos-u': a command stream ...")."""
+    ("CUMSUM is not supported", "CUSTOM op 'ethos-u': a command stream ...")."""
     from ..escape import shown
     if op_type == "CUSTOM":
         what = CUSTOM_CODES.get(custom_code or "", "a custom op is not supported (it has no "

@@ -206,7 +206,7 @@ def op_problem(op: Op) -> str | None:
 
 
 def check_ops(graph: Graph) -> None:
-    """The first op without a kernel, as one line: "file: op 1: SVDF is not supported"."""
+    """The first op without a kernel, as one line: "file: op 1: CUMSUM is not supported"."""
     for op in graph.ops:
         problem = op_problem(op)
         if problem:

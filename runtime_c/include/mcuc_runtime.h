@@ -249,18 +249,17 @@ void mcuc_requantize_int(const mcuc_requant_int_params *p, const void *input, vo
 
 /* The float32 edges of a model converted without int8 input/output types: QUANTIZE of a
  * float32 graph input (q = clamp(round_half_away(x / scale) + zero_point)) and DEQUANTIZE to
- * a float32 graph output (x = scale (q - zero_point)), in float32 as TFLM (quantize_f32.c).
- * The float side is passed as bytes (the arena; 4-byte aligned). */
+ * a float32 graph output (x = scale (q - zero_point)), in float32 as TFLM (quantize_f32.c). */
 typedef struct {
     int32_t size;
     float scale;
     int32_t zero_point;
 } mcuc_float_quant_params;
 
-void mcuc_quantize_f32_s8(const mcuc_float_quant_params *p, const int8_t *input,
+void mcuc_quantize_f32_s8(const mcuc_float_quant_params *p, const float *input,
                           int8_t *output);
 void mcuc_dequantize_s8_f32(const mcuc_float_quant_params *p, const int8_t *input,
-                            int8_t *output);
+                            float *output);
 
 /* RSQRT: mult / shift rescale 1 / sqrt(q - input_zp) to the output (rsqrt_s8.c). */
 void mcuc_rsqrt_s8(const mcuc_requant_params *p, const int8_t *input, int8_t *output);
@@ -427,13 +426,13 @@ void mcuc_resize_bilinear_s8(const mcuc_resize_params *p, const int8_t *input,
 /* ---------------------------------------------------------------- reductions to indices */
 
 /* ARG_MAX / ARG_MIN: the input as [outer, size, inner], the axis in the middle; the output
- * holds outer x inner int32 indices (little-endian bytes at `output`). */
+ * holds outer x inner int32 indices. */
 typedef struct {
     int32_t outer, size, inner;
 } mcuc_arg_params;
 
-void mcuc_arg_max_s8(const mcuc_arg_params *p, const int8_t *input, int8_t *output);
-void mcuc_arg_min_s8(const mcuc_arg_params *p, const int8_t *input, int8_t *output);
+void mcuc_arg_max_s8(const mcuc_arg_params *p, const int8_t *input, int32_t *output);
+void mcuc_arg_min_s8(const mcuc_arg_params *p, const int8_t *input, int32_t *output);
 
 /* ---------------------------------------------------------------- onnxruntime arithmetic */
 /* Models from the ONNX frontend are checked against onnxruntime, which requantises in float

@@ -6,10 +6,8 @@
  *              to float, but the product of a float32 and an integer of 9 bits is exact in
  *              double, so one float32 multiply rounds it identically.
  *
- * The float side is read and written with memcpy (no alignment assumption). Quotients beyond
- * +-2^30 saturate before the conversion to int (C++ leaves it undefined; the clamp makes
- * them -128 / 127 either way); NaN gives -128, what TFLM's x86 build gives. */
-#include <string.h>
+ * Quotients beyond +-2^30 saturate before the conversion to int (C++ leaves it undefined; the
+ * clamp makes them -128 / 127 either way); NaN gives -128, what TFLM's x86 build gives. */
 #include "mcuc_runtime.h"
 
 static int32_t round_half_away(float d)
@@ -34,23 +32,20 @@ static int32_t round_half_away(float d)
     return t;
 }
 
-void mcuc_quantize_f32_s8(const mcuc_float_quant_params *p, const int8_t *input,
+void mcuc_quantize_f32_s8(const mcuc_float_quant_params *p, const float *input,
                           int8_t *output)
 {
     for (int32_t i = 0; i < p->size; ++i) {
-        float x;
-        memcpy(&x, input + 4 * (size_t)i, sizeof x);
-        const int32_t r = round_half_away(x / p->scale);
+        const int32_t r = round_half_away(input[i] / p->scale);
         const int64_t q = (int64_t)r + p->zero_point;
         output[i] = (int8_t)(q < -128 ? -128 : (q > 127 ? 127 : q));
     }
 }
 
 void mcuc_dequantize_s8_f32(const mcuc_float_quant_params *p, const int8_t *input,
-                            int8_t *output)
+                            float *output)
 {
     for (int32_t i = 0; i < p->size; ++i) {
-        const float x = p->scale * (float)((int32_t)input[i] - p->zero_point);
-        memcpy(output + 4 * (size_t)i, &x, sizeof x);
+        output[i] = p->scale * (float)((int32_t)input[i] - p->zero_point);
     }
 }

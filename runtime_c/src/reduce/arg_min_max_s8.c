@@ -1,12 +1,10 @@
 /* ARG_MAX / ARG_MIN over one axis of an int8 tensor, as TFLM's ArgMinMax: the input is seen
  * as [outer, size, inner] (the axis in the middle, sizes from the compiler); each output is
  * the index along the axis of the largest / smallest value, the first one on ties (strict
- * comparison). The output is int32, written bytewise (memcpy) so the kernel makes no
- * assumption on its alignment. */
-#include <string.h>
+ * comparison). The output is int32. */
 #include "mcuc_runtime.h"
 
-static void arg_min_max(const mcuc_arg_params *p, const int8_t *input, int8_t *output,
+static void arg_min_max(const mcuc_arg_params *p, const int8_t *input, int32_t *output,
                         int is_max)
 {
     for (int32_t o = 0; o < p->outer; ++o) {
@@ -21,18 +19,17 @@ static void arg_min_max(const mcuc_arg_params *p, const int8_t *input, int8_t *o
                     index = k;
                 }
             }
-            memcpy(output, &index, sizeof index);
-            output += sizeof index;
+            *output++ = index;
         }
     }
 }
 
-void mcuc_arg_max_s8(const mcuc_arg_params *p, const int8_t *input, int8_t *output)
+void mcuc_arg_max_s8(const mcuc_arg_params *p, const int8_t *input, int32_t *output)
 {
     arg_min_max(p, input, output, 1);
 }
 
-void mcuc_arg_min_s8(const mcuc_arg_params *p, const int8_t *input, int8_t *output)
+void mcuc_arg_min_s8(const mcuc_arg_params *p, const int8_t *input, int32_t *output)
 {
     arg_min_max(p, input, output, 0);
 }
