@@ -362,3 +362,15 @@ def test_op_on_a_constant_refused(tmp_path):
         const = next(i for i in range(len(sg.tensors)) if sg.tensors[i].name == b"Minimum/y")
         resize.inputs = np.array([const, resize.inputs[1]], np.int32)
     _refused(tmp_path, _edited(mo.decoder_head(), edit), "the input data is a constant")
+
+
+def test_int32_constant_operand_refused(tmp_path):
+    """A binary op given an int32 constant as its second operand (found by random field
+    edits: the lowering read its missing quantization)."""
+    def edit(m, sg):
+        sqd = next(op for op in sg.operators if len(op.inputs) == 2
+                   and sg.tensors[op.inputs[1]].name == b"SquaredDifference/y")
+        axis = next(i for i in range(len(sg.tensors)) if sg.tensors[i].name == b"ArgMax/dimension")
+        sqd.inputs = np.array([sqd.inputs[0], axis], np.int32)
+    _refused(tmp_path, _edited(mo.feature_head(), edit),
+             "a constant operand of SQUARED_DIFFERENCE is int32, not int8 data")

@@ -220,6 +220,10 @@ def _check_op(op: Op) -> None:
         raise _Fail("the input data is a constant: an op on constants alone is not supported "
                     "(TFLite's converter folds it into a constant)", data)
     params = PARAM_INPUTS.get(op.type, ())
+    if op.type in CONSTANT_OPERAND_OK:
+        for k, t in enumerate(op.inputs):
+            if t is not None and t.is_const and k not in params and t.dtype != "int8":
+                raise _Fail(f"a constant operand of {op.type} is {t.dtype}, not int8 data", t)
     for k, t in enumerate(op.inputs + op.outputs):
         if t is None:
             continue
