@@ -285,6 +285,21 @@ RECURRENT = {
     "lstm_b": ("lstm", dict(steps=20, n_in=28, units=32, batches=2)),
     "lstm_c": ("lstm", dict(steps=4, n_in=40, units=8)),
 }
+# the ops of issue 14 part 4 (resize, min/max, transposed convolution, gather, squared
+# difference, rsqrt, ARG_MAX, BATCH_MATMUL, float32 edges), two sizes each
+# (tests/modelgen_ops.py; --families ... --models these)
+OPS14_MODELS = {"ops14_decoder_s": ("decoder_head", dict(in_shape=(1, 6, 5, 3))),
+                "ops14_decoder_l": ("decoder_head", dict(in_shape=(1, 10, 8, 4))),
+                "ops14_feature_s": ("feature_head", dict(in_shape=(1, 6, 6, 3))),
+                "ops14_feature_l": ("feature_head", dict(in_shape=(1, 9, 7, 5))),
+                "ops14_argmin_s": ("arg_min_max", dict(in_shape=(1, 5, 6, 7), kind="argmin")),
+                "ops14_argmin_l": ("arg_min_max", dict(in_shape=(1, 12, 9, 16), axis=2,
+                                                       kind="argmin"))}
+OPS14_FAMILIES = ["mcuc_resize_nearest_s8", "mcuc_resize_bilinear_s8", "mcuc_maximum_s8",
+                  "mcuc_minimum_s8", "mcuc_transpose_conv_s8", "mcuc_gather_s8",
+                  "mcuc_squared_difference_s8", "mcuc_rsqrt_s8", "mcuc_arg_max_s8",
+                  "mcuc_arg_min_s8",
+                  "mcuc_batch_matmul_s8", "mcuc_quantize_f32_s8", "mcuc_dequantize_s8_f32"]
 
 
 def _onnx_misc():
@@ -329,6 +344,10 @@ def _generate(name: str) -> bytes:
         from svdf_models import svdf_model
         kind, kwargs = RECURRENT[name]
         return (svdf_model if kind == "svdf" else lstm_model)(**kwargs)
+    if name in OPS14_MODELS:
+        import modelgen_ops
+        generator, kwargs = OPS14_MODELS[name]
+        return getattr(modelgen_ops, generator)(**kwargs)
     raise KeyError(name)
 
 

@@ -3,7 +3,7 @@
     compile_model(model, board, out_dir)  frontend -> passes -> planner -> codegen
     simulate(model, board, inputs)        ... -> build -> run -> compare with the reference
                                           (TFLM; onnxruntime for .onnx models)
-    model_info(model)                     per-op table: shapes, MACs, weight bytes
+    model_info(model)                     per-op table: shapes, MACs, weight bytes, status
 """
 from __future__ import annotations
 
@@ -128,28 +128,37 @@ def op_macs(op) -> int:
 
 def model_info(model: str | Path, board: str | Board | None = None,
                keep_layout: bool = False) -> dict:
+    """Per op: shapes, MACs, weight bytes and status ("supported", or why not). A model with
+    ops that have no kernel here is listed unchecked, without MACs or arena ("supported":
+    false); compiling it is refused at its first such op."""
     board = get_board(board) if isinstance(board, str) else board
-    graph = run_passes(load_model(model), board, keep_layout=keep_layout)
+    graph = load_model(model, keep_unsupported=True)
+    supported = not graph.unsupported
+    if supported:
+        graph = run_passes(graph, board, keep_layout=keep_layout)
     rows = []
     for op in graph.ops:
         weights = sum(t.nbytes for t in op.inputs if t is not None and t.is_const)
         rows.append(dict(index=op.index, type=op.type,
                          inputs=[list(t.shape) for t in op.inputs if t is not None and not t.is_const],
                          outputs=[list(t.shape) for t in op.outputs],
-                         macs=op_macs(op), weight_bytes=weights,
-                         alias=op.is_alias))
-    plan = plan_memory(graph)
-    return dict(model=str(model), ops=rows, op_count=len(rows),
-                macs=sum(r["macs"] for r in rows),
+                         macs=op_macs(op) if supported else None, weight_bytes=weights,
+                         alias=op.is_alias, supported=op.index not in graph.unsupported,
+                         status=graph.unsupported.get(op.index, "supported")))
+    plan = plan_memory(graph) if supported else None
+    return dict(model=str(model), supported=supported, ops=rows, op_count=len(rows),
+                unsupported_ops=len(graph.unsupported),
+                macs=sum(r["macs"] for r in rows) if supported else None,
                 weight_bytes=sum(r["weight_bytes"] for r in rows),
                 inputs=[dict(_io(t), layout=graph.input_layout(k))
                         for k, t in enumerate(graph.inputs)],
                 outputs=[_io(t) for t in graph.outputs],
-                arena_bytes=plan.arena_bytes, lower_bound_bytes=plan.lower_bound_bytes)
+                arena_bytes=plan.arena_bytes if plan else None,
+                lower_bound_bytes=plan.lower_bound_bytes if plan else None)
 
 
 def _io(t) -> dict:
-    scale, zp = t.quant.scalar()
+    scale, zp = t.quant.scalar() if t.quant is not None else (None, None)
     return dict(name=t.name, shape=list(t.shape), dtype=t.dtype, scale=scale, zero_point=zp)
 
 
@@ -186,10 +195,27 @@ def vector_chunks(graph: Graph, path: str | Path | None, count: int, seed: int,
         def random_chunks():
             for start in range(0, count, per_chunk):
                 n = min(per_chunk, count - start)
-                yield rng.integers(-128, 128, size=(n, total), dtype=np.int8)
+                if all(t.dtype != "float32" for t in graph.inputs):
+                    yield rng.integers(-128, 128, size=(n, total), dtype=np.int8)
+                else:
+                    yield np.concatenate([_random_input(graph, t, rng, n)
+                                          for t in graph.inputs], axis=1)
         return count, random_chunks()
     vectors = _file_vectors(graph, Path(path))
     return len(vectors), (vectors[i:i + per_chunk] for i in range(0, len(vectors), per_chunk))
+
+
+def _random_input(graph: Graph, t, rng, n: int) -> np.ndarray:
+    """n random vectors of graph input t as bytes [n, t.nbytes]: random bytes (int8, int16
+    codes), or for a float32 input (read by QUANTIZE: frontend/tflite.py) reals over its
+    QUANTIZE's int8 range and a quarter of it beyond each end (values that saturate)."""
+    if t.dtype != "float32":
+        return rng.integers(-128, 128, size=(n, t.nbytes), dtype=np.int8)
+    scale, zp = graph.consumers(t)[0].outputs[0].quant.scalar()
+    lo, hi = scale * (-128 - zp), scale * (127 - zp)
+    margin = (hi - lo) / 4
+    values = rng.uniform(lo - margin, hi + margin, size=(n, t.size)).astype(np.float32)
+    return values.view(np.int8)
 
 
 def _file_vectors(graph: Graph, path: Path) -> np.ndarray:
@@ -219,8 +245,11 @@ def _as_int8_batch(arr: np.ndarray, t, path, half_even: bool = False) -> np.ndar
     bytes. Float arrays are quantized with the input's scale: rounding half away from zero
     (as TFLite does), or for ONNX models as their QuantizeLinear does (float32 x / scale, half
     to even), so the int8 vectors are what onnxruntime would feed the model's int8 core. The
-    array must pass inputs.as_batch (numeric, finite, the input's layout)."""
+    array must pass inputs.as_batch (numeric, finite, the input's layout). A float32 graph
+    input takes the values as they are (float32 bytes)."""
     arr = as_batch(arr, t.shape, f"input vectors for '{t.name}'", str(path), layout="NHWC")
+    if t.dtype == "float32":            # a float32 graph input: the model quantizes it
+        return np.ascontiguousarray(arr, np.float32).reshape(-1, t.size).view(np.int8)
     info = np.iinfo(t.dtype)
     if arr.dtype.kind == "f" and half_even:
         scale, zp = t.quant.scalar()

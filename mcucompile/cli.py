@@ -93,20 +93,27 @@ def cmd_info(args) -> int:
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
-    print(f"{Path(args.model).name}: {info['op_count']} ops, {_fmt_int(info['macs'])} MACs, "
-          f"{_fmt_int(info['weight_bytes'])} weight bytes, arena {_fmt_int(info['arena_bytes'])} "
-          f"bytes (lower bound {_fmt_int(info['lower_bound_bytes'])})")
+    if info["supported"]:
+        print(f"{Path(args.model).name}: {info['op_count']} ops, {_fmt_int(info['macs'])} MACs, "
+              f"{_fmt_int(info['weight_bytes'])} weight bytes, arena "
+              f"{_fmt_int(info['arena_bytes'])} bytes (lower bound "
+              f"{_fmt_int(info['lower_bound_bytes'])})")
+    else:
+        print(terminal(f"{Path(args.model).name}: {info['op_count']} ops, "
+                       f"{info['unsupported_ops']} not supported: the model cannot be compiled"))
     for k, io in enumerate(info["inputs"]):
         if io["layout"]:
             print(f"input {k} '{io['name']}' {io['shape']}: {io['layout']}")
-    print(f"{'#':>3}  {'op':<18} {'input shapes':<28} {'output':<18} {'MACs':>12} {'weights':>9}")
+    print(f"{'#':>3}  {'op':<18} {'input shapes':<28} {'output':<18} {'MACs':>12} {'weights':>9}"
+          "  status")
     for r in info["ops"]:
         ins = " ".join(str(s) for s in r["inputs"]).replace(" ", "")
         outs = " ".join(str(s) for s in r["outputs"]).replace(" ", "")
         kind = r["type"] + (" (alias)" if r["alias"] else "")
-        print(f"{r['index']:>3}  {kind:<18} {ins:<28} {outs:<18} {r['macs']:>12,} "
-              f"{r['weight_bytes']:>9,}")
-    print(f"     {'total':<18} {'':<28} {'':<18} {info['macs']:>12,} {info['weight_bytes']:>9,}")
+        print(f"{r['index']:>3}  {kind:<18} {ins:<28} {outs:<18} {_fmt_int(r['macs']):>12} "
+              f"{r['weight_bytes']:>9,}  {terminal(r['status'])}")
+    print(f"     {'total':<18} {'':<28} {'':<18} {_fmt_int(info['macs']):>12} "
+          f"{info['weight_bytes']:>9,}")
     return 0
 
 
@@ -477,7 +484,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "(onnxruntime for ONNX models) on the host or in QEMU.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, arena")
+    s = sub.add_parser("info", help="per-op table: shapes, MACs, weight bytes, status "
+                                    "(supported or why not), arena")
     s.add_argument("model", help=MODEL_HELP)
     s.add_argument("--calibrate", metavar="SAMPLES", help=CALIBRATE_HELP)
     s.add_argument("--keep-input-layout", **KEEP_LAYOUT_ARG)

@@ -102,10 +102,18 @@ def tflm_run(interp, graph: Graph, vectors: np.ndarray, reset_every: int = 0) ->
             interp.set_input(model_input(graph, i, vec[offset:offset + t.nbytes]), i)
             offset += t.nbytes
         interp.invoke()
-        outs = [np.ascontiguousarray(np.asarray(interp.get_output(i)).astype(t.dtype))
-                .reshape(-1).view(np.int8) for i, t in enumerate(graph.outputs)]
+        outs = [_output_bytes(interp.get_output(i), t) for i, t in enumerate(graph.outputs)]
         results.append(np.concatenate(outs))
     return np.stack(results) if results else np.zeros((0, 0), np.int8)
+
+
+def _output_bytes(value, t) -> np.ndarray:
+    """An output as the firmware stores it: its bytes (int8 data, int32 indices ...)."""
+    value = np.ascontiguousarray(value)
+    if value.dtype != np.dtype(t.dtype) or value.nbytes != t.nbytes:
+        raise McucError(f"the reference gives output {t.name!r} as {value.dtype} "
+                        f"{list(value.shape)}, the model says {t.dtype} {list(t.shape)}")
+    return value.view(np.int8).reshape(-1)
 
 
 # The reference's onnxruntime session configuration. qdqisint8allowed=1 is onnxruntime's default

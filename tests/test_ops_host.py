@@ -81,11 +81,13 @@ def test_op_bit_exact_on_host(case, tmp_path):
 
 
 def test_cases_cover_every_supported_op(tmp_path):
-    """The table above exercises each op the frontend accepts (QUANTIZE and PADV2
-    EXPAND_DIMS, SQUEEZE: the converter emits RESHAPE for the last two)."""
+    """The table above and tests/test_new_ops.py's exercise each op the frontend accepts
+    (QUANTIZE and PADV2 EXPAND_DIMS, SQUEEZE: the converter emits RESHAPE for the last two)."""
+    from test_new_ops import CASES as NEW_CASES
+
     from mcucompile.frontend.ops import SUPPORTED_OPS
     seen = set()
-    for name, make in CASES.items():
+    for name, make in {**CASES, **NEW_CASES}.items():
         seen.update(modelgen.ops_in(make()))
     missing = SUPPORTED_OPS - seen - {"QUANTIZE", "PADV2", "EXPAND_DIMS", "SQUEEZE"}
     assert not missing, f"ops without a host test: {sorted(missing)}"

@@ -68,15 +68,21 @@ class _Consts:
         return name
 
 
+# What an unquantized graph input or output holds (frontend/tflite.py lets these through).
+_IO_NOTES = {"int32": "indices, not quantized; little-endian, 4-byte aligned",
+             "float32": "real values: the model quantizes / dequantizes them; 4-byte aligned"}
+
+
 def _io_table(tensors: list[Tensor], plan: MemoryPlan, arenas: list[dict],
               layouts=None) -> list[dict]:
     rows, offset = [], 0
     for k, t in enumerate(tensors):
-        scale, zp = t.quant.scalar()
+        scale, zp = t.quant.scalar() if t.quant is not None else (None, None)
         rows.append(dict(name=t.name, shape=list(t.shape), bytes=t.nbytes, offset=offset,
-                         scale=repr(scale), zero_point=zp, where=_where(plan, arenas, t),
-                         layout=layouts(k) if layouts else None, dtype=t.dtype,
-                         ctype=C_TYPES[t.dtype]))
+                         dtype=t.dtype, ctype=C_TYPES[t.dtype], note=_IO_NOTES.get(t.dtype, ""),
+                         scale=None if scale is None else repr(scale),
+                         zero_point=zp, where=_where(plan, arenas, t),
+                         layout=layouts(k) if layouts else None))
         offset += t.nbytes
     return rows
 

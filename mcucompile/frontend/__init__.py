@@ -9,7 +9,10 @@ from ..inputs import MAX_MODEL_BYTES, check_file
 from ..ir import Graph
 
 
-def load_model(path: str | Path) -> Graph:
+def load_model(path: str | Path, keep_unsupported: bool = False) -> Graph:
+    """The checked graph of a model file. keep_unsupported (TFLite): a model with ops that
+    have no kernel here is returned unchecked instead of refused (`info` lists its ops'
+    status: tflite.op_problem); an ONNX model is refused at its first such op either way."""
     path = Path(path)
     if not path.exists():
         raise McucError("model file not found", str(path))
@@ -23,12 +26,12 @@ def load_model(path: str | Path) -> Graph:
                              "mcucompile quantizes it with TensorFlow's converter")
     if suffix == ".tflite":
         from .tflite import load_tflite
-        return load_tflite(path)
+        return load_tflite(path, keep_unsupported)
     if suffix == ".onnx":
         from .onnx import load_onnx
         return load_onnx(path)
     head = path.read_bytes()[:8]
     if head[4:8] == b"TFL3":
         from .tflite import load_tflite
-        return load_tflite(path)
+        return load_tflite(path, keep_unsupported)
     raise McucError(f"unknown model format '{suffix or head!r}' (expected .tflite or .onnx)", str(path))

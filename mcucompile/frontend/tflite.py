@@ -3,7 +3,9 @@
 Reads the file with the flatbuffer schema bindings shipped in the tflite-micro package (not an
 interpreter), checks every index and size against the file before using it, and lowers the
 first subgraph to an ir.Graph. What the compiler cannot run (float/uint8/int16 activations,
-ops without a kernel) is rejected here with the op index and tensor name.
+ops without a kernel) is rejected here with the op index and tensor name. An op without a
+kernel is named before any check of the graph: other ops' fields, and the tensors it alone
+reads (an LSTM's variable state, a Vela op's scratch), mean nothing until it runs.
 """
 from __future__ import annotations
 
@@ -16,7 +18,8 @@ from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Quant, Tensor, validate, verify
 from ..ir.graph import MAX_RANK, MAX_TENSOR_ELEMENTS
-from .ops import OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS, WIDE_DTYPES
+from .ops import (ALIAS_OPS, INDEX_OPS, OPTIONAL_OPTIONS, OPTIONS, SUPPORTED_OPS,
+                  WIDE_DTYPES, unsupported_reason)
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string",
            6: "bool", 7: "int16", 9: "int8", 10: "float64", 15: "uint32", 16: "uint16",
@@ -33,16 +36,19 @@ def _op_names() -> dict[int, str]:
     return {v: k for k, v in vars(ops).items() if not k.startswith("_") and isinstance(v, int)}
 
 
-def load_tflite(path: str | Path) -> Graph:
+def load_tflite(path: str | Path, keep_unsupported: bool = False) -> Graph:
     path = Path(path)
     try:
         buf = path.read_bytes()
     except OSError as e:
         raise McucError(f"cannot read model: {e.strerror}", str(path)) from None
-    return parse_tflite(buf, str(path))
+    return parse_tflite(buf, str(path), keep_unsupported)
 
 
-def parse_tflite(buf: bytes, where: str = "<model>") -> Graph:
+def parse_tflite(buf: bytes, where: str = "<model>", keep_unsupported: bool = False) -> Graph:
+    """The checked graph of a model file. keep_unsupported: a model with ops that have no
+    kernel here comes back unchecked, for `info` to list (see op_problem), instead of being
+    refused."""
     if len(buf) < 16:
         raise McucError(f"file is too short to be a TFLite model ({len(buf)} bytes)", where)
     if buf[4:8] != b"TFL3":
@@ -58,7 +64,7 @@ def parse_tflite(buf: bytes, where: str = "<model>") -> Graph:
         raise McucError(f"malformed TFLite file (truncated or corrupt): {type(e).__name__}: {e}",
                         where) from None
     try:
-        return _lower(model, buf, where)
+        return _lower(model, buf, where, keep_unsupported)
     except McucError:
         raise
     except Exception as e:  # inconsistent fields in a file that still parsed
@@ -110,7 +116,7 @@ def _quant(tq, t_where: str, shape: tuple) -> Quant | None:
     return Quant(scale=scale, zero_point=zp, axis=axis)
 
 
-def _lower(model, buf: bytes, where: str) -> Graph:
+def _lower(model, buf: bytes, where: str, keep_unsupported: bool) -> Graph:
     if not model.subgraphs:
         raise McucError("model has no subgraphs", where)
     if len(model.subgraphs) > 1:
@@ -161,9 +167,9 @@ def _lower(model, buf: bytes, where: str) -> Graph:
         oc = opcodes[to.opcodeIndex]
         code = max(int(oc.builtinCode), int(oc.deprecatedBuiltinCode))
         op_type = names.get(code, f"builtin_{code}")
+        custom = None
         if op_type == "CUSTOM":
             custom = oc.customCode.decode(errors="replace") if isinstance(oc.customCode, bytes) else oc.customCode
-            op_type = f"CUSTOM({custom})"
         inputs = [tensor_at(int(i), f"op {k} input") for i in (to.inputs if to.inputs is not None else [])]
         outputs = [tensor_at(int(i), f"op {k} output") for i in (to.outputs if to.outputs is not None else [])]
         if any(o is None for o in outputs):
@@ -174,6 +180,8 @@ def _lower(model, buf: bytes, where: str) -> Graph:
             raise McucError("intermediate tensors on an op that has none (LSTM ops only)",
                             f"{where}: op {k} ({shown(op_type)})")
         attrs = dict(vars(to.builtinOptions)) if to.builtinOptions is not None else {}
+        if custom is not None:
+            attrs = dict(custom_code=custom or "")
         ops.append(Op(type=op_type, inputs=inputs, outputs=outputs, attrs=attrs, index=k))
 
     g_inputs = [tensor_at(int(i), "graph input") for i in (sg.inputs if sg.inputs is not None else [])]
@@ -181,10 +189,29 @@ def _lower(model, buf: bytes, where: str) -> Graph:
     graph = Graph(name=Path(where).stem, tensors=tensors, ops=ops,
                   inputs=[t for t in g_inputs if t is not None],
                   outputs=[t for t in g_outputs if t is not None], source=where)
+    problems = {op.index: op_problem(op) for op in graph.ops}
+    if keep_unsupported and any(problems.values()):
+        graph.unsupported = {k: why for k, why in problems.items() if why}
+        return graph
+    check_ops(graph)
     verify(graph)
     check_supported(graph)
     validate(graph)
     return graph
+
+
+def op_problem(op: Op) -> str | None:
+    """Why this op has no kernel here (None: it has one)."""
+    return unsupported_reason(op.type, op.attrs.get("custom_code"))
+
+
+def check_ops(graph: Graph) -> None:
+    """The first op without a kernel, as one line: "file: op 1: CUMSUM is not supported"."""
+    for op in graph.ops:
+        problem = op_problem(op)
+        if problem:
+            raise McucError(problem, f"{graph.source or graph.name}: op {op.index}",
+                            hint="`mcucompile info MODEL` lists every op with its status")
 
 
 @functools.lru_cache(maxsize=None)
@@ -217,12 +244,44 @@ def _check_options(to, op_type: str, where: str) -> None:
         raise McucError(f"quantized_bias_type {bias_type} is not a tensor type", where)
 
 
+def _index_tensors(graph: Graph) -> set[int]:
+    """ids of the INDEX_OPS outputs (and of their reshapes); validate.py checks that they
+    are int32."""
+    found: set[int] = set()
+    for op in graph.ops:
+        if op.type in INDEX_OPS or (op.type in ALIAS_OPS and op.inputs
+                                    and op.inputs[0] is not None and id(op.inputs[0]) in found):
+            found.update(id(t) for t in op.outputs)
+    return found
+
+
+def _float_edges(graph: Graph) -> set[int]:
+    """ids of the float32 graph inputs read only by QUANTIZE ops and of the float32 graph
+    outputs written by DEQUANTIZE: a model converted without inference_input_type /
+    inference_output_type (its int8 body between them)."""
+    outputs = {id(t) for t in graph.outputs}
+    found = set()
+    for t in graph.inputs:
+        readers = graph.consumers(t)
+        if t.dtype == "float32" and readers and id(t) not in outputs \
+                and all(op.type == "QUANTIZE" for op in readers):
+            found.add(id(t))
+    for op in graph.ops:
+        if op.type == "DEQUANTIZE" and op.outputs[0].dtype == "float32" \
+                and id(op.outputs[0]) in outputs:
+            found.add(id(op.outputs[0]))
+    return found
+
+
 def check_supported(graph: Graph) -> None:
-    """Reject what the runtime cannot execute, naming the op and tensor."""
+    """Reject tensors the runtime cannot execute (after check_ops), naming the op and
+    tensor."""
     where = graph.source or graph.name
+    indices = _index_tensors(graph)
+    edges = _float_edges(graph)
     io_dtypes = {"int8"} | {d for ins, outs in WIDE_DTYPES.values() for d in ins + outs}
     for t in graph.inputs + graph.outputs:
-        if t.dtype not in io_dtypes:
+        if t.dtype not in io_dtypes and id(t) not in indices | edges:
             kind = "float" if t.dtype.startswith("float") else t.dtype
             raise McucError(
                 f"graph {'input' if t in graph.inputs else 'output'} {shown(t.name)} is {t.dtype}; "
@@ -230,13 +289,22 @@ def check_supported(graph: Graph) -> None:
                 hint="convert with inference_input_type=tf.int8 and inference_output_type=tf.int8"
                      " and a representative dataset")
     for op in graph.ops:
-        if op.type not in SUPPORTED_OPS:
-            raise McucError(f"unsupported op {shown(op.type)}",
-                            f"{where}: {op.where}",
-                            hint="supported: " + ", ".join(sorted(SUPPORTED_OPS)))
         wide_in, wide_out = WIDE_DTYPES.get(op.type, ((), ()))
         for t in op.inputs + op.outputs:
             if t is None or t.is_const:
+                continue
+            if id(t) in edges:
+                continue
+            if op.type in ("QUANTIZE", "DEQUANTIZE") and t.dtype == "float32":
+                raise McucError(f"tensor {shown(t.name)} is float32: float tensors inside the "
+                                "model are not supported (only a float32 graph input read "
+                                "by QUANTIZE, and a float32 graph output written by "
+                                "DEQUANTIZE)", f"{where}: {op.where}")
+            if id(t) in indices:
+                if op.type not in INDEX_OPS | ALIAS_OPS:
+                    raise McucError(f"tensor {shown(t.name)} holds int32 indices (an ARG_MAX / "
+                                    f"ARG_MIN output): only a graph output may take them, "
+                                    f"not {op.type}", f"{where}: {op.where}")
                 continue
             if t.dtype != "int8" and t.dtype not in (wide_out if t in op.outputs else wide_in):
                 raise McucError(f"tensor {shown(t.name)} is {t.dtype}: only int8 activations are "

@@ -158,6 +158,9 @@ class Graph:
     # graph input position -> perm: the model file's input is the firmware's input (this
     # graph's) transposed by perm, e.g. (0, 3, 1, 2) for an NCHW model input fed NHWC
     input_perms: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    # op index -> why it has no kernel here: set only on a graph the frontend returned
+    # unchecked for `info` (load_model(keep_unsupported=True)); nothing compiles such a graph
+    unsupported: dict[int, str] = field(default_factory=dict)
 
     def consumers(self, t: Tensor) -> list[Op]:
         return [op for op in self.ops if any(i is t for i in op.inputs)]

@@ -10,7 +10,7 @@ something TFLM or onnxruntime would not. It runs once per model (both frontends 
      every input and output quantized (the I/O table of model.h states their scales);
   2. operands per op type (OPERANDS): input count within [min, max] (a fourth CONV_2D input is
      refused as TFLM's Prepare does), required inputs present (a -1 operand is None in the
-     IR), the number of outputs;
+     IR), the number of outputs; the data input not a constant (DATA_INPUT);
   3. every quantization: scales finite, > 0 and normal in float32 (the kernels divide by
      them), zero points within the tensor dtype's range (int8 -128..127 ...), per-channel
      scale counts equal to the quantized dimension; int8 data operands (activations and
@@ -69,6 +69,12 @@ OPERANDS = {
     "SVDF": (5, 5, (0, 1, 2, 3, 4), 1),
     # the standard (Keras) LSTM: all four gates, no peephole, projection or layer norm
     "UNIDIRECTIONAL_SEQUENCE_LSTM": (24, 24, (*range(9), 12, 13, 14, 15, 18, 19), 1),
+    "RESIZE_NEAREST_NEIGHBOR": (2, 2, (0, 1), 1), "RESIZE_BILINEAR": (2, 2, (0, 1), 1),
+    "MINIMUM": (2, 2, (0, 1), 1), "MAXIMUM": (2, 2, (0, 1), 1),
+    "ARG_MAX": (2, 2, (0, 1), 1), "ARG_MIN": (2, 2, (0, 1), 1),
+    "GATHER": (2, 2, (0, 1), 1), "SQUARED_DIFFERENCE": (2, 2, (0, 1), 1), "RSQRT": _UNARY,
+    "TRANSPOSE_CONV": (3, 4, (0, 1, 2), 1), "BATCH_MATMUL": (2, 2, (0, 1), 1),
+    "DEQUANTIZE": _UNARY,
 }
 # op type -> the inputs that hold its state (variable tensors)
 STATE_INPUTS = {"SVDF": (4,), "UNIDIRECTIONAL_SEQUENCE_LSTM": (18, 19)}
@@ -78,9 +84,18 @@ LSTM_VARIANT_INPUTS = {9: "peephole", 10: "peephole", 11: "peephole", 16: "proje
 # Inputs that hold parameters (shapes, axes, paddings ...), not quantized data.
 PARAM_INPUTS = {"MEAN": (1,), "RESHAPE": (1,), "EXPAND_DIMS": (1,), "PAD": (1,),
                 "PADV2": (1, 2), "TRANSPOSE": (1,), "STRIDED_SLICE": (1, 2, 3),
-                "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2)}
+                "SLICE": (1, 2), "SPLIT": (0,), "SPLIT_V": (1, 2),
+                "RESIZE_NEAREST_NEIGHBOR": (1,), "RESIZE_BILINEAR": (1,),
+                "ARG_MAX": (1,), "ARG_MIN": (1,), "GATHER": (1,), "TRANSPOSE_CONV": (0,)}
+# The input an op computes from (0 unless listed), which must not be a constant: TFLite's
+# converter folds an op on constants, and the kernels read that input from the arena. Ops
+# that take a constant operand from flash (the elementwise binary ops, BATCH_MATMUL, GATHER's
+# data) are not checked.
+DATA_INPUT = {"SPLIT": 1, "TRANSPOSE_CONV": 2}
+CONSTANT_OPERAND_OK = frozenset({"ADD", "SUB", "MUL", "MINIMUM", "MAXIMUM",
+                                 "SQUARED_DIFFERENCE", "BATCH_MATMUL", "GATHER"})
 SHAPE_PRESERVING = ("SOFTMAX", "LOGISTIC", "TANH", "HARD_SWISH", "HARD_SIGMOID", "RELU",
-                    "RELU6", "LEAKY_RELU", "QUANTIZE")
+                    "RELU6", "LEAKY_RELU", "QUANTIZE", "RSQRT", "DEQUANTIZE")
 _DTYPE_RANGE = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-32768, 32767),
                 "int32": (INT32_MIN, INT32_MAX)}
 
@@ -128,12 +143,14 @@ def validate(graph: Graph) -> None:
         if t.is_const:
             raise McucError(f"graph output {tensor_label(t)} is a constant: an output must be "
                             "computed by an op", where)
+    producers = {id(t): op.type for op in graph.ops for t in op.outputs}
     for kind, tensors in (("input", graph.inputs), ("output", graph.outputs)):
         for t in tensors:
             if t.variable:
                 raise McucError(f"graph {kind} {tensor_label(t)} is a variable tensor (state "
                                 "kept inside the model)", where)
-            if t.quant is None:
+            if t.quant is None and (t.dtype in ("int8", "int16")
+                                    or producers.get(id(t)) == "QUANTIZE"):
                 raise McucError(f"graph {kind} {tensor_label(t)} has no quantization "
                                 "parameters (scale, zero point)", where)
             _check_tensor(t, f"{where}: graph {kind}")
@@ -198,7 +215,15 @@ def _check_op(op: Op) -> None:
             raise _Fail(f"input {k} is a variable tensor, which only an op's state may be"
                         if t.variable else f"the state (input {k}) must be a variable tensor",
                         t)
+    data = op.inputs[DATA_INPUT.get(op.type, 0)] if op.inputs else None
+    if data is not None and data.is_const and op.type not in CONSTANT_OPERAND_OK:
+        raise _Fail("the input data is a constant: an op on constants alone is not supported "
+                    "(TFLite's converter folds it into a constant)", data)
     params = PARAM_INPUTS.get(op.type, ())
+    if op.type in CONSTANT_OPERAND_OK:
+        for k, t in enumerate(op.inputs):
+            if t is not None and t.is_const and k not in params and t.dtype != "int8":
+                raise _Fail(f"a constant operand of {op.type} is {t.dtype}, not int8 data", t)
     for k, t in enumerate(op.inputs + op.outputs):
         if t is None:
             continue
@@ -302,6 +327,74 @@ def _conv(op: Op) -> None:
     _bias_and_scales(op, w, oc)
 
 
+def _transpose_conv(op: Op) -> None:
+    """Inputs (output shape, filter [oc, kh, kw, ic], input, bias): the output shape a
+    constant int32 [n, h, w, oc] equal to the output's (TFLM sizes from the output tensor),
+    the filter's input channels the input's; strides >= 1, SAME or VALID."""
+    shape_t, w, x, y = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
+    # the op with CONV_2D's operand order (input, filter, bias), for the shared checks
+    wop = Op(op.type, [x, w] + op.inputs[3:], op.outputs, op.attrs, op.index)
+    w, oc = _weights(wop, 4, 0)
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        raise _Fail(f"input {list(x.shape)} and output {list(y.shape)} must be 4-D NHWC", x)
+    if shape_t.data is None or shape_t.dtype != "int32" or \
+            [int(v) for v in np.asarray(shape_t.data).reshape(-1)] != list(y.shape):
+        raise _Fail(f"the output shape must be a constant int32 tensor equal to the output's "
+                    f"{list(y.shape)}", shape_t)
+    if w.shape[3] != x.shape[3] or y.shape[3] != oc or y.shape[0] != x.shape[0]:
+        raise _Fail(f"filter {list(w.shape)} does not take the {list(x.shape)} input to the "
+                    f"{list(y.shape)} output", w)
+    _at_least_one([op.attrs.get("strideH", 0), op.attrs.get("strideW", 0)], "strides")
+    if op.attrs.get("padding", 0) not in (0, 1):
+        raise _Fail(f"padding code {op.attrs.get('padding')} (only SAME 0 and VALID 1 exist)")
+    _bias_and_scales(wop, w, oc)
+
+
+def matmul_dims(op: Op) -> tuple[list[int], int, int, int]:
+    """BATCH_MATMUL's (batch dims of the output, rows, columns, depth) as TFLM derives them:
+    both operands extended to the larger rank with leading 1s; batch dims equal or 1;
+    adj_x / adj_y transpose the last two dims of the left / right operand."""
+    a, b = op.inputs[0], op.inputs[1]
+    rank = max(len(a.shape), len(b.shape))
+    ea = [1] * (rank - len(a.shape)) + list(a.shape)
+    eb = [1] * (rank - len(b.shape)) + list(b.shape)
+    batch = []
+    for k, (da, db) in enumerate(zip(ea[:-2], eb[:-2])):
+        if da != db and 1 not in (da, db):
+            raise _Fail(f"batch dimension {k} of {list(a.shape)} and {list(b.shape)} do not "
+                        "broadcast")
+        batch.append(max(da, db))
+    rows, depth = (ea[-1], ea[-2]) if op.attrs.get("adjX") else (ea[-2], ea[-1])
+    depth_b, cols = (eb[-1], eb[-2]) if op.attrs.get("adjY") else (eb[-2], eb[-1])
+    if depth != depth_b:
+        raise _Fail(f"{list(a.shape)} x {list(b.shape)} (adj_x {bool(op.attrs.get('adjX'))}, "
+                    f"adj_y {bool(op.attrs.get('adjY'))}): the depths {depth} and {depth_b} "
+                    "differ")
+    return batch, rows, cols, depth
+
+
+def _batch_matmul(op: Op) -> None:
+    """Operands of rank 2 to 5 (TFLM's limits), one scale each, the output their product's
+    shape; the requantisation multiplier below 2^31."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    for t in (a, b):
+        if not 2 <= len(t.shape) <= 5:
+            raise _Fail(f"rank {len(t.shape)}: BATCH_MATMUL takes ranks 2 to 5", t)
+        if t.quant is not None and t.quant.per_channel:
+            raise _Fail("per-channel quantization on a BATCH_MATMUL operand (TFLM reads one "
+                        "scale)", t)
+    batch, rows, cols, _ = matmul_dims(op)
+    if list(y.shape) != batch + [rows, cols]:
+        raise _Fail(f"output shape {list(y.shape)} is not the product's "
+                    f"{batch + [rows, cols]}", y)
+    if None not in (a.quant, b.quant, y.quant):
+        m = float(np.float32(a.quant.scale[0]) * np.float32(b.quant.scale[0])) \
+            / float(np.float32(y.quant.scale[0]))
+        if not m < MAX_MULTIPLIER:
+            raise _Fail(f"input scales / output scale = {m:.4g} is too large (the "
+                        "requantisation multiplier must be below 2^31)", y)
+
+
 def _depthwise(op: Op) -> None:
     w, oc = _weights(op, 4, 3)
     if w.shape[0] != 1:
@@ -340,6 +433,11 @@ def _same_shape(op: Op) -> None:
     if tuple(x.shape) != tuple(y.shape):
         raise _Fail(f"output shape {list(y.shape)} differs from the input's {list(x.shape)} "
                     f"({op.type} keeps the shape)", y)
+    if op.type in ("QUANTIZE", "DEQUANTIZE"):
+        for t in (x, y):
+            if t.quant is not None and t.quant.per_channel:
+                raise _Fail(f"per-channel quantization on {op.type}'s int8 side is not "
+                            "supported", t)
     if op.type == "SOFTMAX" and not math.isfinite(float(op.attrs.get("beta", 1.0))):
         raise _Fail(f"beta {op.attrs.get('beta')!r} is not finite")
 
@@ -353,9 +451,11 @@ def _elementwise(op: Op) -> None:
     if shape != tuple(y.shape):
         raise _Fail(f"input shapes {list(a.shape)} and {list(b.shape)} do not broadcast to the "
                     f"output's {list(y.shape)}", y)
-    if op.type == "MUL" and None not in (a.quant, b.quant, y.quant):
-        m = float(np.float32(a.quant.scale[0])) * float(np.float32(b.quant.scale[0])) \
-            / float(np.float32(y.quant.scale[0]))
+    if op.type in ("MUL", "SQUARED_DIFFERENCE") and None not in (a.quant, b.quant, y.quant):
+        s1, s2 = float(np.float32(a.quant.scale[0])), float(np.float32(b.quant.scale[0]))
+        m = s1 * s2 / float(np.float32(y.quant.scale[0]))
+        if op.type == "SQUARED_DIFFERENCE":      # lower.py _squared_difference
+            m = (2 * max(s1, s2)) ** 2 / ((1 << 14) * float(np.float32(y.quant.scale[0])))
         if not m < MAX_MULTIPLIER:
             raise _Fail(f"input scales / output scale = {m:.4g} is too large (the "
                         "requantisation multiplier must be below 2^31)", y)
@@ -489,10 +589,89 @@ def _lstm(op: Op) -> None:
         raise _Fail(f"cell clip {clip!r} must be finite and not negative")
 
 
+def _resize(op: Op) -> None:
+    """[n, h, w, c] -> [n, size[0], size[1], c] with a constant int32 size of two values,
+    1024 x input size + output size within int32 (TFLM's bilinear scale); RESIZE_BILINEAR
+    refuses align_corners with half_pixel_centers (TFLM's Prepare does)."""
+    x, size_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if len(x.shape) != 4:
+        raise _Fail(f"input must be 4-D NHWC, is {list(x.shape)}", x)
+    if size_t.data is None or size_t.dtype != "int32" or size_t.size != 2:
+        raise _Fail(f"the size must be a constant int32 tensor of 2 values (is "
+                    f"{'a constant ' if size_t.data is not None else ''}{size_t.dtype}"
+                    f"{list(size_t.shape)})", size_t)
+    h, w = (int(v) for v in np.asarray(size_t.data).reshape(-1))
+    _at_least_one([h, w], "size")
+    for n_in, n_out in ((x.shape[1], h), (x.shape[2], w)):
+        if (n_in << 10) + n_out > INT32_MAX:     # TFLM's 10-bit bilinear scale, in int32
+            raise _Fail(f"resizing {n_in} to {n_out} overflows TFLM's int32 arithmetic")
+    if tuple(y.shape) != (x.shape[0], h, w, x.shape[3]):
+        raise _Fail(f"output shape {list(y.shape)} is not the {list(x.shape)} input resized to "
+                    f"{[h, w]}", y)
+    a = op.attrs
+    if op.type == "RESIZE_BILINEAR" and a.get("alignCorners") and a.get("halfPixelCenters"):
+        raise _Fail("align_corners and half_pixel_centers are both set (TFLM refuses that)")
+
+
+def _arg_min_max(op: Op) -> None:
+    """One constant int32 axis; the output the input without that axis, int32 (TFLM writes
+    no other index type)."""
+    x, axis_t, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if axis_t.data is None or axis_t.dtype != "int32" or axis_t.size != 1:
+        raise _Fail("the axis must be a constant int32 tensor of one value", axis_t)
+    axis = _axis(int(np.asarray(axis_t.data).reshape(-1)[0]), len(x.shape), "axis")
+    if y.dtype != "int32":
+        raise _Fail(f"output is {y.dtype}: TFLM computes {op.type} into int32 only (convert "
+                    "with output_type=tf.int32)", y)
+    want = [d for k, d in enumerate(x.shape) if k != axis]
+    if list(y.shape) != want:
+        raise _Fail(f"output shape {list(y.shape)} is not {list(x.shape)} without axis {axis} "
+                    f"(expected {want})", y)
+
+
+def gather_axes(op: Op) -> tuple[int, int]:
+    """GATHER's (axis, batch_dims), both made non-negative as TFLM does."""
+    x, coords = op.inputs[0], op.inputs[1]
+    rank = len(x.shape)
+    axis = _axis(int(op.attrs.get("axis", 0)), rank, "axis")
+    bd = int(op.attrs.get("batchDims", 0))
+    bd = bd + len(coords.shape) if bd < 0 else bd
+    if not (0 <= bd <= axis and bd < rank and bd <= len(coords.shape)) \
+            or list(x.shape[:bd]) != list(coords.shape[:bd]):
+        raise _Fail(f"batch_dims {op.attrs.get('batchDims', 0)} does not fit axis {axis}, "
+                    f"the input {list(x.shape)} and the indices {list(coords.shape)}")
+    return axis, bd
+
+
+def _gather(op: Op) -> None:
+    """Constant int32 indices inside the axis (TFLM fails the invoke on one outside); the
+    output input[:axis] + indices[batch_dims:] + input[axis + 1:]."""
+    x, coords, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    if coords.data is None or coords.dtype != "int32":
+        raise _Fail("the indices must be a constant int32 tensor (indices computed at run "
+                    "time are not supported)", coords)
+    if not x.shape:
+        raise _Fail("input is a scalar", x)
+    axis, bd = gather_axes(op)
+    values = np.asarray(coords.data).reshape(-1)
+    bad = (values < 0) | (values >= x.shape[axis])
+    if bad.any():
+        raise _Fail(f"index {int(values[np.argmax(bad)])} is outside the axis "
+                    f"(0..{x.shape[axis] - 1})", coords)
+    want = list(x.shape[:axis]) + list(coords.shape[bd:]) + list(x.shape[axis + 1:])
+    if list(y.shape) != want:
+        raise _Fail(f"output shape {list(y.shape)} is not the gathered {want}", y)
+
+
 _PER_OP = {"CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise,
+           "TRANSPOSE_CONV": _transpose_conv, "BATCH_MATMUL": _batch_matmul,
            "FULLY_CONNECTED": _fully_connected,
            "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool,
            "ADD": _elementwise, "SUB": _elementwise, "MUL": _elementwise,
            "MEAN": _mean, "CONCATENATION": _concat, "SVDF": _svdf,
            "UNIDIRECTIONAL_SEQUENCE_LSTM": _lstm,
+           "MINIMUM": _elementwise, "MAXIMUM": _elementwise,
+           "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
+           "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max, "GATHER": _gather,
+           "SQUARED_DIFFERENCE": _elementwise,
            **{t: _same_shape for t in SHAPE_PRESERVING}}

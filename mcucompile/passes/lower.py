@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import McucError
 from ..escape import shown
 from ..ir import Graph, Op, Tensor
-from ..ir.validate import conv_geometry
+from ..ir.validate import conv_geometry, gather_axes, matmul_dims
 from ..frontend.ops import ALIAS_OPS
 from ..backend.registry import scratch_bytes, spec_of
 from .kernel_call import Arg, KernelCall
@@ -207,6 +207,35 @@ def _depthwise(op: Op) -> KernelCall:
                        Arg.constant("bias", bias),
                        Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
                       macs=n * oh * ow * oc * kh * kw)
+
+
+def _transpose_conv(op: Op) -> KernelCall:
+    """TRANSPOSE_CONV (inputs: output shape, filter [oc, kh, kw, ic], input, bias). Input
+    pixel (iy, ix) adds its products to output pixel (iy s_h - pad_top + fy, ...); TFLM
+    scatters them into an int32 buffer, the kernel gathers them per output pixel (the same
+    integer sums, no scratch). The padding is the one a SAME convolution of the output's
+    size would use (TFLM: ComputePaddingHeightWidth on the output dims), 0 for VALID."""
+    w, x, y = op.inputs[1], op.inputs[2], op.outputs[0]
+    n, ih, iw, ic = x.shape
+    oc, kh, kw, _ = w.shape
+    _, oh, ow, _ = y.shape
+    a = op.attrs
+    same = a.get("padding", 0) == 0
+    pt = conv_geometry(oh, kh, a["strideH"], 1, same)[1]
+    pl = conv_geometry(ow, kw, a["strideW"], 1, same)[1]
+    in_s, in_z = _qs(x)
+    out_s, out_z = _qs(y)
+    mult, shift = _per_channel_multipliers(in_s, w, out_s, oc)
+    lo, hi = _act(op, y)
+    params = dict(batches=n, in_h=ih, in_w=iw, in_c=ic, out_h=oh, out_w=ow, out_c=oc,
+                  k_h=kh, k_w=kw, stride_h=a["strideH"], stride_w=a["strideW"],
+                  dil_h=1, dil_w=1, pad_top=pt, pad_left=pl, input_offset=-in_z,
+                  output_offset=out_z, act_min=lo, act_max=hi)
+    return KernelCall("mcuc_transpose_conv_s8", "mcuc_conv_params", params,
+                      [Arg.input(x), Arg.constant("filter", w.data),
+                       Arg.constant("bias", _bias(op, 3, oc)),
+                       Arg.constant("mult", mult), Arg.constant("shift", shift), Arg.output(y)],
+                      macs=n * ih * iw * ic * kh * kw * oc)
 
 
 def depthwise_in_place(call: KernelCall) -> KernelCall | None:
@@ -401,6 +430,11 @@ def _relu_like(op: Op) -> KernelCall:
 
 def _quantize(op: Op) -> KernelCall:
     x, y = op.inputs[0], op.outputs[0]
+    if x.dtype == "float32":            # a float32 graph input (frontend/tflite.py)
+        scale, zp = _qs(y)
+        return KernelCall("mcuc_quantize_f32_s8", "mcuc_float_quant_params",
+                          dict(size=x.size, scale=scale, zero_point=zp),
+                          [Arg.input(x), Arg.output(y)])
     if (x.dtype, y.dtype) != ("int8", "int8"):      # int16 graph inputs, int32 outputs
         params = ap.requant_int_params(*_qs(x), x.nbytes // x.size, *_qs(y),
                                        y.nbytes // y.size, x.size)
@@ -675,6 +709,173 @@ def _pad(op: Op) -> KernelCall:
     return KernelCall("mcuc_pad_s8", "mcuc_pad_params", params, [Arg.input(x), Arg.output(y)])
 
 
+# ------------------------------------------------------------------ resize and min/max
+# RESIZE_*: which input rows/columns each output row/column reads is worked out here, with
+# TFLM's arithmetic (nearest: float32 coordinates; bilinear, int8: 10-bit fixed point), into
+# small constant tables; the kernels only gather (resize_s8.c).
+
+def _c_div(a: int, b: int) -> int:
+    """C's integer division (truncates toward zero)."""
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def nearest_indices(in_size: int, out_size: int, align: bool, half: bool) -> np.ndarray:
+    """TFLM's GetNearestNeighbor for every output index, in float32 as TFLM computes it:
+    scale = in / out (align_corners: (in - 1) / (out - 1)), source = (i + 0.5 if
+    half_pixel_centers) * scale, rounded half away from zero (align_corners) or floored,
+    then clamped to [0, in - 1]."""
+    f = np.float32
+    scale = f(in_size - 1) / f(out_size - 1) if align and out_size > 1 \
+        else f(in_size) / f(out_size)
+    src = ((np.arange(out_size, dtype=np.float32) + f(0.5 if half else 0.0)) * scale)
+    src = src.astype(np.float64)            # (exact; src >= 0: half away from zero is up)
+    idx = np.floor(src) + (src - np.floor(src) >= 0.5) if align else np.floor(src)
+    idx = np.minimum(idx.astype(np.int64), in_size - 1)
+    return (np.maximum(idx, 0) if half else idx).astype(np.int32)
+
+
+def bilinear_table(in_size: int, out_size: int, align: bool, half: bool) -> np.ndarray:
+    """TFLM's ResizeBilinearInteger coordinates per output index, as [lower, upper, weight]
+    rows: scale in 10-bit fixed point s = round(1024 in / out) (align_corners: of
+    (in - 1) / (out - 1)), source p = i s (half_pixel_centers: + s / 2 - 512), lower =
+    max(p / 1024, 0) and upper = min(ceil(p / 1024), in - 1) in C's truncating division,
+    weight = p - 1024 lower (below 0 or up to 1024 at the edges, as TFLM leaves it)."""
+    if align and out_size > 1:
+        s = ((1 << 10) * (in_size - 1) + (out_size - 1) // 2) // (out_size - 1)
+    else:
+        s = ((1 << 10) * in_size + out_size // 2) // out_size
+    rows = []
+    for i in range(out_size):
+        p = i * s + s // 2 - (1 << 9) if half else i * s
+        lo = max(_c_div(p, 1 << 10), 0)
+        hi = min(_c_div(p + (1 << 10) - 1, 1 << 10), in_size - 1)
+        rows.append((lo, hi, p - (1 << 10) * lo))
+    return np.array(rows, np.int32).reshape(-1)
+
+
+def _resize(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    n, ih, iw, c = x.shape
+    _, oh, ow, _ = y.shape
+    align, half = bool(op.attrs.get("alignCorners")), bool(op.attrs.get("halfPixelCenters"))
+    params = dict(batches=n, in_h=ih, in_w=iw, depth=c, out_h=oh, out_w=ow)
+    if op.type == "RESIZE_NEAREST_NEIGHBOR":
+        fn = "mcuc_resize_nearest_s8"
+        rows, cols = nearest_indices(ih, oh, align, half), nearest_indices(iw, ow, align, half)
+    else:
+        fn = "mcuc_resize_bilinear_s8"
+        rows, cols = bilinear_table(ih, oh, align, half), bilinear_table(iw, ow, align, half)
+    return KernelCall(fn, "mcuc_resize_params", params,
+                      [Arg.input(x), Arg.constant("rows", rows), Arg.constant("cols", cols),
+                       Arg.output(y)])
+
+
+def _batch_matmul(op: Op) -> KernelCall:
+    """out[b, i, j] = requant(sum_k (L[b, i, k] - zp_l) (R[b, k, j] - zp_r)) as TFLM (its
+    multiplier: the float32 product of the operand scales over the output scale, in double).
+    Up to 3 batch dims (rank 5), broadcast by stride 0; adj_x / adj_y become the strides of
+    i, k in L and of k, j in R."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    batch, rows, cols, depth = matmul_dims(op)
+    nb = len(batch)
+
+    def batch_strides(t: Tensor) -> list[int]:
+        dims = [1] * (nb + 2 - len(t.shape)) + list(t.shape)
+        st = _strides(dims)
+        return [0] * (3 - nb) + [0 if dims[k] == 1 else st[k] for k in range(nb)]
+    m0, m1 = a.shape[-2], a.shape[-1]
+    n0, n1 = b.shape[-2], b.shape[-1]
+    (sa, za), (sb, zb), (so, zo) = _qs(a), _qs(b), _qs(y)
+    mult, shift = quantize_multiplier(float(np.float32(sa) * np.float32(sb)) / f32(so))
+    params = dict(batch=[1] * (3 - nb) + batch, lhs_batch_stride=batch_strides(a),
+                  rhs_batch_stride=batch_strides(b), rows=rows, cols=cols, depth=depth,
+                  lhs_row_stride=1 if op.attrs.get("adjX") else m1,
+                  lhs_depth_stride=m1 if op.attrs.get("adjX") else 1,
+                  rhs_depth_stride=1 if op.attrs.get("adjY") else n1,
+                  rhs_col_stride=n1 if op.attrs.get("adjY") else 1,
+                  lhs_offset=-za, rhs_offset=-zb, output_offset=zo, output_mult=mult,
+                  output_shift=shift, act_min=-128, act_max=127)
+    return KernelCall("mcuc_batch_matmul_s8", "mcuc_batch_matmul_params", params,
+                      [_in(a), _in(b), Arg.output(y)],
+                      macs=int(np.prod(batch, dtype=np.int64)) * rows * cols * depth)
+
+
+def _min_max(op: Op) -> KernelCall:
+    """TFLM compares the raw int8 values (no requantisation: the converter gives both inputs
+    and the output one quantization)."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    fn = "mcuc_maximum_s8" if op.type == "MAXIMUM" else "mcuc_minimum_s8"
+    return KernelCall(fn, "mcuc_minmax_params", dict(bc=_broadcast(op, a, b, y)),
+                      [_in(a), _in(b), Arg.output(y)])
+
+
+def _arg_min_max(op: Op) -> KernelCall:
+    x, y = op.inputs[0], op.outputs[0]
+    axis = int(np.asarray(_const(op, 1, "axis")).reshape(-1)[0]) % len(x.shape)
+    params = dict(outer=int(np.prod(x.shape[:axis], dtype=np.int64)), size=x.shape[axis],
+                  inner=int(np.prod(x.shape[axis + 1:], dtype=np.int64)))
+    fn = "mcuc_arg_max_s8" if op.type == "ARG_MAX" else "mcuc_arg_min_s8"
+    return KernelCall(fn, "mcuc_arg_params", params, [Arg.input(x), Arg.output(y)])
+
+
+def _gather(op: Op) -> KernelCall:
+    """TFLM's split of the input: [batch, outer, axis, inner]; each (batch, outer, index)
+    copies `inner` values (the indices are constants, checked inside the axis)."""
+    x, coords, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    axis, bd = gather_axes(op)
+
+    def prod(dims) -> int:
+        return int(np.prod(dims, dtype=np.int64))
+    params = dict(batch=prod(x.shape[:bd]), outer=prod(x.shape[bd:axis]),
+                  axis_size=x.shape[axis], coords=prod(coords.shape[bd:]),
+                  inner=prod(x.shape[axis + 1:]))
+    return KernelCall("mcuc_gather_s8", "mcuc_gather_params", params,
+                      [_in(x), Arg.constant("indices", coords.data.reshape(-1).astype(np.int32)),
+                       Arg.output(y)])
+
+
+def _squared_difference(op: Op) -> KernelCall:
+    """TFLM's SQUARED_DIFFERENCE (int8): both inputs shifted left by 7 and rescaled to
+    twice the larger input scale, the difference squared in int32, requantised by
+    (2 max scale)^2 / (2^14 output scale); multipliers computed in double as TFLM does."""
+    a, b, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    (s1, z1), (s2, z2), (so, zo) = _qs(a), _qs(b), _qs(y)
+    left_shift = 7
+    twice_max = 2.0 * max(f32(s1), f32(s2))
+    m1, sh1 = quantize_multiplier(f32(s1) / twice_max)
+    m2, sh2 = quantize_multiplier(f32(s2) / twice_max)
+    mo, sho = quantize_multiplier(twice_max * twice_max / f32(f32(1 << 2 * left_shift) * f32(so)))
+    params = dict(bc=_broadcast(op, a, b, y), input1_offset=-z1, input2_offset=-z2,
+                  output_offset=zo, left_shift=left_shift, input1_mult=m1, input1_shift=sh1,
+                  input2_mult=m2, input2_shift=sh2, output_mult=mo, output_shift=sho,
+                  act_min=-128, act_max=127)
+    return KernelCall("mcuc_squared_difference_s8", "mcuc_add_params", params,
+                      [_in(a), _in(b), Arg.output(y)])
+
+
+def _dequantize(op: Op) -> KernelCall:
+    """int8 -> a float32 graph output: scale (q - zp), one float32 rounding as TFLM's
+    double product cast to float (the exact product of a float32 and a 9-bit integer)."""
+    x, y = op.inputs[0], op.outputs[0]
+    scale, zp = _qs(x)
+    return KernelCall("mcuc_dequantize_s8_f32", "mcuc_float_quant_params",
+                      dict(size=x.size, scale=scale, zero_point=zp),
+                      [Arg.input(x), Arg.output(y)])
+
+
+def _rsqrt(op: Op) -> KernelCall:
+    """TFLM's RSQRT (int8): 1 / sqrt(q - zp) by gemmlowp's fixed-point Newton-Raphson
+    (rsqrt_s8.c), then times 1 / (sqrt(input scale) output scale) (double, as TFLM)."""
+    x, y = op.inputs[0], op.outputs[0]
+    (si, zi), (so, zo) = _qs(x), _qs(y)
+    mult, shift = quantize_multiplier(1.0 / (np.sqrt(f32(si)) * f32(so)))
+    params = dict(size=x.size, input_zp=zi, output_zp=zo, mult=mult, shift=shift,
+                  act_min=-128, act_max=127)
+    return KernelCall("mcuc_rsqrt_s8", "mcuc_requant_params", params,
+                      [Arg.input(x), Arg.output(y)])
+
+
 _LOWERINGS = {
     "CONV_2D": _conv, "DEPTHWISE_CONV_2D": _depthwise, "FULLY_CONNECTED": _fully_connected,
     "AVERAGE_POOL_2D": _pool, "MAX_POOL_2D": _pool, "MEAN": _mean,
@@ -686,4 +887,10 @@ _LOWERINGS = {
     "TRANSPOSE": _transpose, "STRIDED_SLICE": _strided_slice, "SLICE": _slice,
     "SPLIT": _split, "SPLIT_V": _split_v, "CONCATENATION": _concat,
     "PAD": _pad, "PADV2": _pad,
+    "RESIZE_NEAREST_NEIGHBOR": _resize, "RESIZE_BILINEAR": _resize,
+    "MINIMUM": _min_max, "MAXIMUM": _min_max,
+    "ARG_MAX": _arg_min_max, "ARG_MIN": _arg_min_max,
+    "GATHER": _gather, "SQUARED_DIFFERENCE": _squared_difference, "RSQRT": _rsqrt,
+    "TRANSPOSE_CONV": _transpose_conv, "BATCH_MATMUL": _batch_matmul,
+    "DEQUANTIZE": _dequantize,
 }

@@ -39,6 +39,28 @@ void mcuc_conv_s8(const mcuc_conv_params *p, const int8_t *input, const int8_t *
                   const int32_t *bias, const int32_t *mult, const int32_t *shift,
                   int8_t *output);
 
+/* TRANSPOSE_CONV: the filter is [out_c, k_h, k_w, in_c]; input pixel (iy, ix) reaches output
+ * pixel (iy stride_h - pad_top + fy, ix stride_w - pad_left + fx) (dil_h, dil_w unused). */
+void mcuc_transpose_conv_s8(const mcuc_conv_params *p, const int8_t *input,
+                            const int8_t *filter, const int32_t *bias, const int32_t *mult,
+                            const int32_t *shift, int8_t *output);
+
+/* BATCH_MATMUL: out[b][i][j] = requant(sum_k (L[b][i][k] + lhs_offset) (R[b][k][j] +
+ * rhs_offset)); up to 3 batch dims (stride 0 where an operand broadcasts); the strides of
+ * i, k in L and of k, j in R carry adj_x / adj_y. The output is [batch..., rows, cols]. */
+typedef struct {
+    int32_t batch[3];
+    int32_t lhs_batch_stride[3], rhs_batch_stride[3];
+    int32_t rows, cols, depth;
+    int32_t lhs_row_stride, lhs_depth_stride, rhs_depth_stride, rhs_col_stride;
+    int32_t lhs_offset, rhs_offset, output_offset;
+    int32_t output_mult, output_shift;
+    int32_t act_min, act_max;
+} mcuc_batch_matmul_params;
+
+void mcuc_batch_matmul_s8(const mcuc_batch_matmul_params *p, const int8_t *lhs,
+                          const int8_t *rhs, int8_t *output);
+
 /* A 1x1, stride 1, unpadded layer with out_c <= in_c, output written over the input in
  * `data`; `scratch`: mcuc_conv_s8_inplace_scratch_bytes() bytes (one output pixel). */
 size_t mcuc_conv_s8_inplace_scratch_bytes(const mcuc_conv_params *p);
@@ -139,9 +161,12 @@ typedef struct {
     int32_t act_min, act_max;
 } mcuc_add_params;
 
-/* ADD and SUB (out = in1 - in2) share the params layout. */
+/* ADD and SUB (out = in1 - in2) share the params layout, and SQUARED_DIFFERENCE
+ * (out = (in1 - in2)^2; left_shift 7, no fused activation). */
 void mcuc_add_s8(const mcuc_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void mcuc_sub_s8(const mcuc_add_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void mcuc_squared_difference_s8(const mcuc_add_params *p, const int8_t *in1,
+                                const int8_t *in2, int8_t *out);
 
 typedef struct {
     mcuc_broadcast bc;
@@ -151,6 +176,16 @@ typedef struct {
 } mcuc_mul_params;
 
 void mcuc_mul_s8(const mcuc_mul_params *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+
+/* MAXIMUM / MINIMUM: raw values compared (inputs and output share one quantization). */
+typedef struct {
+    mcuc_broadcast bc;
+} mcuc_minmax_params;
+
+void mcuc_maximum_s8(const mcuc_minmax_params *p, const int8_t *in1, const int8_t *in2,
+                     int8_t *out);
+void mcuc_minimum_s8(const mcuc_minmax_params *p, const int8_t *in1, const int8_t *in2,
+                     int8_t *out);
 
 /* MobileNetV2's inverted residual block, streamed by rows (inverted_residual_s8.c): 1x1
  * expansion -> depthwise (depth multiplier 1) -> 1x1 projection [-> ADD of the block input].
@@ -211,6 +246,23 @@ typedef struct {
 } mcuc_requant_int_params;
 
 void mcuc_requantize_int(const mcuc_requant_int_params *p, const void *input, void *output);
+
+/* The float32 edges of a model converted without int8 input/output types: QUANTIZE of a
+ * float32 graph input (q = clamp(round_half_away(x / scale) + zero_point)) and DEQUANTIZE to
+ * a float32 graph output (x = scale (q - zero_point)), in float32 as TFLM (quantize_f32.c). */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} mcuc_float_quant_params;
+
+void mcuc_quantize_f32_s8(const mcuc_float_quant_params *p, const float *input,
+                          int8_t *output);
+void mcuc_dequantize_s8_f32(const mcuc_float_quant_params *p, const int8_t *input,
+                            float *output);
+
+/* RSQRT: mult / shift rescale 1 / sqrt(q - input_zp) to the output (rsqrt_s8.c). */
+void mcuc_rsqrt_s8(const mcuc_requant_params *p, const int8_t *input, int8_t *output);
 
 /* ---------------------------------------------------------------- nonlinear activations */
 
@@ -347,6 +399,40 @@ typedef struct {
 } mcuc_pad_params;
 
 void mcuc_pad_s8(const mcuc_pad_params *p, const int8_t *input, int8_t *output);
+
+/* GATHER with constant indices: input [batch, outer, axis_size, inner] -> output
+ * [batch, outer, coords, inner] (gather_s8.c). */
+typedef struct {
+    int32_t batch, outer, axis_size, coords, inner;
+} mcuc_gather_params;
+
+void mcuc_gather_s8(const mcuc_gather_params *p, const int8_t *input, const int32_t *indices,
+                    int8_t *output);
+
+/* RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR of NHWC images; rows / cols are the compile-time
+ * source tables of each output row / column (one index each for nearest, {lower, upper,
+ * weight} for bilinear; see the kernels). */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, depth;
+    int32_t out_h, out_w;
+} mcuc_resize_params;
+
+void mcuc_resize_nearest_s8(const mcuc_resize_params *p, const int8_t *input,
+                            const int32_t *rows, const int32_t *cols, int8_t *output);
+void mcuc_resize_bilinear_s8(const mcuc_resize_params *p, const int8_t *input,
+                             const int32_t *rows, const int32_t *cols, int8_t *output);
+
+/* ---------------------------------------------------------------- reductions to indices */
+
+/* ARG_MAX / ARG_MIN: the input as [outer, size, inner], the axis in the middle; the output
+ * holds outer x inner int32 indices. */
+typedef struct {
+    int32_t outer, size, inner;
+} mcuc_arg_params;
+
+void mcuc_arg_max_s8(const mcuc_arg_params *p, const int8_t *input, int32_t *output);
+void mcuc_arg_min_s8(const mcuc_arg_params *p, const int8_t *input, int32_t *output);
 
 /* ---------------------------------------------------------------- onnxruntime arithmetic */
 /* Models from the ONNX frontend are checked against onnxruntime, which requantises in float
