@@ -14,6 +14,7 @@ import onnx_modelgen as om
 import torch_style
 from conftest import assert_bit_exact, write_model
 from mcucompile.api import load_vectors, model_info, plan_model, simulate
+from mcucompile.backend.registry import IN_PLACE_LAYER, spec_of
 from mcucompile.boards import get_board
 from mcucompile.build import build_project
 from mcucompile.cli import main
@@ -190,12 +191,12 @@ def test_exported_mobilenet_plans_like_keras(tmp_path):
 @pytest.mark.slow      # a whole MobileNetV2 0.35@96 (17 s / 8 s on an idle core)
 def test_exported_mobilenet_host(tmp_path):
     """Unpatched, the depthwise layers with folded (1, 1, 1, 1) and asymmetric stride-2
-    (0, 0, 1, 1) pads run in place; patched, tiles and streamed blocks take them. Bit-exact
+    (0, 0, 1, 1) pads run in place (the host's plain-C in-place kernels); patched, tiles and streamed blocks take them. Bit-exact
     with TFLM under the sanitizers."""
     _, exported = _mnv2(tmp_path)
     _, plan = plan_model(exported, "host")
-    in_place = {op.attrs["pads"] for op in plan.schedule
-                if op.kernel.calls[0].fn == "mcuc_depthwise_conv_s8_inplace"}
+    in_place = {op.attrs["pads"] for op in plan.schedule if op.type == "DEPTHWISE_CONV_2D"
+                and spec_of(op.kernel.calls[0]).has(IN_PLACE_LAYER)}
     assert in_place == {(1, 1, 1, 1), (0, 0, 1, 1)}
     _exact(tmp_path, exported, sanitize=True)
     report = _exact(tmp_path, exported, patch="auto", sanitize=True, out_dir=tmp_path / "p")
