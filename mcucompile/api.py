@@ -195,7 +195,7 @@ def vector_chunks(graph: Graph, path: str | Path | None, count: int, seed: int,
 def _file_vectors(graph: Graph, path: Path) -> np.ndarray:
     loaded = load_array(path, "inputs file")
     onnx = graph.source.lower().endswith(".onnx")
-    if isinstance(loaded, np.lib.npyio.NpzFile):
+    if isinstance(loaded, dict):
         keys = list(loaded.keys())
         parts = []
         for i, t in enumerate(graph.inputs):

@@ -1,0 +1,113 @@
+"""What the third adversarial campaign (tests/fuzz_campaign3.py) found, each fault a test, and
+a seeded sample of the campaign's own cases run in-process (fast tier, no QEMU).
+
+Faults found (the case that found each is named in its test):
+- stdout closed by its reader (`mcucompile ... | head`): a BrokenPipeError traceback, twice;
+- an .npz of --inputs / --calibrate with an object-array member: internal error (exit 3);
+- an .npz whose members unpack to gigabytes (a small compressed file): 3 GB of memory, then
+  an internal error (MemoryError) after a minute;
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import shared_model
+from mcucompile.cli import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _one_error_line(capsys, status, *expect) -> str:
+    cap = capsys.readouterr()
+    assert status == 1, (cap.out, cap.err)
+    assert "Traceback" not in cap.err + cap.out
+    lines = [ln for ln in cap.err.strip().splitlines() if not ln.startswith("[")]  # progress
+    line = lines[0]
+    assert line.startswith("error: ")
+    for text in expect:
+        assert text in line
+    return line
+
+
+def test_closed_stdout_is_one_line(tmp_path):
+    """cli case `boards | true` (and `plan --frontier --json | head -c 10`)."""
+    r, w = os.pipe()
+    os.close(r)                                  # the reader is gone before we write
+    proc = subprocess.run([sys.executable, "-m", "mcucompile", "boards", "--json"], stdout=w,
+                          stderr=subprocess.PIPE, cwd=REPO, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+    os.close(w)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == ("error: standard output was closed before everything was "
+                                   "written")
+
+
+def test_npz_object_member_refused(tmp_path, capsys):
+    """inputs case 'npz with an object array' (seed 1)."""
+    path = tmp_path / "v.npz"
+    np.savez(path, x=np.array([None, 1], dtype=object))
+    status = main(["simulate", str(shared_model("hello_world_int8")), "--inputs", str(path)])
+    _one_error_line(capsys, status, "v.npz", "cannot read inputs file",
+                    "Object arrays cannot be loaded")
+
+
+def test_npz_object_member_refused_as_samples(tmp_path, capsys, float_onnx):
+    path = tmp_path / "s.npz"
+    np.savez(path, x0=np.array([None, 1], dtype=object))
+    status = main(["info", str(float_onnx), "--calibrate", str(path)])
+    _one_error_line(capsys, status, "s.npz", "cannot read calibration samples file",
+                    "Object arrays cannot be loaded")
+
+
+def _npz_bomb(path: Path, nbytes: int) -> None:
+    """An .npz with one int8 member of `nbytes` zeros, deflated (a few hundred KB per GB)."""
+    import io
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, dict(descr="|i1", fortran_order=False,
+                                                    shape=(nbytes, 1)))
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
+        with z.open("x.npy", "w", force_zip64=True) as f:
+            f.write(head.getvalue())
+            chunk = bytes(1 << 24)
+            for _ in range(nbytes >> 24):
+                f.write(chunk)
+
+
+@pytest.fixture(scope="module")
+def npz_bomb(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("bomb") / "bomb.npz"
+    _npz_bomb(path, (1 << 30) + (1 << 24))
+    return path
+
+
+@pytest.fixture(scope="module")
+def float_onnx(tmp_path_factory) -> Path:
+    import onnx
+
+    import onnx_modelgen as og
+    path = tmp_path_factory.mktemp("float") / "float.onnx"
+    onnx.save(og.conv(), path)                                      # x0: [1, 3, 9, 9]
+    return path
+
+
+@pytest.mark.parametrize("flag", ["--inputs", "--calibrate"])
+def test_npz_bomb_refused_before_unpacking(npz_bomb, float_onnx, capsys, flag):
+    """inputs case 'deflated 3 GB of zeros' (seed 1): the members' unpacked size is checked."""
+    import time
+    t0 = time.monotonic()
+    model = str(shared_model("hello_world_int8"))
+    argv = (["simulate", model, "--inputs", str(npz_bomb)] if flag == "--inputs" else
+            ["info", str(float_onnx), "--calibrate", str(npz_bomb)])
+    status = main(argv)
+    what = "inputs file" if flag == "--inputs" else "calibration samples file"
+    _one_error_line(capsys, status, "bomb.npz", f"{what} unpacks to 1,090,519,168 bytes, more "
+                    "than the 1,073,741,824 accepted")
+    assert time.monotonic() - t0 < 5
