@@ -165,3 +165,18 @@ def test_firmware_restarted_into_another_model_is_refused(capsys, script):
     status, out, err = _run_against(script, capsys)
     assert status == 1 and "Traceback" not in err
     assert "runs a different model: its firmware has fingerprint" in err
+
+
+# ------------------------------------------------------------------ plan --frontier
+
+@pytest.mark.parametrize("extra", [[], ["--json"], ["--plot", "f.png"]])
+def test_frontier_with_no_schedule_that_fits_is_refused(tmp_path, capsys, extra):
+    """cli case 'plan hello --frontier --board microbit --flash 10' (seed 1): exit 0 with
+    "0 schedules" (an empty table, an empty plot), where `plan` says what does not fit."""
+    if extra[:1] == ["--plot"]:
+        extra = ["--plot", str(tmp_path / "f.png")]
+    status = main(["plan", str(shared_model("hello_world_int8")), "--frontier", "--board",
+                   "microbit", "--flash", "10", *extra])
+    _one_error_line(capsys, status, "model does not fit the flash budget",
+                    "the budget is 10 (over by")
+    assert not (tmp_path / "f.png").exists()
