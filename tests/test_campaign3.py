@@ -180,3 +180,122 @@ def test_frontier_with_no_schedule_that_fits_is_refused(tmp_path, capsys, extra)
     _one_error_line(capsys, status, "model does not fit the flash budget",
                     "the budget is 10 (over by")
     assert not (tmp_path / "f.png").exists()
+
+
+# ------------------------------------------------------------------ the campaign's own cases, sampled
+
+SEED = 3
+
+
+def _in_process(argv: list, work: Path, limit: float = 30.0, mismatch_ok: bool = False):
+    """One campaign case through fuzzing.check_case (in-process: exit 0/1, one error line,
+    one JSON object with --json, no traceback, no child left, within the limit)."""
+    from fuzzing import check_case
+    argv = [str(a).replace("{work}", str(work)).replace("{out}", str(work / "out"))
+            .replace("{model}", str(work / "model.tflite")) for a in argv]
+    o = check_case(argv, limit, mismatch_ok)
+    assert not o.problems, (argv, o.problems, o.err[-500:])
+    return o
+
+
+def _sample(items: list, n: int, seed: int = SEED) -> list:
+    rng = np.random.default_rng(seed)
+    return [items[int(k)] for k in rng.choice(len(items), min(n, len(items)), replace=False)]
+
+
+def test_sample_of_one_op_models(tmp_path):
+    """60 of the campaign's one-op models (every supported op, edge shapes), `info --json`
+    and `compile`: exit 0 or one clean line, never a traceback."""
+    import fuzz_campaign3 as c3
+    models = [(label, make()) for label, make in c3.oneop_models(None)]
+    for k, (label, data) in enumerate(_sample([m for m in models if m[1]], 60)):
+        work = tmp_path / f"m{k}"
+        work.mkdir()
+        (work / "model.tflite").write_bytes(data)
+        argv = (["info", "{model}", "--json"] if k % 2 else
+                ["compile", "{model}", "--board", "host", "-o", "{out}", "--json"])
+        _in_process(argv, work)
+
+
+def test_sample_of_one_op_models_simulated(tmp_path):
+    """4 of those the compiler accepts, simulated on the host: bit-exact with TFLM."""
+    import fuzz_campaign3 as c3
+    accepted = []
+    for label, make in _sample(c3.oneop_models(None), 40, seed=SEED + 1):
+        data = make()
+        work = tmp_path / f"a{len(accepted)}_{abs(hash(label)) % 1000}"
+        work.mkdir()
+        if data is None:
+            continue
+        (work / "model.tflite").write_bytes(data)
+        if _in_process(["info", "{model}"], work).code == 0:
+            accepted.append(work)
+    assert len(accepted) >= 4
+    for work in accepted[:4]:
+        o = _in_process(["simulate", "{model}", "--board", "host", "--count", "3", "--json"],
+                        work)
+        assert json.loads(o.out)["bit_exact"] is True
+
+
+def test_sample_of_cli_cases(tmp_path):
+    """40 of the campaign's CLI cases that need no QEMU, no serial port and no subprocess."""
+    import fuzz_campaign3 as c3
+    cases = [c for c in c3.cli_cases(np.random.default_rng(SEED))
+             if c.argv[0] in ("plan", "info", "boards", "compile")]
+    (tmp_path / "lib").mkdir()
+    for k, case in enumerate(_sample(cases, 40)):
+        work = tmp_path / f"c{k}"
+        work.mkdir()
+        _in_process(case.argv, work)
+
+
+def test_sample_of_input_files(tmp_path):
+    """12 of the campaign's odd --inputs files (on the host) and 4 --calibrate files."""
+    import fuzz_campaign3 as c3
+    kinds = [k for k in c3.INPUT_KINDS if k not in ("npz deflated 2 GB", "many")]
+    for k, kind in enumerate(_sample(kinds, 12)):
+        work = tmp_path / f"i{k}"
+        work.mkdir()
+        path = c3._write_inputs(kind, work)
+        _in_process(["simulate", str(c3.HELLO), "--inputs", str(path), "--json"], work)
+    for k, kind in enumerate(_sample(kinds, 4, seed=SEED + 1)):
+        work = tmp_path / f"s{k}"
+        work.mkdir()
+        c3._float_onnx(work)
+        path = c3._write_inputs(kind, work)
+        _in_process(["info", str(work / "f.onnx"), "--calibrate", str(path), "--json"], work)
+
+
+QUICK_BOARDS = ["honest board, zero outputs", "INFO board name with escapes",
+                "INFO another model, escapes", "INFO version 7", "RESULT too short",
+                "RESULT too long", "ERROR with escapes", "FAULT with escapes",
+                "unknown frame type", "HELLO other sizes mid-run"]
+
+
+@pytest.mark.parametrize("script", _sample(QUICK_BOARDS, 6))
+def test_sample_of_hostile_boards(tmp_path, script):
+    """6 of the campaign's hostile boards that answer at once: a clean end (exit 0/1/2, one
+    line, no control character) within a few seconds."""
+    import re
+
+    import fuzz_campaign3 as c3
+    board = c3.HostileBoard(c3.SERIAL_SCRIPTS[script], c3._expected(c3.HELLO))
+    board.start()
+    try:
+        o = _in_process(["run", str(c3.HELLO), "--board", "mps2-an386", "--port", board.url,
+                         "--timeout", "2", "--count", "2"], tmp_path, limit=10, mismatch_ok=True)
+    finally:
+        board.close()
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]", o.out + o.err)
+
+
+def test_split_with_num_splits_zero_is_refused(tmp_path, capsys):
+    """oneop case 'SPLIT num 0' (seed 3 of the fast sample): ZeroDivisionError, exit 3."""
+    import fuzz_campaign3 as c3
+    data = c3.one_op("SPLIT", [c3._c(np.array(1, np.int32), "int32", None, None),
+                               c3._a([1, 4])], [c3._a([1, 4])],
+                     *c3._opts("SplitOptions", numSplits=0))
+    path = tmp_path / "split.tflite"
+    path.write_bytes(data)
+    _one_error_line(capsys, main(["info", str(path)]), "split.tflite: op 0 (SPLIT)",
+                    "num_splits is 0 for 1 outputs")
