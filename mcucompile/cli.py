@@ -446,7 +446,7 @@ def cmd_flash(args) -> int:
     elif args.dry_run:
         if not res.tool_installed:
             print(f"# {res.tool} is not installed ({INSTALL[res.tool]})")
-        print("\n".join(res.command_lines()))
+        print(terminal("\n".join(res.command_lines()), newlines=True))   # --probe is raw text
     else:
         print(f"flashed {res.elf} ({res.flash_bytes:,} bytes) onto {res.board} with {res.tool}, "
               "verified")

@@ -423,11 +423,14 @@ def check_library(case: Case, work: Path, o: c2.Outcome) -> list[str]:
     out = work / "out"
     if prefix is None or o.code != 0 or not (out / "src").is_dir():
         return []
+    from mcucompile.boards import get_board
+    board = get_board(case.argv[case.argv.index("--board") + 1])
+    cc = ["arm-none-eabi-gcc", *board.cflags] if board.is_cross else ["gcc"]
     faults = []
     objs = []
     for src in sorted((out / "src").rglob("*.c")):
         obj = work / f"{len(objs)}.o"
-        r = subprocess.run(["gcc", "-c", "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror",
+        r = subprocess.run([*cc, "-c", "-std=c11", "-O1", "-Wall", "-Wextra", "-Werror",
                             "-I", str(out / "src"), "-o", str(obj), str(src)],
                            capture_output=True, text=True)
         if r.returncode:
@@ -435,7 +438,7 @@ def check_library(case: Case, work: Path, o: c2.Outcome) -> list[str]:
                           f"{(r.stderr.strip().splitlines() or [''])[0][:120]}")
             return faults
         objs.append(str(obj))
-    nm = subprocess.run(["nm", "-g", "--defined-only", *objs], capture_output=True, text=True)
+    nm = subprocess.run(["arm-none-eabi-nm" if board.is_cross else "nm", "-g", "--defined-only", *objs], capture_output=True, text=True)
     bad = sorted({line.split()[-1] for line in nm.stdout.splitlines()
                   if len(line.split()) == 3 and not line.split()[-1].startswith(prefix)})
     if bad:
