@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 import zipfile
 from pathlib import Path
@@ -319,3 +320,26 @@ def test_flash_dry_run_shows_the_probe_escaped(tmp_path, capsys):
     out = capsys.readouterr().out
     assert status == 0 and "\x1b" not in out
     assert "--uid '\\x1b[2Jprobe;rm -rf ~'" in out
+
+
+# ------------------------------------------------------------------ signals
+
+def test_a_timed_out_child_group_may_clean_up(tmp_path):
+    """signal case 'simulate qemu serial: SIGHUP at 2.32 s' (seed 1): the build's gcc was
+    SIGKILLed with its group and left /tmp/cc*.s behind; the group now gets SIGTERM first
+    (gcc and make clean up on it), SIGKILL only after a grace period."""
+    from mcucompile import procs
+    script = f"trap 'touch {tmp_path}/cleaned; exit 1' TERM; sleep 30 & wait"
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        procs.run(["sh", "-c", script], timeout=0.5)
+    assert (tmp_path / "cleaned").exists()
+    assert time.monotonic() - t0 < 0.5 + procs.GRACE_S + 1
+
+
+def test_a_child_ignoring_sigterm_is_still_killed(tmp_path):
+    from mcucompile import procs
+    t0 = time.monotonic()
+    with pytest.raises(subprocess.TimeoutExpired):
+        procs.run(["sh", "-c", "trap '' TERM; sleep 30"], timeout=0.3)
+    assert time.monotonic() - t0 < 0.3 + procs.GRACE_S + 1
