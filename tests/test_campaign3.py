@@ -343,3 +343,20 @@ def test_a_child_ignoring_sigterm_is_still_killed(tmp_path):
     with pytest.raises(subprocess.TimeoutExpired):
         procs.run(["sh", "-c", "trap '' TERM; sleep 30"], timeout=0.3)
     assert time.monotonic() - t0 < 0.3 + procs.GRACE_S + 1
+
+
+@pytest.mark.parametrize("command", ["info", "plan"])
+def test_calibrate_without_output_leaves_no_temporary_directory(tmp_path, monkeypatch, capsys,
+                                                                 command):
+    """inputs case '--calibrate float16' (seed 1): every `info/plan --calibrate` without -o
+    left its mcuc_calibrate_* directory (the quantized model) in the temp dir."""
+    import tempfile
+
+    import fuzz_campaign3 as c3
+    c3._float_onnx(tmp_path)
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    status = main([command, str(tmp_path / "f.onnx"), "--calibrate", str(tmp_path / "s.npy")])
+    assert status == 0, capsys.readouterr().err
+    assert [p.name for p in temp.iterdir() if p.name != ".ses"] == []
