@@ -360,3 +360,15 @@ def test_calibrate_without_output_leaves_no_temporary_directory(tmp_path, monkey
     status = main([command, str(tmp_path / "f.onnx"), "--calibrate", str(tmp_path / "s.npy")])
     assert status == 0, capsys.readouterr().err
     assert [p.name for p in temp.iterdir() if p.name != ".ses"] == []
+
+
+def test_softmax_of_a_scalar_is_refused(tmp_path, capsys):
+    """oneop case 'SOFTMAX rank 0' (seed 1): compiled, then TFLM failed to allocate tensors."""
+    import fuzz_campaign3 as c3
+    data = c3.one_op("SOFTMAX", [c3._a([])], [c3._a([], 1 / 256, -128)],
+                     *c3._opts("SoftmaxOptions", beta=1.0))
+    path = tmp_path / "softmax.tflite"
+    path.write_bytes(data)
+    _one_error_line(capsys, main(["compile", str(path), "-o", str(tmp_path / "out")]),
+                    "op 0 (SOFTMAX)", "the input is a scalar (rank 0): softmax needs rank 1")
+    assert not (tmp_path / "out").exists()

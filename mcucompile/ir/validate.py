@@ -340,6 +340,8 @@ def _same_shape(op: Op) -> None:
     if tuple(x.shape) != tuple(y.shape):
         raise _Fail(f"output shape {list(y.shape)} differs from the input's {list(x.shape)} "
                     f"({op.type} keeps the shape)", y)
+    if op.type == "SOFTMAX" and not x.shape:       # TFLM: NumDimensions(input) >= 1
+        raise _Fail("the input is a scalar (rank 0): softmax needs rank 1 or more", x)
     if op.type == "SOFTMAX" and not math.isfinite(float(op.attrs.get("beta", 1.0))):
         raise _Fail(f"beta {op.attrs.get('beta')!r} is not finite")
 
