@@ -372,3 +372,20 @@ def test_softmax_of_a_scalar_is_refused(tmp_path, capsys):
     _one_error_line(capsys, main(["compile", str(path), "-o", str(tmp_path / "out")]),
                     "op 0 (SOFTMAX)", "the input is a scalar (rank 0): softmax needs rank 1")
     assert not (tmp_path / "out").exists()
+
+
+def test_reference_arena_holds_large_activations_of_a_small_model(tmp_path, capsys):
+    """oneop case 'AVERAGE_POOL_2D 65535 channels' (seed 1): the model (1 KB) was accepted,
+    then the TFLM reference failed to allocate tensors: its Python runtime's arena defaults to
+    10 x the model's size, less than the 128 KB of activations."""
+    import fuzz_campaign3 as c3
+    x = [1, 1, 1, 65535]
+    data = c3.one_op("AVERAGE_POOL_2D", [c3._a(x)], [c3._a(x)],
+                     *c3._opts("Pool2DOptions", padding=0, strideH=1, strideW=1,
+                               filterHeight=1, filterWidth=1))
+    assert len(data) < 2000
+    path = tmp_path / "pool.tflite"
+    path.write_bytes(data)
+    status = main(["simulate", str(path), "--board", "host", "--count", "2", "--json"])
+    out = capsys.readouterr().out
+    assert status == 0 and json.loads(out)["bit_exact"] is True
