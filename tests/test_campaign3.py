@@ -73,7 +73,7 @@ def test_npz_object_member_refused_as_samples(tmp_path, capsys, float_onnx):
 
 
 def _npz_bomb(path: Path, nbytes: int) -> None:
-    """An .npz with one int8 member of `nbytes` zeros, deflated (a few hundred KB per GB)."""
+    """An .npz with one int8 member of `nbytes` zeros (whole MBs), deflated."""
     import io
     head = io.BytesIO()
     np.lib.format.write_array_header_1_0(head, dict(descr="|i1", fortran_order=False,
@@ -81,15 +81,20 @@ def _npz_bomb(path: Path, nbytes: int) -> None:
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
         with z.open("x.npy", "w", force_zip64=True) as f:
             f.write(head.getvalue())
-            chunk = bytes(1 << 24)
-            for _ in range(nbytes >> 24):
+            chunk = bytes(1 << 20)
+            for _ in range(nbytes >> 20):
                 f.write(chunk)
 
 
-@pytest.fixture(scope="module")
-def npz_bomb(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("bomb") / "bomb.npz"
-    _npz_bomb(path, (1 << 30) + (1 << 24))
+@pytest.fixture
+def npz_bomb(tmp_path, monkeypatch) -> Path:
+    """2 MB of zeros in a file of a few KB, against a limit lowered to 1 MB (the campaign's
+    file unpacked to 3 GB: the same check)."""
+    import mcucompile.inputs
+    monkeypatch.setattr(mcucompile.inputs, "MAX_ARRAY_BYTES", 1 << 20)
+    path = tmp_path / "bomb.npz"
+    _npz_bomb(path, 2 << 20)
+    assert path.stat().st_size < 20_000
     return path
 
 
@@ -113,8 +118,8 @@ def test_npz_bomb_refused_before_unpacking(npz_bomb, float_onnx, capsys, flag):
             ["info", str(float_onnx), "--calibrate", str(npz_bomb)])
     status = main(argv)
     what = "inputs file" if flag == "--inputs" else "calibration samples file"
-    _one_error_line(capsys, status, "bomb.npz", f"{what} unpacks to 1,090,519,168 bytes, more "
-                    "than the 1,073,741,824 accepted")
+    _one_error_line(capsys, status, "bomb.npz", f"{what} unpacks to 2,097,280 bytes, more "
+                    "than the 1,048,576 accepted")
     assert time.monotonic() - t0 < 5
 
 
