@@ -527,8 +527,6 @@ INPUT_KINDS = list(_arrays()) + ["npz object member", "npz two sizes", "npz empt
 
 
 def inputs_cases(rng) -> list[Case]:
-    import onnx
-
     import onnx_modelgen as og
     float_onnx = og.conv(in_shape=(1, 1, 1, 1), cout=1, k=1).SerializeToString()
     cases = []
@@ -544,7 +542,6 @@ def inputs_cases(rng) -> list[Case]:
         cases.append(Case("inputs", f"--calibrate {kind}", ["info", "{work}/float.onnx",
                                                             "--calibrate", data, "--json"],
                           setup=setup))
-    del onnx
     return cases
 
 

@@ -10,14 +10,22 @@ Faults found (the case that found each is named in its test):
 - a board restarting mid-run (HELLO) into firmware with other output sizes or another model:
   its RESULTs were decoded by the new sizes and compared with the reference by broadcasting
   (4 "mismatches" for 1 vector of 1 value), the restart never checked against the model;
+- `plan --frontier` when the flash budget refuses every schedule: exit 0, "0 schedules";
+- SPLIT with num_splits 0: ZeroDivisionError (exit 3);
+- `flash --dry-run --probe` with an escape sequence: printed raw to the terminal;
+- a build ended by a signal or timeout: gcc SIGKILLed, its /tmp/cc*.s files left behind;
+- `info/plan/simulate --calibrate` without -o: a mcuc_calibrate_* directory left each time;
+- SOFTMAX of a scalar: compiled, then TFLM failed to allocate tensors;
+- a small model with large activations (a 1 KB pooling model over 64 K channels): compiled,
+  then the TFLM reference failed to allocate tensors (its arena was 10 x the model's size).
 """
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import time
 import sys
+import time
 import zipfile
 from pathlib import Path
 
