@@ -15,7 +15,7 @@ Faults found (the case that found each is named in its test):
 - `flash --dry-run --probe` with an escape sequence: printed raw to the terminal;
 - a build ended by a signal or timeout: gcc SIGKILLed, its /tmp/cc*.s files left behind;
 - `info/plan/simulate --calibrate` without -o: a mcuc_calibrate_* directory left each time;
-- SOFTMAX of a scalar: compiled, then TFLM failed to allocate tensors;
+- SOFTMAX of a scalar, TRANSPOSE of rank 6: compiled, then TFLM failed to allocate tensors;
 - a small model with large activations (a 1 KB pooling model over 64 K channels): compiled,
   then the TFLM reference failed to allocate tensors (its arena was 10 x the model's size).
 """
@@ -402,3 +402,17 @@ def test_reference_arena_holds_large_activations_of_a_small_model(tmp_path, caps
     status = main(["simulate", str(path), "--board", "host", "--count", "2", "--json"])
     out = capsys.readouterr().out
     assert status == 0 and json.loads(out)["bit_exact"] is True
+
+
+def test_transpose_of_rank_6_is_refused(tmp_path, capsys):
+    """oneop case 'TRANSPOSE rank 6' (seed 1): compiled, then TFLM refused ('Transpose op
+    only supports 1D-5D input arrays')."""
+    import fuzz_campaign3 as c3
+    shape = [1, 2, 1, 3, 1, 2]
+    data = c3.one_op("TRANSPOSE", [c3._a(shape), c3._c(np.arange(6)[::-1].astype(np.int32),
+                                                         "int32", None, None)],
+                     [c3._a(shape[::-1])], *c3._opts("TransposeOptions"))
+    path = tmp_path / "t.tflite"
+    path.write_bytes(data)
+    _one_error_line(capsys, main(["info", str(path)]), "op 0 (TRANSPOSE)",
+                    "input of rank 6: TRANSPOSE takes at most 5 dims")
