@@ -2,7 +2,8 @@
 a seeded sample of the campaign's own cases run in-process (fast tier, no QEMU).
 
 Faults found (the case that found each is named in its test):
-- stdout closed by its reader (`mcucompile ... | head`): a BrokenPipeError traceback, twice;
+- stdout closed by its reader (`mcucompile ... | head`): a BrokenPipeError traceback, twice
+  (fixed on main meanwhile, its test is tests/test_cli_hygiene.py's);
 - an .npz of --inputs / --calibrate with an object-array member: internal error (exit 3);
 - an .npz whose members unpack to gigabytes (a small compressed file): 3 GB of memory, then
   an internal error (MemoryError) after a minute;
@@ -17,14 +18,13 @@ Faults found (the case that found each is named in its test):
 - `info/plan/simulate --calibrate` without -o: a mcuc_calibrate_* directory left each time;
 - SOFTMAX of a scalar, TRANSPOSE of rank 6: compiled, then TFLM failed to allocate tensors;
 - a small model with large activations (a 1 KB pooling model over 64 K channels): compiled,
-  then the TFLM reference failed to allocate tensors (its arena was 10 x the model's size).
+  then the TFLM reference failed to allocate tensors (its arena was 10 x the model's size;
+  fixed on main meanwhile, the test stays).
 """
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import zipfile
 from pathlib import Path
@@ -34,8 +34,6 @@ import pytest
 
 from conftest import shared_model
 from mcucompile.cli import main
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _one_error_line(capsys, status, *expect) -> str:
@@ -48,19 +46,6 @@ def _one_error_line(capsys, status, *expect) -> str:
     for text in expect:
         assert text in line
     return line
-
-
-def test_closed_stdout_is_one_line(tmp_path):
-    """cli case `boards | true` (and `plan --frontier --json | head -c 10`)."""
-    r, w = os.pipe()
-    os.close(r)                                  # the reader is gone before we write
-    proc = subprocess.run([sys.executable, "-m", "mcucompile", "boards", "--json"], stdout=w,
-                          stderr=subprocess.PIPE, cwd=REPO, text=True,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
-    os.close(w)
-    assert proc.returncode == 1
-    assert proc.stderr.strip() == ("error: standard output was closed before everything was "
-                                   "written")
 
 
 def test_npz_object_member_refused(tmp_path, capsys):
