@@ -221,7 +221,7 @@ def _random_input(graph: Graph, t, rng, n: int) -> np.ndarray:
 def _file_vectors(graph: Graph, path: Path) -> np.ndarray:
     loaded = load_array(path, "inputs file")
     onnx = graph.source.lower().endswith(".onnx")
-    if isinstance(loaded, np.lib.npyio.NpzFile):
+    if isinstance(loaded, dict):
         keys = list(loaded.keys())
         parts = []
         for i, t in enumerate(graph.inputs):

@@ -11,6 +11,7 @@ import argparse
 import json
 import math
 import os
+import shutil
 import signal
 import sys
 import time
@@ -60,11 +61,11 @@ def _fmt_int(v) -> str:
 def _model(args) -> str:
     """The model to compile: with --calibrate, the float model quantized to INT8 on the
     samples (frontend/calibrate.py); its quantization error goes to stderr and, with --json,
-    into the JSON object as "quantization"."""
+    into the JSON object as "quantization". Without -o it is written to a temporary
+    directory that main() removes when the command ends."""
     args.quantization = None
     if not getattr(args, "calibrate", None):
         return args.model
-    import shutil
     import tempfile
 
     from .frontend.calibrate import calibrate
@@ -80,6 +81,8 @@ def _model(args) -> str:
         if made is not None:                # what this command made, only
             shutil.rmtree(made, ignore_errors=True)
         raise
+    if output is None:              # the quantized model is only for this command
+        args.temporary.append(out)
     args.quantization = c.to_json()
     print(c.summary(), file=sys.stderr, flush=True)
     return str(c.model)
@@ -453,7 +456,7 @@ def cmd_flash(args) -> int:
     elif args.dry_run:
         if not res.tool_installed:
             print(f"# {res.tool} is not installed ({INSTALL[res.tool]})")
-        print("\n".join(res.command_lines()))
+        print(terminal("\n".join(res.command_lines()), newlines=True))   # --probe is raw text
     else:
         print(f"flashed {res.elf} ({res.flash_bytes:,} bytes) onto {res.board} with {res.tool}, "
               "verified")
@@ -669,9 +672,14 @@ def main(argv: list[str] | None = None) -> int:
         try:
             args = build_parser().parse_args(argv)
             _check_args(args)
-            code = args.fn(args)
-            sys.stdout.flush()          # a closed pipe shows here, not at interpreter exit
-            return code
+            args.temporary = []
+            try:
+                code = args.fn(args)
+                sys.stdout.flush()      # a closed pipe shows here, not at interpreter exit
+                return code
+            finally:
+                for path in args.temporary:
+                    shutil.rmtree(path, ignore_errors=True)
         except McucError as e:
             return fail(e.message, e.where, e.hint)
         except BrokenPipeError:

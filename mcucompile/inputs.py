@@ -3,7 +3,10 @@ before they are read or used.
 
 - check_file: the path must be a regular file (not a directory, device, FIFO or socket: reading
   /dev/zero or a FIFO would never end) below a size limit, checked with one stat before reading.
-- load_array: a .npy or .npz read with numpy (no pickles) after check_file.
+- load_array: a .npy or .npz read with numpy (no pickles) after check_file; an .npz whose
+  members would unpack to more than the size limit is refused before any is unpacked (a
+  small compressed file can hold gigabytes of zeros), and every member is read at once, so
+  one numpy cannot read (an object array, a damaged member) is an error here too.
 - as_batch: an array as [N, *shape] samples of one model input. It must be numeric (integers or
   floats; not bool, strings, structured or object arrays), finite, hold at least one sample,
   and be laid out as the input: [*shape] (one sample), [N, *shape], [N, *shape without its
@@ -44,11 +47,21 @@ def check_file(path: str | Path, what: str, limit: int) -> Path:
     return path
 
 
-def load_array(path: str | Path, what: str):
-    """A .npy array or an .npz archive (numpy's NpzFile), read without pickles."""
+def load_array(path: str | Path, what: str) -> np.ndarray | dict[str, np.ndarray]:
+    """A .npy array, or an .npz archive as {name: array}; read without pickles."""
     path = check_file(path, what, MAX_ARRAY_BYTES)
     try:
-        return np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded
+        with loaded:
+            unpacked = sum(info.file_size for info in loaded.zip.infolist())
+            if unpacked > MAX_ARRAY_BYTES:
+                raise McucError(f"{what} unpacks to {unpacked:,} bytes, more than the "
+                                f"{MAX_ARRAY_BYTES:,} accepted", str(path))
+            return {key: loaded[key] for key in loaded.keys()}
+    except McucError:
+        raise
     except Exception as e:      # numpy raises ValueError, OSError, EOFError, zipfile errors...
         raise McucError(f"cannot read {what} ({type(e).__name__}: "
                         f"{str(e).splitlines()[0] if str(e) else 'unreadable'})", str(path)) \

@@ -3,8 +3,8 @@ interpreter) and the signals that end them.
 
 Every child starts in a session of its own, so it and everything it starts form one process
 group; whenever the wait for it ends other than by its exit (a timeout, Ctrl-C, SIGTERM or
-SIGHUP, any exception) the whole group is killed (SIGKILL) and reaped before the exception goes
-on. A terminal's Ctrl-C therefore no longer reaches the children directly: it reaches us, and
+SIGHUP, any exception) the whole group is ended (SIGTERM, then SIGKILL after a second: kill_group)
+and reaped before the exception goes on. A terminal's Ctrl-C therefore no longer reaches the children directly: it reaches us, and
 we end them, the same way for every signal.
 
 on_termination() (installed by the CLI) turns SIGTERM and SIGHUP into a Terminated exception in
@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from contextlib import contextmanager
 
 
@@ -27,8 +28,26 @@ class Terminated(BaseException):
         self.signum = signum
 
 
-def kill_group(proc: subprocess.Popen) -> None:
-    """SIGKILL the child's process group (it leads one: start_new_session) and reap it."""
+GRACE_S = 1.0     # between SIGTERM and SIGKILL: time for a compiler to delete its temp files
+
+
+def kill_group(proc: subprocess.Popen, grace: float = GRACE_S) -> None:
+    """End the child's process group (it leads one: start_new_session) and reap the child:
+    SIGTERM first, so compilers (gcc removes its /tmp/cc*.s files on SIGTERM) and make clean
+    up, then SIGKILL for whatever is still there after `grace` seconds."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except (ProcessLookupError, PermissionError):
+        proc.wait()
+        return
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            try:
+                os.killpg(proc.pid, 0)          # others of the group still running?
+            except (ProcessLookupError, PermissionError):
+                break
+        time.sleep(0.01)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):

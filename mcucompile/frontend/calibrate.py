@@ -90,7 +90,7 @@ def load_sample_sets(path: str | Path, inputs: list[tuple[str, list[int]]],
     names = [n for n, _ in inputs]
     example = (", ".join(f"{n}=..." for n in names) if all(n.isidentifier() for n in names)
                else "**{" + ", ".join(f"'{n}': ..." for n in names) + "}")
-    if isinstance(loaded, np.lib.npyio.NpzFile):
+    if isinstance(loaded, dict):
         keys = list(loaded.keys())
         arrays = []
         for k, name in enumerate(names):

@@ -154,9 +154,15 @@ def validate(graph: Graph) -> None:
                 raise McucError(f"graph {kind} {tensor_label(t)} has no quantization "
                                 "parameters (scale, zero point)", where)
             _check_tensor(t, f"{where}: graph {kind}")
+    tflite = not str(where).lower().endswith(".onnx")
     for op in graph.ops:
         try:
             _check_op(op)
+            if tflite and op.type == "TRANSPOSE" and len(op.inputs[0].shape) > 5:
+                # TFLM's transpose_common.cc takes 1D-5D (onnxruntime, the ONNX reference,
+                # and our copy kernel take 6)
+                raise _Fail(f"input of rank {len(op.inputs[0].shape)}: TRANSPOSE takes at "
+                            "most 5 dims")
         except _Fail as e:
             about = f"{tensor_label(e.tensor)}: " if e.tensor is not None else ""
             raise McucError(about + e.message, f"{where}: {op.where}") from None
@@ -438,6 +444,8 @@ def _same_shape(op: Op) -> None:
             if t.quant is not None and t.quant.per_channel:
                 raise _Fail(f"per-channel quantization on {op.type}'s int8 side is not "
                             "supported", t)
+    if op.type == "SOFTMAX" and not x.shape:       # TFLM: NumDimensions(input) >= 1
+        raise _Fail("the input is a scalar (rank 0): softmax needs rank 1 or more", x)
     if op.type == "SOFTMAX" and not math.isfinite(float(op.attrs.get("beta", 1.0))):
         raise _Fail(f"beta {op.attrs.get('beta')!r} is not finite")
 

@@ -145,7 +145,7 @@ class Session:
                     return ev
             elif ev.type == FrameType.HELLO:
                 self._note("HELLO: the firmware restarted")
-                self.info = Info.decode(ev.payload)
+                self._hello(ev.payload)
                 return "the firmware restarted"
             elif ev.seq == seq:
                 return ev
@@ -172,7 +172,7 @@ class Session:
                     if code == ErrorCode.FAULT:
                         self._raise_fault(text)
                 if isinstance(ev, Frame) and ev.type == FrameType.HELLO:
-                    self.info = Info.decode(ev.payload)
+                    self._hello(ev.payload)
             if self.bytes_received != before:
                 last = time.monotonic()
         self.decoder = Decoder()
@@ -227,8 +227,7 @@ class Session:
         None if none came within the timeout."""
         for ev in self._events(time.monotonic() + timeout):
             if isinstance(ev, Frame) and ev.type == FrameType.HELLO:
-                self.info = Info.decode(ev.payload)
-                return self.info
+                return self._hello(ev.payload)
             if isinstance(ev, Frame) and ev.type == FrameType.ERROR:
                 code, text = decode_error(ev.payload)
                 if code == ErrorCode.FAULT:
@@ -238,16 +237,29 @@ class Session:
     def ping(self, timeout: float | None = None) -> Info:
         """PING -> INFO, both tries within the timeout: an idle firmware answers at once."""
         frame = self.request(FrameType.PING, b"", FrameType.INFO, timeout or self.timeout, total=True)
+        self.info = self._decode_info(frame.payload, "INFO")
+        return self.info
+
+    def _decode_info(self, payload: bytes, what: str) -> Info:
         try:
-            self.info = Info.decode(frame.payload)
+            return Info.decode(payload)
         except ValueError as e:
-            raise McucError(f"bad INFO from {self.port_name}: {e}") from None
+            raise McucError(f"bad {what} from {self.port_name}: {e}") from None
+
+    def _hello(self, payload: bytes) -> Info:
+        """A HELLO: the firmware (re)started. What it runs must be the expected model (once
+        connect() knows it): a board reset into other firmware mid-run is an error, not
+        outputs of another size compared with the reference."""
+        self.info = self._decode_info(payload, "HELLO")
+        if self.expected is not None:
+            check_info(self.info, self.expected, self.port_name)
         return self.info
 
     def infer(self, data: bytes) -> Result:
         frame = self.request(FrameType.INFER, data, FrameType.RESULT, self.timeout)
         try:
-            return Result.decode(frame.payload, self.info.output_bytes)
+            return Result.decode(frame.payload, self.expected.output_bytes if self.expected
+                                 else self.info.output_bytes)
         except ValueError as e:
             raise McucError(f"bad RESULT from {self.port_name}: {e}") from None
 

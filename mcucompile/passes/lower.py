@@ -658,6 +658,8 @@ def _split(op: Op):
     x = op.inputs[1]
     ax = axis + len(x.shape) if axis < 0 else axis
     num = int(op.attrs.get("numSplits", len(op.outputs)))
+    if num != len(op.outputs):
+        _fail(op, f"num_splits is {num} for {len(op.outputs)} outputs")
     if x.shape[ax] % num:
         _fail(op, f"axis {axis} of {list(x.shape)} is not divisible into {num}")
     return _split_common(op, x, axis, [x.shape[ax] // num] * num)

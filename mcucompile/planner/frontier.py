@@ -11,7 +11,8 @@ Algorithm:
 2. Each shape left is planned by the search itself (search.py) with that shape fixed and its
    arena as the SRAM budget, so the kernels are the fastest that fit it: fast kernels on
    tiles and layers where their scratch fits, portable ones where not. An unbudgeted plan of
-   the layer-by-layer shape gives the fastest point.
+   the layer-by-layer shape gives the fastest point. A shape the search refuses (the flash
+   budget) is left out; when it refuses every one, that refusal is the answer.
 3. The frontier is what is left after dropping points that another beats (or equals) on both
    arena and estimated instructions, smallest arena last.
 The search space is the planner's: one patch stage and streamed blocks; a point is a plan
@@ -68,7 +69,7 @@ def frontier(graph: Graph, board, kernels: str = "auto", flash: int | None = Non
             runs.append((patch, arena))
     if shapes and runs[-1][1] != shapes[-1][1]:
         runs.append(shapes[-1][:2])             # the smallest arena, always
-    points = []
+    points, refused = [], None
     for k, (patch, sram) in enumerate(runs):
         if progress:
             progress(f"planning schedule {k + 1} of {len(runs)}: {patch}"
@@ -76,8 +77,9 @@ def frontier(graph: Graph, board, kernels: str = "auto", flash: int | None = Non
         try:
             plan = search(graph, board, kernels, "auto" if patch == "streamed" else patch,
                           sram, flash, max_overhead)
-        except McucError:
-            continue          # (the flash budget, with this shape's kernels)
+        except McucError as e:
+            refused = e       # (the flash budget, with this shape's kernels)
+            continue
         instr = sum(plan.estimated_instructions.values())
         extra = plan.extra_macs or 0
         streams = any(op.kernel.streamed is not None for op in plan.schedule)
@@ -85,6 +87,8 @@ def frontier(graph: Graph, board, kernels: str = "auto", flash: int | None = Non
                  "streamed blocks" if streams else "layer by layer")
         points.append(Point(patch, shape, sram, plan.arena_bytes, extra,
                             round(100.0 * extra / macs, 2) if macs else 0.0, instr))
+    if not points and refused is not None:
+        raise refused         # no shape fits: why the last one does not
     kept = [p for p in points
             if not any(q is not p and q.arena_bytes <= p.arena_bytes
                        and q.estimated_instructions <= p.estimated_instructions
