@@ -38,8 +38,10 @@ def _exact_gemm_gap(geo: dict, slots: int, w8: bool) -> int:
     pixels = oh * ow
     k2 = (geo["k_h"] * geo["k_w"] * c + 1) // 2
     rest = pixels % slots
-    tail = rest if w8 and slots == 4 and 0 < rest <= 2 and k2 <= kernels_dsp.GEMM_S8_MAX_K2 \
-        else 0
+    if w8:      # a last 1-2 pixels of int8 quads as a pair, a last odd int16 pixel alone
+        tail = rest if slots == 4 and 0 < rest <= 2 and k2 <= kernels_dsp.GEMM_S8_MAX_K2 else 0
+    else:
+        tail = 1 if slots == 2 and rest == 1 else 0
     starts = list(range(0, pixels - tail, slots)) + ([pixels - tail] if tail else [])
     ends = starts[1:] + [pixels]
 

@@ -43,12 +43,14 @@ def _first_read(start: np.ndarray, stride: int, pad: int, size: int) -> np.ndarr
 def gemm(geo: dict, slots: int, w8: bool, max_k2: int) -> int:
     """runtime_c/src/conv/conv_s8_dsp.h, mcuc_conv_s8_dsp_body: pixels over batches x out_h x
     out_w, `slots` at a time (a block past the end repeats the last pixel), and with int8
-    weights and 4 slots a last 1 or 2 pixels as one block of 2."""
+    weights and 4 slots a last 1 or 2 pixels as one block of 2, with int16 weights and 2
+    slots a last odd pixel as a block of 1."""
     per_image = geo["out_h"] * geo["out_w"]
     pixels = geo["batches"] * per_image
     k2 = (geo["k_h"] * geo["k_w"] * geo["in_c"] + 1) // 2
     rest = pixels % slots
-    tail = rest if w8 and slots == 4 and 0 < rest <= 2 and k2 <= max_k2 else 0
+    tail = (rest if slots == 4 and 0 < rest <= 2 and k2 <= max_k2 else 0) if w8 else \
+        (1 if slots == 2 and rest == 1 else 0)
     starts = list(range(0, pixels - tail, slots)) + ([pixels - tail] if tail else [])
     n = np.arange(pixels)
     b, r = n // per_image, n % per_image

@@ -492,7 +492,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_block(const int8_t *input, const void *weights
 
 /* One conv layer. `col` holds slots * K2 words. Pixels are numbered over batches x out_h x
  * out_w, `slots` at a time; with int8 weights and 4 slots, a last 1 or 2 pixels go as one
- * block of 2 (4 channels x 2 pixels: the same weights, less work than 4 slots). */
+ * block of 2 (4 channels x 2 pixels: the same weights, less work than 4 slots); with int16
+ * weights and 2 slots, a last odd pixel as a block of 1 (the same weights). */
 MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
                                        const int32_t *quant, int8_t *output, int16_t *col,
                                        int32_t batches, int32_t in_h, int32_t in_w,
@@ -509,8 +510,11 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
     const int32_t pixels = batches * out_h * out_w;
     const int32_t k2 = (k_h * k_w * in_c + 1) / 2;
     const int32_t rest = pixels % slots;
-    const int32_t tail = w8 && slots == 4 && rest > 0 && rest <= 2 && k2 <= MCUC_GEMM_S8_MAX_K2
-                             ? rest : 0;
+    /* a last odd pixel of int16-weight pairs runs alone (one-pixel blocks take the same
+     * weights), a last 1-2 of int8-weight quads as a pair */
+    const int32_t tail = w8 ? (slots == 4 && rest > 0 && rest <= 2 && k2 <= MCUC_GEMM_S8_MAX_K2
+                               ? rest : 0)
+                            : (slots == 2 && rest == 1 ? 1 : 0);
     for (int32_t p = 0; p < pixels - tail; p += slots) {
         mcuc_conv_s8_dsp_block(input, weights, quant, output, col, p, pixels, in_h, in_w, in_c,
                                out_h, out_w, out_c, k_h, k_w, stride_h, stride_w, dil_h, dil_w,
@@ -521,8 +525,8 @@ MCUC_INLINE void mcuc_conv_s8_dsp_body(const int8_t *input, const void *weights,
         mcuc_conv_s8_dsp_block(input, weights, quant, output, col, pixels - tail, pixels, in_h,
                                in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride_h, stride_w,
                                dil_h, dil_w, pad_top, pad_left, check_bounds, pad_value, perm4,
-                               e0, unfolded, fpreq, out_zp, w8, 2, lsh, rsh, rnd, act_min,
-                               act_max);
+                               e0, unfolded, fpreq, out_zp, w8, w8 ? 2 : 1, lsh, rsh, rnd,
+                               act_min, act_max);
     }
 }
 
