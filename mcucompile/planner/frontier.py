@@ -59,9 +59,7 @@ def frontier(graph: Graph, board, kernels: str = "auto", flash: int | None = Non
     shapes = [(patch, arena, extra) for patch, arena, extra in schedule_points(graph,
                                                                                 max_overhead)
               if patch != "off"]
-    shapes = [s for s in shapes
-              if not any(o is not s and o[1] <= s[1] and o[2] <= s[2]
-                         and (o[1], o[2]) != (s[1], s[2]) for o in shapes)]
+    shapes = _pareto(shapes, lambda s: (s[1], s[2]))       # (arena, extra MACs)
     runs = [("off", None)]
     shapes.sort(key=lambda s: -s[1])
     for patch, arena, _ in shapes:
@@ -89,13 +87,21 @@ def frontier(graph: Graph, board, kernels: str = "auto", flash: int | None = Non
                             round(100.0 * extra / macs, 2) if macs else 0.0, instr))
     if not points and refused is not None:
         raise refused         # no shape fits: why the last one does not
-    kept = [p for p in points
-            if not any(q is not p and q.arena_bytes <= p.arena_bytes
-                       and q.estimated_instructions <= p.estimated_instructions
-                       and (q.arena_bytes, q.estimated_instructions)
-                       != (p.arena_bytes, p.estimated_instructions) for q in points)]
-    unique = {(p.arena_bytes, p.estimated_instructions): p for p in reversed(kept)}
-    return sorted(unique.values(), key=lambda p: -p.arena_bytes)
+    kept = _pareto(points, lambda p: (p.arena_bytes, p.estimated_instructions))
+    return sorted(kept, key=lambda p: -p.arena_bytes)
+
+
+def _pareto(items: list, key) -> list:
+    """The items whose key (a pair, both to minimise) no other item's beats or equals in both
+    places with a difference; of equal keys the first."""
+    keys = [key(i) for i in items]
+    out, seen = [], set()
+    for item, (a, b) in zip(items, keys):
+        if (a, b) in seen or any(x <= a and y <= b and (x, y) != (a, b) for x, y in keys):
+            continue
+        seen.add((a, b))
+        out.append(item)
+    return out
 
 
 def plot_frontier(points: list[Point], title: str, path) -> None:
